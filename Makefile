@@ -1,0 +1,130 @@
+# `make help` lists the targets. Every variable below can be overridden on the
+# command line, e.g. `make tools GO=go1.26` or `make test OUTPUT=/tmp/out`.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+GO ?= go
+TEST_CC ?= gcc
+BUSYBOX ?= /bin/busybox
+PKG_CONFIG ?= pkg-config
+
+# Output layout: everything generated goes under $(OUTPUT) (gitignored).
+OUTPUT ?= _output
+BIN_DIR ?= $(OUTPUT)/bin
+TOOLS_DIR ?= $(OUTPUT)/tools/bin
+ROOTFS ?= $(OUTPUT)/rootfs
+INTEGRATION_LOG ?= $(OUTPUT)/integration.log
+
+# The shim: a static, stripped binary.
+SHIM := containerd-shim-rt-v2
+GO_BUILD_FLAGS ?= -trimpath
+GO_LDFLAGS ?= -s -w -extldflags=-static
+
+# Tests.
+GO_TEST_FLAGS ?= -count=1
+INTEGRATION_TIMEOUT ?= 20m
+INTEGRATION_RUN ?=
+
+# Third-party binaries for the integration tests, built from the versions
+# pinned in tools/go.mod (a separate module: the root module's own containerd
+# version is the library the shim links, not the daemon it is tested with).
+TOOLS_DEPS := tools/go.mod tools/go.sum
+TOOL_BINS := $(addprefix $(TOOLS_DIR)/,containerd ctr containerd-shim-runc-v2 runc)
+# Recursively expanded: `go list` only runs when a tools recipe needs it.
+CONTAINERD_VERSION = $(shell cd tools && $(GO) list -m -f '{{.Version}}' github.com/containerd/containerd/v2)
+CONTAINERD_LDFLAGS = -s -w -X github.com/containerd/containerd/v2/version.Version=$(CONTAINERD_VERSION)
+# runc needs cgo; seccomp support only when libseccomp's headers are there
+# (hack/install-deps.sh tries to install them).
+RUNC_TAGS = urfave_cli_no_docs $(shell $(PKG_CONFIG) --exists libseccomp 2>/dev/null && echo seccomp)
+
+# The container root filesystem: busybox plus the C test programs.
+TESTDATA_SRCS := $(wildcard integration/testdata/*.c)
+TESTDATA_BINS := $(patsubst integration/testdata/%.c,$(ROOTFS)/bin/%,$(TESTDATA_SRCS))
+ROOTFS_STAMP := $(OUTPUT)/rootfs.stamp
+
+# Packages for unit tests: everything but the integration tests, which need
+# root and the binaries above (run by `make integration`).
+UNIT_PKGS = $(shell $(GO) list -e ./... | grep -v '/integration')
+
+.PHONY: help build tools rootfs deps test test-unit integration lint clean
+
+##@ Build
+
+build: ## build the shim into _output/bin
+	CGO_ENABLED=0 $(GO) build $(GO_BUILD_FLAGS) -ldflags '$(GO_LDFLAGS)' -o $(BIN_DIR)/$(SHIM) ./cmd/$(SHIM)
+
+tools: $(TOOL_BINS) ## build containerd, ctr, the runc shim and runc (tools/go.mod versions) into _output/tools/bin
+
+$(TOOLS_DIR)/containerd $(TOOLS_DIR)/ctr $(TOOLS_DIR)/containerd-shim-runc-v2: $(TOOLS_DEPS)
+	@mkdir -p $(@D)
+	cd tools && CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(CONTAINERD_LDFLAGS)' \
+		-o $(abspath $@) github.com/containerd/containerd/v2/cmd/$(@F)
+
+$(TOOLS_DIR)/runc: $(TOOLS_DEPS)
+	@mkdir -p $(@D)
+	cd tools && CGO_ENABLED=1 $(GO) build -trimpath -tags '$(strip $(RUNC_TAGS))' -ldflags '-s -w' \
+		-o $(abspath $@) github.com/opencontainers/runc
+	$@ --version
+
+rootfs: $(ROOTFS_STAMP) ## build the test container rootfs (busybox and integration/testdata programs) in _output/rootfs
+
+$(ROOTFS_STAMP): $(BUSYBOX) $(TESTDATA_BINS) Makefile
+	mkdir -p $(addprefix $(ROOTFS)/,bin etc proc dev sys tmp root)
+	chmod 1777 $(ROOTFS)/tmp
+	cp $(BUSYBOX) $(ROOTFS)/bin/busybox
+	for applet in $$($(BUSYBOX) --list); do \
+		[ "$$applet" = busybox ] || [ -e $(ROOTFS)/bin/$$applet ] || ln -s busybox $(ROOTFS)/bin/$$applet; \
+	done
+	printf '%s\n' 'root:x:0:0:root:/root:/bin/sh' 'nobody:x:65534:65534:nobody:/nonexistent:/bin/false' >$(ROOTFS)/etc/passwd
+	printf '%s\n' 'root:x:0:' 'nogroup:x:65534:' >$(ROOTFS)/etc/group
+	touch $@
+
+$(ROOTFS)/bin/%: integration/testdata/%.c
+	@mkdir -p $(@D)
+	$(TEST_CC) -static -O2 -Wall -Wextra -Werror -o $@ $<
+
+$(BUSYBOX):
+	@echo "$(BUSYBOX) is missing: run 'make deps' (installs busybox-static)" >&2; exit 1
+
+deps: ## install the Debian packages the build needs (root)
+	hack/install-deps.sh
+
+##@ Test
+
+test: test-unit ## run the unit tests, then (as root) the integration tests
+	@if [ "$$(id -u)" -ne 0 ]; then \
+		echo "integration tests skipped: they need root (containerd, runc, cgroups); run 'make test' as root"; \
+	else \
+		$(MAKE) --no-print-directory integration; \
+	fi
+
+test-unit: ## run the unit tests
+	$(GO) test $(GO_TEST_FLAGS) $(UNIT_PKGS)
+
+integration: build tools rootfs ## run the integration tests (root); log in _output/integration.log; fails on any skip
+	@[ "$$(id -u)" -eq 0 ] || { echo "integration tests need root" >&2; exit 1; }
+	RTSHIM_BIN_DIR=$(abspath $(BIN_DIR)) RTSHIM_TOOLS_DIR=$(abspath $(TOOLS_DIR)) RTSHIM_ROOTFS=$(abspath $(ROOTFS)) \
+		$(GO) test $(GO_TEST_FLAGS) -v -timeout $(INTEGRATION_TIMEOUT) $(if $(INTEGRATION_RUN),-run '$(INTEGRATION_RUN)') \
+		./integration/... 2>&1 | tee $(INTEGRATION_LOG)
+	@if grep -q -e '--- SKIP' $(INTEGRATION_LOG); then \
+		echo "FAIL: integration tests were skipped as root (reasons in $(INTEGRATION_LOG)):" >&2; \
+		grep -e '--- SKIP' $(INTEGRATION_LOG) >&2; \
+		exit 1; \
+	fi
+
+##@ Maintenance
+
+lint: ## check formatting (gofmt) and run go vet
+	@files=$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go') </dev/null); \
+	if [ -n "$$files" ]; then echo "gofmt needed on:" $$files >&2; exit 1; fi
+	$(GO) vet ./...
+
+clean: ## remove _output
+	rm -rf $(OUTPUT)
+
+help: ## show this help
+	@awk 'BEGIN { FS = ":.*## " } \
+		/^##@/ { printf "\n%s\n", substr($$0, 5) } \
+		/^[a-zA-Z0-9_-]+:.*## / { printf "  %-14s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)

@@ -1,0 +1,131 @@
+package cgroupfix
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/containerd/errdefs"
+)
+
+// Hierarchy is where the cpu controller lives on this host.
+type Hierarchy struct {
+	Mount string // mount point of the cgroup v1 cpu hierarchy, or of the unified hierarchy
+	V2    bool
+}
+
+// FindCPU reads mountinfo (procRoot/self/mountinfo) and returns the cpu controller's hierarchy:
+// cgroup v1's "cpu" mount (possibly co-mounted as cpu,cpuacct) when there is one, else the
+// cgroup2 mount. A hybrid host (v1 controllers plus an empty cgroup2) counts as v1.
+func FindCPU(procRoot string) (Hierarchy, error) {
+	f, err := os.Open(filepath.Join(procRoot, "self", "mountinfo"))
+	if err != nil {
+		return Hierarchy{}, err
+	}
+	defer f.Close()
+	return parseMountinfo(f)
+}
+
+func parseMountinfo(r io.Reader) (Hierarchy, error) {
+	var v2 string
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		// "36 35 0:30 / /sys/fs/cgroup/cpu rw,relatime shared:9 - cgroup cgroup rw,cpu"
+		pre, post, ok := strings.Cut(sc.Text(), " - ")
+		if !ok {
+			continue
+		}
+		fields, after := strings.Fields(pre), strings.Fields(post)
+		if len(fields) < 5 || len(after) < 3 || fields[3] != "/" {
+			continue // bind mounts of a sub-cgroup are not the hierarchy's root
+		}
+		switch after[0] {
+		case "cgroup":
+			for _, opt := range strings.Split(after[2], ",") {
+				if opt == "cpu" {
+					return Hierarchy{Mount: unescapeMount(fields[4])}, nil
+				}
+			}
+		case "cgroup2":
+			if v2 == "" {
+				v2 = unescapeMount(fields[4])
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return Hierarchy{}, err
+	}
+	if v2 != "" {
+		return Hierarchy{Mount: v2, V2: true}, nil
+	}
+	return Hierarchy{}, fmt.Errorf("%w: no cgroup cpu controller mounted (neither a v1 cpu hierarchy nor cgroup2)", errdefs.ErrNotImplemented)
+}
+
+// unescapeMount undoes mountinfo's octal escapes (\040 for a space).
+func unescapeMount(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+4 <= len(s) {
+			var c byte
+			if _, err := fmt.Sscanf(s[i+1:i+4], "%03o", &c); err == nil {
+				b.WriteByte(c)
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// V2RefusesRT reports whether this kernel refuses real-time tasks in every non-root cgroup v2
+// (CONFIG_RT_GROUP_SCHED=y and not turned off at boot), with the fix. The kernel config comes
+// from procRoot/config.gz or bootDir/config-<release>; when neither exists it returns false
+// and the policy write itself reports EPERM.
+func V2RefusesRT(procRoot, bootDir string) (bool, string) {
+	cfg := kernelConfig(procRoot, bootDir)
+	if !bytes.Contains(cfg, []byte("\nCONFIG_RT_GROUP_SCHED=y")) {
+		return false, ""
+	}
+	cmdline, _ := os.ReadFile(filepath.Join(procRoot, "cmdline"))
+	on := !bytes.Contains(cfg, []byte("\nCONFIG_RT_GROUP_SCHED_DEFAULT_DISABLED=y"))
+	for _, arg := range strings.Fields(string(cmdline)) {
+		switch arg {
+		case "rt_group_sched=0":
+			on = false
+		case "rt_group_sched=1":
+			on = true
+		}
+	}
+	if !on {
+		return false, ""
+	}
+	return true, "this kernel has CONFIG_RT_GROUP_SCHED=y, which refuses real-time tasks in every non-root cgroup v2; " +
+		"boot it with rt_group_sched=0 (Linux 6.16 or newer) or use a kernel built without RT_GROUP_SCHED " +
+		"(e.g. Debian's linux-image-rt-amd64)"
+}
+
+func kernelConfig(procRoot, bootDir string) []byte {
+	if f, err := os.Open(filepath.Join(procRoot, "config.gz")); err == nil {
+		defer f.Close()
+		if z, err := gzip.NewReader(f); err == nil {
+			if b, err := io.ReadAll(z); err == nil {
+				return append([]byte("\n"), b...)
+			}
+		}
+	}
+	release, err := os.ReadFile(filepath.Join(procRoot, "sys", "kernel", "osrelease"))
+	if err != nil {
+		return nil
+	}
+	b, _ := os.ReadFile(filepath.Join(bootDir, "config-"+strings.TrimSpace(string(release))))
+	return append([]byte("\n"), b...)
+}

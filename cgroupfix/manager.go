@@ -1,0 +1,231 @@
+package cgroupfix
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/containerd/log"
+)
+
+// Manager grants and gives back what real-time containers need on one host.
+type Manager struct {
+	// CPU is the cgroup v1 cpu hierarchy, or the cgroup v2 unified hierarchy when V2.
+	CPU      FS
+	V2       bool
+	State    State
+	ProcRoot string
+}
+
+// RTGroupSched reports whether the hierarchy has cgroup v1 RT group scheduling, i.e. whether
+// containers need an RT budget at all.
+func (m *Manager) RTGroupSched() bool {
+	if m.V2 {
+		return false
+	}
+	_, err := m.CPU.ReadFile("/", fileRTRuntime)
+	return err == nil
+}
+
+// Grant records the claim, then grants its RT budget (cgroup v1: ancestors top-down, then the
+// leaf, which it creates so runc finds its budget already in place) and lifts the pod-level
+// CFS quota. It changes nothing when the budget does not fit. On error nothing it did remains.
+func (m *Manager) Grant(ctx context.Context, c *Claim) (retErr error) {
+	unlock, err := m.State.Lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	m.reconcile(ctx)
+
+	var plan []rtWrite
+	if c.RuntimeUS > 0 {
+		if plan, err = m.planV1(c); err != nil {
+			return err
+		}
+		c.CreatedLeaf = !m.CPU.Exists(c.Leaf)
+	}
+	if err := m.State.SaveClaim(c); err != nil {
+		return fmt.Errorf("save claim of %s: %w", c.ID, err)
+	}
+	defer func() {
+		if retErr != nil {
+			if err := m.release(ctx, c); err != nil {
+				log.G(ctx).WithError(err).WithField("id", c.ID).Warn("roll back RT budget")
+			}
+		}
+	}()
+	if err := m.applyV1(plan); err != nil {
+		return err
+	}
+	if c.ExemptQuota && c.Pod != "" {
+		return m.exemptPod(c.Pod)
+	}
+	return nil
+}
+
+// Release gives back everything the container's claim holds and forgets the claim. It is
+// idempotent: a container that holds nothing returns nil.
+func (m *Manager) Release(ctx context.Context, namespace, id string) error {
+	unlock, err := m.State.Lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	c, err := m.State.LoadClaim(namespace, id)
+	if err == nil && c != nil {
+		err = m.release(ctx, c)
+	}
+	m.reconcile(ctx)
+	return err
+}
+
+// Reconcile finishes what crashed shims left: claims whose owner is gone and whose cgroup
+// holds no process are released. Every Grant and Release runs it too.
+func (m *Manager) Reconcile(ctx context.Context) error {
+	unlock, err := m.State.Lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	m.reconcile(ctx)
+	return nil
+}
+
+func (m *Manager) reconcile(ctx context.Context) {
+	claims, err := m.State.Claims()
+	if err != nil {
+		log.G(ctx).WithError(err).Warn("list rtshim claims")
+		return
+	}
+	for _, c := range claims {
+		if c.Owner.Alive(m.ProcRoot) || m.hasTasks(c.Leaf) {
+			continue
+		}
+		log.G(ctx).WithField("id", c.ID).WithField("cgroup", c.Leaf).Info("releasing budget of a container whose shim is gone")
+		if err := m.release(ctx, c); err != nil {
+			log.G(ctx).WithError(err).WithField("id", c.ID).Warn("release stale claim")
+		}
+	}
+}
+
+func (m *Manager) hasTasks(cg string) bool {
+	procs, err := m.CPU.ReadFile(cg, "cgroup.procs")
+	return err == nil && procs != ""
+}
+
+// release undoes a claim, bottom-up, and deletes it when nothing of it is left.
+func (m *Manager) release(ctx context.Context, c *Claim) error {
+	var errs []error
+	if c.RuntimeUS > 0 {
+		errs = append(errs, m.releaseLeaf(c))
+		for _, a := range reverse(Ancestors(c.Leaf)) {
+			errs = append(errs, m.settleV1(a))
+		}
+	}
+	if c.ExemptQuota && c.Pod != "" {
+		errs = append(errs, m.restorePod(ctx, c))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("release RT resources of %s: %w", c.ID, err)
+	}
+	return m.State.DeleteClaim(c.Namespace, c.ID)
+}
+
+// Quiesce takes the budget back from the cgroup of a container whose processes are gone,
+// before runc removes the cgroup: a removed cgroup's budget lingers in the kernel for a grace
+// period, while a cgroup at 0 never stands in the way of its parent being lowered. It does
+// nothing while processes remain.
+func (m *Manager) Quiesce(ctx context.Context, namespace, id string) {
+	unlock, err := m.State.Lock()
+	if err != nil {
+		return
+	}
+	defer unlock()
+	c, err := m.State.LoadClaim(namespace, id)
+	if err != nil || c == nil || c.RuntimeUS == 0 || !m.CPU.Exists(c.Leaf) || m.hasTasks(c.Leaf) {
+		return
+	}
+	if err := m.CPU.WriteFile(c.Leaf, fileRTRuntime, "0"); err != nil {
+		log.G(ctx).WithError(err).WithField("cgroup", c.Leaf).Debug("quiesce RT budget")
+	}
+}
+
+func (m *Manager) releaseLeaf(c *Claim) error {
+	if !m.CPU.Exists(c.Leaf) {
+		return nil
+	}
+	if m.hasTasks(c.Leaf) {
+		return fmt.Errorf("cgroup %s still has processes", c.Leaf)
+	}
+	if err := m.CPU.WriteFile(c.Leaf, fileRTRuntime, "0"); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	if c.CreatedLeaf {
+		if err := m.CPU.Rmdir(c.Leaf); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("remove cgroup %s: %w", c.Leaf, err)
+		}
+	}
+	return nil
+}
+
+// exemptPod lifts the pod-level quota, remembering what it was.
+func (m *Manager) exemptPod(pod string) error {
+	file, unlimited := fileQuotaV1, "-1"
+	if m.V2 {
+		file, unlimited = fileCPUMax, "max"
+	}
+	cur, err := m.CPU.ReadFile(pod, file)
+	if err != nil {
+		return fmt.Errorf("read CFS quota of pod cgroup %s: %w", pod, err)
+	}
+	if isUnlimited(cur) {
+		return nil
+	}
+	if err := m.State.RecordBaseline(pod, file, cur); err != nil {
+		return err
+	}
+	return m.CPU.WriteFile(pod, file, unlimited)
+}
+
+// restorePod puts the pod's quota back once no other exempted container of the pod is left.
+func (m *Manager) restorePod(ctx context.Context, c *Claim) error {
+	claims, err := m.State.Claims()
+	if err != nil {
+		return err
+	}
+	for _, o := range claims {
+		if o.Pod == c.Pod && o.ExemptQuota && (o.ID != c.ID || o.Namespace != c.Namespace) {
+			return nil
+		}
+	}
+	file := fileQuotaV1
+	if m.V2 {
+		file = fileCPUMax
+	}
+	base, ok, err := m.State.LoadBaseline(c.Pod, file)
+	if err != nil || !ok {
+		return err
+	}
+	if m.CPU.Exists(c.Pod) {
+		if err := m.CPU.WriteFile(c.Pod, file, base); err != nil {
+			return fmt.Errorf("restore CFS quota %q of pod cgroup %s: %w", base, c.Pod, err)
+		}
+	}
+	log.G(ctx).WithField("cgroup", c.Pod).WithField("quota", base).Debug("restored pod CFS quota")
+	return m.State.DeleteBaseline(c.Pod, file)
+}
+
+func isUnlimited(quota string) bool {
+	return quota == "-1" || quota == "max" || strings.HasPrefix(quota, "max ")
+}
+
+func reverse(s []string) []string {
+	out := make([]string, len(s))
+	for i, v := range s {
+		out[len(s)-1-i] = v
+	}
+	return out
+}

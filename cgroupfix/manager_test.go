@@ -1,0 +1,271 @@
+package cgroupfix
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/containerd/errdefs"
+	"golang.org/x/sys/unix"
+)
+
+func newTestManager(t *testing.T) (*Manager, *fakeCPU) {
+	f := newFakeCPU(t)
+	return &Manager{CPU: f, State: State{Dir: t.TempDir()}, ProcRoot: "/proc"}, f
+}
+
+// self is an owner that is alive for the whole test.
+func self() Owner { return Owner{PID: os.Getpid(), StartTime: ProcessStartTime("/proc", os.Getpid())} }
+
+func claim(id, leaf string, runtime int64) *Claim {
+	return &Claim{Namespace: "ns", ID: id, Leaf: leaf, RuntimeUS: runtime, PeriodUS: 1000000, Owner: self()}
+}
+
+// assertNoState fails when rtshim still records anything: every budget was given back.
+func assertNoState(t *testing.T, m *Manager) {
+	t.Helper()
+	for _, d := range []string{"claims", "baselines"} {
+		ents, _ := os.ReadDir(filepath.Join(m.State.Dir, d))
+		for _, e := range ents {
+			t.Errorf("state left behind: %s/%s", d, e.Name())
+		}
+	}
+}
+
+type setupGroup struct {
+	cgroup  string
+	runtime int64
+}
+
+func TestGrantReleaseRestoresBaseline(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name  string
+		setup []setupGroup // cgroups that exist before, with their runtime, parents first
+		leaf  string
+		want  map[string]int64 // runtimes while granted
+	}{
+		{"new parent", nil, "/default/c1", map[string]int64{"/default": 100000, "/default/c1": 100000}},
+		{"deep, top-down", nil, "/a/b/c/c1", map[string]int64{"/a": 100000, "/a/b": 100000, "/a/b/c": 100000}},
+		{"parent with budget from the operator", []setupGroup{{"/docker", 300000}}, "/docker/c1",
+			map[string]int64{"/docker": 300000, "/docker/c1": 100000}},
+		{"siblings already granted", []setupGroup{{"/k", 150000}, {"/k/p1", 50000}, {"/k/p2", 100000}}, "/k/p1/c1",
+			map[string]int64{"/k": 200000, "/k/p1": 100000, "/k/p1/c1": 100000, "/k/p2": 100000}},
+		{"leaf fits in what the operator gave", []setupGroup{{"/k", 300000}, {"/k/p1", 200000}}, "/k/p1/c1",
+			map[string]int64{"/k": 300000, "/k/p1": 200000, "/k/p1/c1": 100000}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m, f := newTestManager(t)
+			for _, g := range tc.setup {
+				f.add(g.cgroup, g.runtime)
+			}
+			before := f.snapshot()
+			if err := m.Grant(ctx, claim("c1", tc.leaf, 100000)); err != nil {
+				t.Fatal(err)
+			}
+			for cg, rt := range tc.want {
+				if got := f.runtime(cg); got != rt {
+					t.Errorf("%s: runtime %d, want %d", cg, got, rt)
+				}
+			}
+			if err := m.Release(ctx, "ns", "c1"); err != nil {
+				t.Fatal(err)
+			}
+			// The ancestors rtshim created stay (as runc leaves them), at runtime 0.
+			after := f.snapshot()
+			for _, line := range strings.Split(before, "\n") {
+				if !strings.Contains(after, line) {
+					t.Errorf("not restored: %q\nafter:\n%s", line, after)
+				}
+			}
+			if f.Exists(tc.leaf) {
+				t.Errorf("leaf %s left behind", tc.leaf)
+			}
+			for _, a := range Ancestors(tc.leaf) {
+				if !strings.Contains(before, a+" ") && f.Exists(a) && f.runtime(a) != 0 {
+					t.Errorf("%s keeps runtime %d", a, f.runtime(a))
+				}
+			}
+			assertNoState(t, m)
+		})
+	}
+}
+
+func TestGrantRefusesWhatDoesNotFit(t *testing.T) {
+	ctx := context.Background()
+	m, f := newTestManager(t)
+	f.add("/other", 900000)
+	before := f.snapshot()
+	err := m.Grant(ctx, claim("c1", "/default/c1", 100000))
+	if !errdefs.IsResourceExhausted(err) {
+		t.Fatalf("want ResourceExhausted, got %v", err)
+	}
+	for _, want := range []string{"cgroup /", "100000 µs per 1000000 µs", "50000 µs available"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	if got := f.snapshot(); got != before {
+		t.Errorf("tree changed:\n%s\nwant:\n%s", got, before)
+	}
+	assertNoState(t, m)
+	// What fits is granted.
+	if err := m.Grant(ctx, claim("c2", "/default/c2", 50000)); err != nil {
+		t.Fatalf("50000 fits: %v", err)
+	}
+}
+
+func TestGrantManyThenReleaseInAnyOrder(t *testing.T) {
+	ctx := context.Background()
+	m, f := newTestManager(t)
+	before := f.snapshot()
+	ids := []string{"a", "b", "c", "d", "e", "f", "g", "h", "i"}
+	for _, id := range ids {
+		if err := m.Grant(ctx, claim(id, "/pod/"+id, 100000)); err != nil {
+			t.Fatalf("grant %s: %v", id, err)
+		}
+	}
+	if got := f.runtime("/pod"); got != 900000 {
+		t.Fatalf("/pod runtime %d, want 900000", got)
+	}
+	if err := m.Grant(ctx, claim("j", "/pod/j", 100000)); !errdefs.IsResourceExhausted(err) {
+		t.Fatalf("tenth 100000 over 950000 must not fit, got %v", err)
+	}
+	for i, id := range []string{"e", "a", "i", "b", "h", "c", "g", "d", "f"} {
+		if err := m.Release(ctx, "ns", id); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := f.runtime("/pod"), int64(100000*(len(ids)-1-i)); got != want {
+			t.Errorf("after releasing %s: /pod runtime %d, want %d", id, got, want)
+		}
+	}
+	if got := strings.ReplaceAll(f.snapshot(), "\n/pod rt=0/1000000 quota=-1", ""); got != before {
+		t.Errorf("tree not restored:\n%s", got)
+	}
+	assertNoState(t, m)
+}
+
+func TestReleaseKeepsBudgetWhileTasksRun(t *testing.T) {
+	ctx := context.Background()
+	m, f := newTestManager(t)
+	if err := m.Grant(ctx, claim("c1", "/default/c1", 100000)); err != nil {
+		t.Fatal(err)
+	}
+	g, _ := f.get("/default/c1")
+	g.procs, g.rtTasks = "1234", true
+	if err := m.Release(ctx, "ns", "c1"); err == nil || !strings.Contains(err.Error(), "still has processes") {
+		t.Fatalf("want a 'still has processes' error, got %v", err)
+	}
+	if f.runtime("/default/c1") != 100000 || f.runtime("/default") != 100000 {
+		t.Fatal("budget taken from a cgroup with running tasks")
+	}
+	g.procs, g.rtTasks = "", false
+	if err := m.Release(ctx, "ns", "c1"); err != nil {
+		t.Fatal(err)
+	}
+	assertNoState(t, m)
+}
+
+func TestGrantRollsBackOnKernelError(t *testing.T) {
+	ctx := context.Background()
+	m, f := newTestManager(t)
+	before := f.snapshot()
+	f.failWrite["/a/b/c1 "+fileRTRuntime] = unix.EINVAL
+	err := m.Grant(ctx, claim("c1", "/a/b/c1", 100000))
+	if !errdefs.IsFailedPrecondition(err) || !strings.Contains(err.Error(), "cgroup /a/b/c1") {
+		t.Fatalf("want FailedPrecondition naming the cgroup, got %v", err)
+	}
+	if got := strings.ReplaceAll(f.snapshot(), "\n/a rt=0/1000000 quota=-1\n/a/b rt=0/1000000 quota=-1", ""); got != before {
+		t.Errorf("not rolled back:\n%s", got)
+	}
+	assertNoState(t, m)
+}
+
+func TestReconcileReleasesClaimsOfDeadShims(t *testing.T) {
+	ctx := context.Background()
+	m, f := newTestManager(t)
+	dead := claim("c1", "/default/c1", 100000)
+	dead.Owner = Owner{PID: 1 << 30, StartTime: 1} // no such process
+	if err := m.Grant(ctx, dead); err != nil {
+		t.Fatal(err)
+	}
+	running := claim("c2", "/default/c2", 100000)
+	running.Owner = Owner{PID: 1 << 30, StartTime: 1}
+	if err := m.Grant(ctx, running); err != nil {
+		t.Fatal(err)
+	}
+	g, _ := f.get("/default/c2")
+	g.procs = "42" // its container still runs: the budget stays even though the shim is gone
+	if f.Exists("/default/c1") {
+		t.Fatal("the first grant's leaf should have been reconciled away by the second grant")
+	}
+	if got := f.runtime("/default"); got != 100000 {
+		t.Errorf("/default runtime %d, want 100000", got)
+	}
+	if err := m.Reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.runtime("/default/c2"); got != 100000 {
+		t.Errorf("budget of a running container released: %d", got)
+	}
+}
+
+func TestPodQuotaExemption(t *testing.T) {
+	ctx := context.Background()
+	m, f := newTestManager(t)
+	f.add("/kubepods/pod1", 0)
+	pod, _ := f.get("/kubepods/pod1")
+	pod.quota = "50000"
+	c1, c2 := claim("c1", "/kubepods/pod1/c1", 100000), claim("c2", "/kubepods/pod1/c2", 100000)
+	c1.Pod, c1.ExemptQuota, c2.Pod, c2.ExemptQuota = "/kubepods/pod1", true, "/kubepods/pod1", true
+	for _, c := range []*Claim{c1, c2} {
+		if err := m.Grant(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if pod.quota != "-1" {
+		t.Fatalf("pod quota %q, want -1", pod.quota)
+	}
+	if err := m.Release(ctx, "ns", "c1"); err != nil {
+		t.Fatal(err)
+	}
+	if pod.quota != "-1" {
+		t.Fatalf("pod quota restored while c2 still needs the exemption: %q", pod.quota)
+	}
+	if err := m.Release(ctx, "ns", "c2"); err != nil {
+		t.Fatal(err)
+	}
+	if pod.quota != "50000" {
+		t.Fatalf("pod quota %q, want 50000 back", pod.quota)
+	}
+	assertNoState(t, m)
+}
+
+func TestReleaseIsIdempotent(t *testing.T) {
+	m, _ := newTestManager(t)
+	for i := 0; i < 2; i++ {
+		if err := m.Release(context.Background(), "ns", "never"); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestRatioMatchesKernel(t *testing.T) {
+	for _, tc := range []struct{ period, ratio, want int64 }{
+		{1000000, toRatio(1000000, 100000), 100000},
+		{500000, toRatio(1000000, 100000), 50000},
+		{1000000, 0, 0},
+	} {
+		got := runtimeFor(tc.ratio, tc.period)
+		if got != tc.want || toRatio(tc.period, got) < tc.ratio {
+			t.Errorf("runtimeFor(%d, %d) = %d, want %d", tc.ratio, tc.period, got, tc.want)
+		}
+	}
+	if !errors.Is(kernelError("/x", fileRTRuntime, 1, unix.EBUSY), errdefs.ErrFailedPrecondition) {
+		t.Error("EBUSY not classified")
+	}
+}

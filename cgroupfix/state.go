@@ -1,0 +1,193 @@
+package cgroupfix
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// State is the host-wide directory every rtshim shim and wrapper shares: the lock that
+// serialises budget changes (each container has its own shim process) and the records that
+// let a budget be given back after a crash. It holds no counters: budgets are always
+// recomputed from the cgroup tree; records only say which cgroups rtshim touched and what
+// they held before.
+type State struct{ Dir string }
+
+// Claim is what one container holds: written before the first cgroup write, removed after
+// the last, so a crash at any point leaves a record that the next lifecycle can finish.
+type Claim struct {
+	Namespace string `json:"namespace"`
+	ID        string `json:"id"`
+	// Leaf is the container's cgroup, Pod its pod-level cgroup ("" outside Kubernetes).
+	Leaf        string `json:"leaf"`
+	Pod         string `json:"pod,omitempty"`
+	RuntimeUS   int64  `json:"rt_runtime_us,omitempty"`
+	PeriodUS    int64  `json:"rt_period_us,omitempty"`
+	ExemptQuota bool   `json:"exempt_quota,omitempty"`
+	// CreatedLeaf: rtshim made the leaf cgroup (before runc), so it removes it too.
+	CreatedLeaf bool `json:"created_leaf,omitempty"`
+	// Owner identifies the live process responsible for the claim (the shim).
+	Owner Owner `json:"owner"`
+}
+
+// Owner is a process, identified by PID and start time so a reused PID does not count.
+type Owner struct {
+	PID       int    `json:"pid"`
+	StartTime uint64 `json:"start_time"`
+}
+
+// Baseline is what a cgroup file held before rtshim first changed it.
+type Baseline struct {
+	Cgroup string `json:"cgroup"`
+	File   string `json:"file"`
+	Value  string `json:"value"`
+}
+
+// Lock takes the host-wide lock; call the returned function to release it.
+func (s State) Lock() (func(), error) {
+	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create state dir: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(s.Dir, "lock"), os.O_CREATE|os.O_RDWR|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open state lock: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", f.Name(), err)
+	}
+	return func() { f.Close() }, nil
+}
+
+func (s State) claimPath(ns, id string) string {
+	return filepath.Join(s.Dir, "claims", url.PathEscape(ns)+"."+url.PathEscape(id)+".json")
+}
+
+func (s State) baselinePath(cgroup, file string) string {
+	return filepath.Join(s.Dir, "baselines", url.PathEscape(file+":"+cgroup)+".json")
+}
+
+func (s State) SaveClaim(c *Claim) error { return writeJSON(s.claimPath(c.Namespace, c.ID), c) }
+
+// LoadClaim returns nil, nil when the container holds nothing.
+func (s State) LoadClaim(ns, id string) (*Claim, error) {
+	var c Claim
+	ok, err := readJSON(s.claimPath(ns, id), &c)
+	if !ok {
+		return nil, err
+	}
+	return &c, err
+}
+
+func (s State) DeleteClaim(ns, id string) error { return removeFile(s.claimPath(ns, id)) }
+
+// Claims lists every claim on the host.
+func (s State) Claims() ([]*Claim, error) {
+	ents, err := os.ReadDir(filepath.Join(s.Dir, "claims"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []*Claim
+	for _, e := range ents {
+		if !strings.HasSuffix(e.Name(), ".json") {
+			continue
+		}
+		var c Claim
+		if ok, err := readJSON(filepath.Join(s.Dir, "claims", e.Name()), &c); ok && err == nil {
+			out = append(out, &c)
+		}
+	}
+	return out, nil
+}
+
+// RecordBaseline keeps the first value rtshim saw; later calls do not overwrite it.
+func (s State) RecordBaseline(cgroup, file, value string) error {
+	p := s.baselinePath(cgroup, file)
+	if _, err := os.Stat(p); err == nil {
+		return nil
+	}
+	return writeJSON(p, &Baseline{Cgroup: cgroup, File: file, Value: value})
+}
+
+// LoadBaseline returns "", false when rtshim has not changed that file.
+func (s State) LoadBaseline(cgroup, file string) (string, bool, error) {
+	var b Baseline
+	ok, err := readJSON(s.baselinePath(cgroup, file), &b)
+	return b.Value, ok && err == nil, err
+}
+
+func (s State) DeleteBaseline(cgroup, file string) error {
+	return removeFile(s.baselinePath(cgroup, file))
+}
+
+// writeJSON replaces a file atomically, so a crash never leaves half a record.
+func writeJSON(path string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+func readJSON(path string, v any) (bool, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return true, fmt.Errorf("corrupt state record %s: %w", path, err)
+	}
+	return true, nil
+}
+
+func removeFile(path string) error {
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// ProcessStartTime reads field 22 of /proc/<pid>/stat below procRoot; 0 if the process is gone.
+func ProcessStartTime(procRoot string, pid int) uint64 {
+	b, err := os.ReadFile(filepath.Join(procRoot, strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return 0
+	}
+	// The command name (field 2) may hold spaces and parentheses: count from the last ')'.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0
+	}
+	fields := strings.Fields(s[i+1:])
+	if len(fields) < 20 {
+		return 0
+	}
+	v, _ := strconv.ParseUint(fields[19], 10, 64)
+	return v
+}
+
+// Alive reports whether the owner still runs.
+func (o Owner) Alive(procRoot string) bool {
+	return o.PID > 0 && ProcessStartTime(procRoot, o.PID) == o.StartTime
+}

@@ -1,0 +1,443 @@
+//go:build linux
+
+package integration
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+const (
+	ctrTimeout   = 60 * time.Second
+	startTimeout = 30 * time.Second
+)
+
+// Daemon is a private containerd started by startContainerd: its own root,
+// state, sockets and containerd namespace, all under Dir.
+type Daemon struct {
+	// Namespace is the containerd namespace Ctr and Run use, unique to this
+	// daemon; ctr puts a container's cgroup at /<Namespace>/<id>.
+	Namespace string
+	// Address is the daemon's gRPC socket.
+	Address string
+	// Dir holds everything of the daemon: config.toml, containerd.log,
+	// root/, state/, output/ (detached containers' stdout and stderr).
+	Dir string
+
+	proc   *os.Process
+	exited chan struct{}
+	runs   atomic.Int64
+}
+
+// daemonConfig is the generated config.toml: CRI and the plugins that write
+// outside the daemon's own dirs (NRI's socket in /var/run/nri, "opt" in
+// /opt/containerd) are off. The runc shim of containerd ≥ 2.3 puts its
+// sockets in socket_dir; older shims use /run/containerd/s regardless.
+const daemonConfig = `version = 3
+root = "{{dir}}/root"
+state = "{{dir}}/state"
+disabled_plugins = [
+  "io.containerd.grpc.v1.cri",
+  "io.containerd.cri.v1.images",
+  "io.containerd.cri.v1.runtime",
+  "io.containerd.podsandbox.controller.v1.podsandbox",
+  "io.containerd.nri.v1.nri",
+  "io.containerd.internal.v1.opt",
+]
+
+[grpc]
+  address = "{{dir}}/containerd.sock"
+
+[ttrpc]
+  address = "{{dir}}/containerd.sock.ttrpc"
+
+[debug]
+  level = "debug"
+
+[plugins."io.containerd.shim.v1.manager"]
+  socket_dir = "{{dir}}/s"
+`
+
+// startContainerd starts a private containerd and waits until it serves. Its
+// PATH starts with RTSHIM_BIN_DIR and RTSHIM_TOOLS_DIR, so it finds
+// containerd-shim-rt-v2, containerd-shim-runc-v2 and runc there. extraTOML
+// is appended to the config; it must not repeat the tables above.
+//
+// t.Cleanup deletes every task and container, stops the daemon and kills
+// its shims and anything left in its containers' cgroups, unmounts, removes
+// the cgroups and the temp dir, and logs the daemon's log if t failed.
+func startContainerd(t testing.TB, extraTOML ...string) *Daemon {
+	t.Helper()
+	requireRoot(t)
+
+	dir, err := os.MkdirTemp(tempRoot, tempPrefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &Daemon{
+		Namespace: filepath.Base(dir),
+		Address:   filepath.Join(dir, socketName),
+		Dir:       dir,
+		exited:    make(chan struct{}),
+	}
+	t.Cleanup(func() { d.cleanup(t) })
+	writeFile(t, dir, ownerFile, strconv.Itoa(os.Getpid()))
+
+	config := strings.ReplaceAll(daemonConfig, "{{dir}}", dir) + strings.Join(extraTOML, "\n")
+	configPath := writeFile(t, dir, "config.toml", config)
+	if err := os.Mkdir(filepath.Join(dir, "output"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	logFile, err := os.Create(d.logPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logFile.Close()
+
+	cmd := exec.Command(filepath.Join(toolsDir, "containerd"), "--config", configPath)
+	cmd.Env = append(slices.DeleteFunc(os.Environ(), func(kv string) bool {
+		return strings.HasPrefix(kv, "PATH=")
+	}), "PATH="+binDir+":"+toolsDir+":"+os.Getenv("PATH"))
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	// If the test binary dies without its cleanups (go test -timeout), take
+	// the daemon along; the next run's sweepStale removes the rest.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	d.proc = cmd.Process
+	go func() {
+		_ = cmd.Wait()
+		close(d.exited)
+	}()
+
+	deadline := time.Now().Add(startTimeout)
+	for {
+		select {
+		case <-d.exited:
+			t.Fatalf("containerd exited during start: %v", cmd.ProcessState)
+		default:
+		}
+		if serving(d.Address) {
+			if _, _, err := d.Ctr(t, "version"); err == nil {
+				return d
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("containerd did not serve on %s within %v", d.Address, startTimeout)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (d *Daemon) logPath() string { return filepath.Join(d.Dir, "containerd.log") }
+
+// OutputFile is where the stdout and stderr of detached container id go.
+func (d *Daemon) OutputFile(id string) string {
+	return filepath.Join(d.Dir, "output", id+".log")
+}
+
+// CgroupPath returns container id's cgroup, relative to a hierarchy root
+// (ctr's default: /<namespace>/<id>); see cgroupV1Path.
+func (d *Daemon) CgroupPath(id string) string {
+	return "/" + d.Namespace + "/" + id
+}
+
+func (d *Daemon) cleanup(t testing.TB) {
+	errs := teardown(d.Dir, d.proc)
+	if d.proc != nil {
+		select {
+		case <-d.exited:
+		case <-time.After(10 * time.Second):
+			errs = append(errs, errors.New("containerd was not reaped"))
+		}
+	}
+	for _, err := range errs {
+		t.Errorf("cleanup: %v", err)
+	}
+	if t.Failed() {
+		if b, err := os.ReadFile(d.logPath()); err == nil {
+			t.Logf("containerd log (%s):\n%s", d.logPath(), b)
+		}
+	}
+	if err := os.RemoveAll(d.Dir); err != nil {
+		t.Errorf("cleanup: %v", err)
+	}
+}
+
+// Ctr runs ctr against the daemon in its namespace, with a 60s timeout.
+// stderr comes without ctr's cgroup v1 deprecation warning; err, when ctr
+// fails, wraps the *exec.ExitError and quotes stderr.
+func (d *Daemon) Ctr(t testing.TB, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), ctrTimeout)
+	defer cancel()
+	return runCtr(ctx, d.Address, d.Namespace, args...)
+}
+
+// MustCtr is Ctr that fails the test on error and returns stdout.
+func (d *Daemon) MustCtr(t testing.TB, args ...string) string {
+	t.Helper()
+	stdout, _, err := d.Ctr(t, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return stdout
+}
+
+func runCtr(ctx context.Context, address, ns string, args ...string) (string, string, error) {
+	var stdout, stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, filepath.Join(toolsDir, "ctr"),
+		append([]string{"--address", address, "--namespace", ns}, args...)...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	errOut := withoutCtrWarnings(stderr.String())
+	if err != nil {
+		err = fmt.Errorf("ctr %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(errOut))
+	}
+	return stdout.String(), errOut, err
+}
+
+// withoutCtrWarnings drops the cgroup v1 deprecation warning ctr logs on
+// every call here.
+func withoutCtrWarnings(s string) string {
+	lines := strings.SplitAfter(s, "\n")
+	lines = slices.DeleteFunc(lines, func(l string) bool {
+		return strings.Contains(l, "The support for cgroup v1 is deprecated")
+	})
+	return strings.Join(lines, "")
+}
+
+// RunOpts describes a container for Daemon.Run. Its rootfs is RTSHIM_ROOTFS.
+type RunOpts struct {
+	ID          string            // container id; default run-<n>
+	Runtime     string            // default io.containerd.rt.v2 (rtRuntime); stockRuntime for the control
+	ConfigPath  string            // --runtime-config-path (ctr ignores it for io.containerd.runc.v2)
+	Annotations map[string]string // OCI annotations (--annotation k=v)
+	Env         []string          // extra environment, "K=V"
+	Privileged  bool              // --privileged: all capabilities, host devices
+	CPUQuota    int64             // linux.resources.cpu.quota in µs (--cpu-quota); 0: unset
+	CPUPeriod   int64             // linux.resources.cpu.period in µs (--cpu-period); 0: unset
+	Detach      bool              // return once started; output goes to d.OutputFile(ID)
+	Args        []string          // the process: path in the rootfs and arguments
+}
+
+// Run runs a container with ctr run (--rm unless Detach) and returns its
+// combined stdout and stderr (with ctr's, less its cgroup v1 warning) and
+// exit status. err is set when ctr itself failed (the container could not
+// be created or started: err quotes ctr's message) or timed out (60s).
+func (d *Daemon) Run(t testing.TB, o RunOpts) (out string, exitCode int, err error) {
+	t.Helper()
+	if o.ID == "" {
+		o.ID = fmt.Sprintf("run-%d", d.runs.Add(1))
+	}
+	if o.Runtime == "" {
+		o.Runtime = rtRuntime
+	}
+	args := []string{"run", "--runtime", o.Runtime}
+	if o.Detach {
+		args = append(args, "--detach", "--log-uri", "file://"+d.OutputFile(o.ID))
+	} else {
+		args = append(args, "--rm", "--fifo-dir", filepath.Join(d.Dir, "fifo"))
+	}
+	if o.ConfigPath != "" {
+		args = append(args, "--runtime-config-path", o.ConfigPath)
+	}
+	for _, k := range slices.Sorted(maps.Keys(o.Annotations)) {
+		args = append(args, "--annotation", k+"="+o.Annotations[k])
+	}
+	for _, e := range o.Env {
+		args = append(args, "--env", e)
+	}
+	if o.Privileged {
+		args = append(args, "--privileged")
+	}
+	if o.CPUQuota != 0 {
+		args = append(args, "--cpu-quota", strconv.FormatInt(o.CPUQuota, 10))
+	}
+	if o.CPUPeriod != 0 {
+		args = append(args, "--cpu-period", strconv.FormatInt(o.CPUPeriod, 10))
+	}
+	args = append(append(args, "--rootfs", rootfsDir, o.ID), o.Args...)
+
+	ctx, cancel := context.WithTimeout(context.Background(), ctrTimeout)
+	defer cancel()
+	var combined bytes.Buffer
+	cmd := exec.CommandContext(ctx, filepath.Join(toolsDir, "ctr"),
+		append([]string{"--address", d.Address, "--namespace", d.Namespace}, args...)...)
+	cmd.Stdout, cmd.Stderr = &combined, &combined
+	runErr := cmd.Run()
+	out = withoutCtrWarnings(combined.String())
+
+	var exitErr *exec.ExitError
+	switch {
+	case runErr == nil:
+		return out, 0, nil
+	case ctx.Err() != nil:
+		return out, -1, fmt.Errorf("ctr run %s: timed out after %v; output:\n%s", o.ID, ctrTimeout, out)
+	case errors.As(runErr, &exitErr):
+		code := exitErr.ExitCode()
+		// ctr's own failures end in "ctr: <error>" and status 1; the
+		// container's status is passed through silently.
+		for line := range strings.Lines(out) {
+			if msg, ok := strings.CutPrefix(line, "ctr: "); ok {
+				return out, code, fmt.Errorf("ctr run %s: %s", o.ID, strings.TrimSpace(msg))
+			}
+		}
+		return out, code, nil
+	default:
+		return out, -1, fmt.Errorf("ctr run %s: %w", o.ID, runErr)
+	}
+}
+
+// The smoke tests prove the framework with the stock runc shim only.
+
+func TestSmokeStockRuntime(t *testing.T) {
+	requireRoot(t)
+	d := startContainerd(t)
+
+	t.Run("policy", func(t *testing.T) {
+		out, code, err := d.Run(t, RunOpts{Runtime: stockRuntime, Args: []string{"/bin/schedinfo"}})
+		if err != nil || code != 0 {
+			t.Fatalf("exit %d, %v; output:\n%s", code, err, out)
+		}
+		if !strings.HasPrefix(out, "policy=SCHED_OTHER ") {
+			t.Errorf("want policy=SCHED_OTHER, got:\n%s", out)
+		}
+	})
+	t.Run("exit status", func(t *testing.T) {
+		out, code, err := d.Run(t, RunOpts{Runtime: stockRuntime, Args: []string{"/bin/sh", "-c", "exit 3"}})
+		if err != nil || code != 3 {
+			t.Fatalf("want exit 3, got %d, %v; output:\n%s", code, err, out)
+		}
+	})
+	t.Run("ctr error", func(t *testing.T) {
+		out, _, err := d.Run(t, RunOpts{Runtime: stockRuntime, Args: []string{"/bin/no-such-program"}})
+		if err == nil {
+			t.Fatalf("want an error from ctr, got none; output:\n%s", out)
+		}
+		t.Logf("as expected: %v", err)
+	})
+	t.Run("removed", func(t *testing.T) {
+		if out := d.MustCtr(t, "containers", "ls", "-q"); out != "" {
+			t.Errorf("containers left after ctr run --rm: %s", out)
+		}
+	})
+}
+
+// TestSmokeNoRTBudget is the control for the rt shim: with the stock runtime
+// even a privileged container cannot switch to SCHED_FIFO on a cgroup v1 host
+// with RT group scheduling, because its new cgroup has no RT budget.
+func TestSmokeNoRTBudget(t *testing.T) {
+	requireRoot(t)
+	rtGroupSched := exists(cgroupV1Path("cpu", "cpu.rt_runtime_us"))
+	d := startContainerd(t)
+
+	out, code, err := d.Run(t, RunOpts{
+		Runtime:    stockRuntime,
+		Privileged: true,
+		Args:       []string{"/bin/schedinfo", "-set", "fifo", "10"},
+	})
+	if err != nil || code != 0 {
+		t.Fatalf("exit %d, %v; output:\n%s", code, err, out)
+	}
+	want := "set=ok"
+	if rtGroupSched {
+		want = "set=error:Operation not permitted"
+	}
+	if !strings.Contains(out, want+"\n") {
+		t.Errorf("rt group scheduling %v: want %q, got:\n%s", rtGroupSched, want, out)
+	}
+
+	if !rtGroupSched {
+		return
+	}
+	_, _, err = d.Run(t, RunOpts{ID: "idle", Runtime: stockRuntime, Detach: true, Args: []string{"/bin/sleep", "300"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := readCgroupInt(t, cgroupV1Path("cpu", d.CgroupPath("idle"))+"/cpu.rt_runtime_us"); got != 0 {
+		t.Errorf("stock runtime: container cgroup cpu.rt_runtime_us = %d, want 0", got)
+	}
+}
+
+// TestSmokeCleanup checks that a daemon's cleanup leaves nothing behind, also
+// when the daemon and its shims were killed under running containers.
+func TestSmokeCleanup(t *testing.T) {
+	requireRoot(t)
+	for _, crash := range []bool{false, true} {
+		before := snapshotCPUTree(t)
+		var d *Daemon
+		t.Run(fmt.Sprintf("crash=%v", crash), func(t *testing.T) {
+			d = startContainerd(t)
+			_, _, err := d.Run(t, RunOpts{
+				ID:      "sleeper",
+				Runtime: stockRuntime,
+				Detach:  true,
+				Args:    []string{"/bin/schedinfo", "-sleep", "300"},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			waitForFile(t, d.OutputFile("sleeper"), "policy=SCHED_OTHER")
+			if crash {
+				pids := processesUnder(d.Dir)
+				for _, pid := range pids {
+					_ = syscall.Kill(pid, syscall.SIGKILL)
+				}
+				for _, pid := range pids {
+					for processAlive(pid) {
+						time.Sleep(10 * time.Millisecond)
+					}
+				}
+			}
+		})
+		if diff := diffCPUTree(before, snapshotCPUTree(t)); len(diff) > 0 {
+			t.Errorf("cpu cgroup tree changed:\n%s", strings.Join(diff, "\n"))
+		}
+		if d == nil {
+			continue
+		}
+		if exists(d.Dir) {
+			t.Errorf("%s left behind", d.Dir)
+		}
+		if pids := processesUnder(d.Dir); len(pids) > 0 {
+			t.Errorf("processes left behind: %v", pids)
+		}
+		if dirs, err := cgroupTree(d.CgroupPath("")); err != nil || len(dirs) > 0 {
+			t.Errorf("cgroups left behind: %v %v", dirs, err)
+		}
+		if p := filepath.Join(runContainerdDir, "runc", d.Namespace); exists(p) {
+			t.Errorf("%s left behind", p)
+		}
+	}
+}
+
+// waitForFile waits up to 10s for path to contain want.
+func waitForFile(t testing.TB, path, want string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, _ := os.ReadFile(path)
+		if strings.Contains(string(b), want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: want %q within 10s, got:\n%s", path, want, b)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -1,0 +1,229 @@
+//go:build linux
+
+// Package integration runs real containers through a private containerd with
+// the rt shim and the stock runc shim, on the host's real cgroups.
+//
+// The tests need root and three directories, which `make test` (or `make
+// integration`) builds and passes in the environment:
+//
+//	RTSHIM_BIN_DIR    containerd-shim-rt-v2
+//	RTSHIM_TOOLS_DIR  containerd, ctr, containerd-shim-runc-v2, runc
+//	RTSHIM_ROOTFS     the test rootfs: busybox, /bin/schedinfo
+//
+// Not root: every test skips. Root without the variables: the run fails.
+//
+// Framework (see each declaration):
+//
+//	requireRoot(t)                       skip unless the suite can run
+//	startContainerd(t, extraTOML...)     a private daemon, torn down by t.Cleanup
+//	d.Ctr / d.MustCtr                    ctr against that daemon and its namespace
+//	d.Run(t, RunOpts)                    ctr run a container from the test rootfs
+//	d.CgroupPath(id)                     the container's cgroup, relative to a hierarchy
+//	cgroupV1Path, readCgroupInt          cgroup v1 files
+//	snapshotCPUTree, diffCPUTree         RT budgets and quotas before and after
+//	writeFile                            a file in a (temp) dir
+//
+// Tests that compare snapshotCPUTree results must not call t.Parallel.
+package integration
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+const (
+	// stockRuntime is containerd's runc shim: the control in every comparison.
+	stockRuntime = "io.containerd.runc.v2"
+	// rtRuntime is the shim under test.
+	rtRuntime = "io.containerd.rt.v2"
+
+	// tempRoot holds the daemons' temp dirs: short paths, for the 108-byte
+	// unix socket limit. tempPrefix names every temp dir, and so every
+	// containerd namespace and cgroup, that the tests make.
+	tempRoot   = "/tmp"
+	tempPrefix = "rtshim-it-"
+)
+
+var (
+	// skipReason, when set, makes requireRoot skip.
+	skipReason string
+
+	// Absolute directories from the environment (see the package doc).
+	binDir, toolsDir, rootfsDir string
+)
+
+func TestMain(m *testing.M) {
+	if os.Geteuid() != 0 {
+		skipReason = "integration tests need root"
+		fmt.Println("SKIP: " + skipReason)
+		os.Exit(m.Run())
+	}
+	if err := loadEnv(); err != nil {
+		fmt.Fprintf(os.Stderr, "FAIL: %v\nrun the integration tests with `make test` (as root): it builds the binaries and sets the environment\n", err)
+		os.Exit(1)
+	}
+
+	sweepStale()
+	_ = tidyRunDir(false) // what an earlier run's leftovers left empty
+	runDirExisted := exists(runContainerdDir)
+	code := m.Run()
+	if err := tidyRunDir(!runDirExisted); err != nil {
+		fmt.Fprintf(os.Stderr, "FAIL: %v\n", err)
+		code = 1
+	}
+	os.Exit(code)
+}
+
+// loadEnv reads and checks RTSHIM_BIN_DIR, RTSHIM_TOOLS_DIR and RTSHIM_ROOTFS.
+func loadEnv() error {
+	for _, v := range []struct {
+		env   string
+		dst   *string
+		files []string
+	}{
+		{"RTSHIM_BIN_DIR", &binDir, []string{"containerd-shim-rt-v2"}},
+		{"RTSHIM_TOOLS_DIR", &toolsDir, []string{"containerd", "ctr", "containerd-shim-runc-v2", "runc"}},
+		{"RTSHIM_ROOTFS", &rootfsDir, []string{"bin/sh", "bin/schedinfo"}},
+	} {
+		dir := os.Getenv(v.env)
+		if dir == "" {
+			return fmt.Errorf("%s is not set", v.env)
+		}
+		abs, err := filepath.Abs(dir)
+		if err != nil {
+			return fmt.Errorf("%s=%s: %w", v.env, dir, err)
+		}
+		for _, f := range v.files {
+			if _, err := os.Stat(filepath.Join(abs, f)); err != nil {
+				return fmt.Errorf("%s=%s: %w", v.env, dir, err)
+			}
+		}
+		*v.dst = abs
+	}
+	return nil
+}
+
+// requireRoot skips the test when the suite cannot run here (not root).
+// Every test calls it first; startContainerd does too.
+func requireRoot(t testing.TB) {
+	t.Helper()
+	if skipReason != "" {
+		t.Skip(skipReason)
+	}
+}
+
+// writeFile writes content to dir/name (making dir/name's parent) and returns
+// the path. For runtime config files, give it t.TempDir() or d.Dir.
+func writeFile(t testing.TB, dir, name, content string) string {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func exists(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
+}
+
+// sweepStale tears down what an earlier run left when it was killed before
+// its cleanups ran (a go test timeout does that): temp dirs whose owning test
+// process is gone, with their daemons, shims, containers and cgroups.
+func sweepStale() {
+	dirs, _ := filepath.Glob(filepath.Join(tempRoot, tempPrefix+"*"))
+	for _, dir := range dirs {
+		if !isStale(dir) {
+			continue
+		}
+		fmt.Printf("integration: cleaning up after an earlier run: %s\n", dir)
+		errs := teardown(dir, nil)
+		if err := os.RemoveAll(dir); err != nil {
+			errs = append(errs, err)
+		}
+		for _, err := range errs {
+			fmt.Fprintf(os.Stderr, "integration: %v\n", err)
+		}
+	}
+
+	// Namespaces whose temp dir is gone but whose cgroups or runc state
+	// are not (an earlier cleanup failed half way).
+	mounts, _ := cgroupMounts()
+	for _, m := range append(mounts, filepath.Join(runContainerdDir, "runc")) {
+		leftovers, _ := filepath.Glob(filepath.Join(m, tempPrefix+"*"))
+		for _, p := range leftovers {
+			ns := filepath.Base(p)
+			if exists(filepath.Join(tempRoot, ns)) {
+				continue
+			}
+			fmt.Printf("integration: cleaning up after an earlier run: %s\n", p)
+			var errs []error
+			if strings.HasPrefix(p, cgroupRoot+"/") {
+				if err := killCgroupTree("/"+ns, 10*time.Second); err != nil {
+					errs = append(errs, err)
+				}
+				errs = append(errs, removeCgroupTree("/"+ns)...)
+			} else if err := os.RemoveAll(p); err != nil {
+				errs = append(errs, err)
+			}
+			for _, err := range errs {
+				fmt.Fprintf(os.Stderr, "integration: %v\n", err)
+			}
+		}
+	}
+}
+
+// isStale reports whether dir's owner (the test binary that made it) is gone.
+func isStale(dir string) bool {
+	b, err := os.ReadFile(filepath.Join(dir, ownerFile))
+	if err != nil {
+		// No owner yet: stale only if it is not being set up right now.
+		st, err := os.Stat(dir)
+		return err == nil && time.Since(st.ModTime()) > time.Minute
+	}
+	var pid int
+	if _, err := fmt.Sscan(string(b), &pid); err != nil {
+		return true
+	}
+	return !processAlive(pid)
+}
+
+// runContainerdDir is where shims and runc keep state that containerd's own
+// root and state settings do not move: runc's root (runc/<namespace>), shim
+// sockets of shims built with containerd < 2.3 libraries (s/<sha256>).
+const runContainerdDir = "/run/containerd"
+
+// tidyRunDir removes runContainerdDir's directories once they are empty,
+// and reports what the run left there: runc state of a test namespace, and,
+// when the run created runContainerdDir (strict), anything.
+func tidyRunDir(strict bool) error {
+	var left []string
+	for _, sub := range []string{"runc", "s", "fifo"} {
+		p := filepath.Join(runContainerdDir, sub)
+		if err := os.Remove(p); err == nil || errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		entries, _ := os.ReadDir(p)
+		for _, e := range entries {
+			if strict || strings.HasPrefix(e.Name(), tempPrefix) {
+				left = append(left, filepath.Join(p, e.Name()))
+			}
+		}
+	}
+	if err := os.Remove(runContainerdDir); err != nil && !errors.Is(err, os.ErrNotExist) && strict && len(left) == 0 {
+		left = append(left, runContainerdDir)
+	}
+	if len(left) > 0 {
+		return fmt.Errorf("left behind: %s", strings.Join(left, " "))
+	}
+	return nil
+}

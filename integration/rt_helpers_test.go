@@ -1,0 +1,131 @@
+//go:build linux
+
+package integration
+
+import (
+	"maps"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// stateDir is the rtshim state directory the shims under test use (the default).
+const stateDir = "/run/rtshim"
+
+// sched is one line of /bin/schedinfo's output, as a map: policy, priority, nice, ...
+type sched map[string]string
+
+// parseSched returns the first "policy=..." line of out.
+func parseSched(t testing.TB, out string) sched {
+	t.Helper()
+	for line := range strings.Lines(out) {
+		if !strings.HasPrefix(line, "policy=") {
+			continue
+		}
+		s := sched{}
+		for _, f := range strings.Fields(line) {
+			k, v, _ := strings.Cut(f, "=")
+			s[k] = v
+		}
+		return s
+	}
+	t.Fatalf("no policy line in output:\n%s", out)
+	return nil
+}
+
+// mustRun runs a container that must exit 0 and returns its output.
+func (d *Daemon) mustRun(t testing.TB, o RunOpts) string {
+	t.Helper()
+	out, code, err := d.Run(t, o)
+	if err != nil || code != 0 {
+		t.Fatalf("container %s: exit %d, %v; output:\n%s", o.ID, code, err, out)
+	}
+	return out
+}
+
+// start runs a detached container and waits until its program printed want.
+func (d *Daemon) start(t testing.TB, o RunOpts, want string) {
+	t.Helper()
+	o.Detach = true
+	if _, _, err := d.Run(t, o); err != nil {
+		t.Fatal(err)
+	}
+	waitForFile(t, d.OutputFile(o.ID), want)
+}
+
+// remove kills and deletes a container and its task, as `docker rm -f` does.
+func (d *Daemon) remove(t testing.TB, id string) {
+	t.Helper()
+	d.Ctr(t, "tasks", "kill", "-s", "SIGKILL", id)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, stderr, err := d.Ctr(t, "tasks", "delete", id)
+		if err == nil || strings.Contains(stderr, "not found") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("delete task %s: %v %s", id, err, stderr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	d.MustCtr(t, "containers", "delete", id)
+}
+
+// cpuFile is a file of container id's cgroup in the cpu hierarchy.
+func (d *Daemon) cpuFile(id, file string) string {
+	return filepath.Join(cgroupV1Path("cpu", d.CgroupPath(id)), file)
+}
+
+// claims lists rtshim's records of containers holding resources.
+func claims(t testing.TB) []string {
+	t.Helper()
+	ents, err := os.ReadDir(filepath.Join(stateDir, "claims"))
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range ents {
+		out = append(out, e.Name())
+	}
+	return out
+}
+
+// assertRestored fails when the cpu tree differs from before, other than cgroups that did
+// not exist before and hold no budget and no quota now (the namespace cgroup that runc
+// creates, and removes nowhere), or when rtshim still holds a claim of d's containers.
+// Namespaces of other test daemons (another go test on the same host) are left out.
+func (d *Daemon) assertRestored(t testing.TB, before map[string]string) {
+	t.Helper()
+	after := snapshotCPUTree(t)
+	foreign := func(k string) bool {
+		rel, _ := strings.CutPrefix(k, cgroupV1Path("cpu", "/"))
+		rel = strings.TrimPrefix(rel, "/")
+		return strings.HasPrefix(rel, tempPrefix) && !strings.HasPrefix(rel, d.Namespace+"/")
+	}
+	for _, m := range []map[string]string{before, after} {
+		maps.DeleteFunc(m, func(k, _ string) bool { return foreign(k) })
+	}
+	for k, v := range after {
+		if _, ok := before[k]; !ok && (v == "0" || v == "-1") {
+			before[k] = v
+		}
+	}
+	if diff := diffCPUTree(before, after); len(diff) > 0 {
+		t.Errorf("cpu cgroup tree not restored:\n%s", strings.Join(diff, "\n"))
+	}
+	for _, c := range claims(t) {
+		if strings.HasPrefix(c, d.Namespace+".") {
+			t.Errorf("rtshim claim left: %s", c)
+		}
+	}
+}
+
+// requireRTGroupSched skips unless the host has cgroup v1 RT group scheduling.
+func requireRTGroupSched(t testing.TB) {
+	t.Helper()
+	if !exists(cgroupV1Path("cpu", "cpu.rt_runtime_us")) {
+		t.Skip("needs cgroup v1 with CONFIG_RT_GROUP_SCHED (no cpu.rt_runtime_us at the cpu hierarchy's root)")
+	}
+}

@@ -1,0 +1,258 @@
+//go:build linux
+
+package integration
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// fifo80 is the request most tests use.
+var fifo80 = map[string]string{"rtshim.io/policy": "SCHED_FIFO", "rtshim.io/priority": "80"}
+
+// TestDropIn: without a real-time request the rt shim behaves as the stock runc shim.
+func TestDropIn(t *testing.T) {
+	requireRoot(t)
+	d := startContainerd(t)
+	before := snapshotCPUTree(t)
+	for _, rt := range []string{stockRuntime, rtRuntime} {
+		t.Run(rt, func(t *testing.T) {
+			out := d.mustRun(t, RunOpts{Runtime: rt, Args: []string{"/bin/schedinfo"}})
+			if s := parseSched(t, out); s["policy"] != "SCHED_OTHER" {
+				t.Errorf("policy %s, want SCHED_OTHER", s["policy"])
+			}
+			out, code, err := d.Run(t, RunOpts{Runtime: rt, Args: []string{"/bin/sh", "-c", "echo hi; exit 7"}})
+			if err != nil || code != 7 || out != "hi\n" {
+				t.Errorf("exit %d, %v, output %q; want 7 and \"hi\\n\"", code, err, out)
+			}
+			id := "sleeper-" + strings.ReplaceAll(rt, ".", "-")
+			d.start(t, RunOpts{ID: id, Runtime: rt, Args: []string{"/bin/schedinfo", "-sleep", "300"}}, "policy=")
+			if got := d.MustCtr(t, "tasks", "exec", "--exec-id", "e1", id, "/bin/sh", "-c", "echo exec-ok"); got != "exec-ok\n" {
+				t.Errorf("exec output %q", got)
+			}
+			if ps := d.MustCtr(t, "tasks", "ps", id); !strings.Contains(ps, "PID") {
+				t.Errorf("tasks ps: %q", ps)
+			}
+			d.MustCtr(t, "tasks", "pause", id)
+			d.MustCtr(t, "tasks", "resume", id)
+			d.remove(t, id) // kill -s SIGKILL, delete the task and the container
+		})
+	}
+	d.assertRestored(t, before)
+}
+
+// TestPolicyAtFirstInstruction: the program's earliest code already runs with the policy the
+// annotations ask for, in an unprivileged container. The stock runc shim ignores them.
+func TestPolicyAtFirstInstruction(t *testing.T) {
+	requireRoot(t)
+	d := startContainerd(t)
+	before := snapshotCPUTree(t)
+	for _, tc := range []struct {
+		annotations         map[string]string
+		policy, prio, reset string
+	}{
+		{fifo80, "SCHED_FIFO", "80", "0"},
+		{map[string]string{"rtshim.io/policy": "rr", "rtshim.io/priority": "10"}, "SCHED_RR", "10", "0"},
+		{map[string]string{"rtshim.io/policy": "Sched_Fifo"}, "SCHED_FIFO", "50", "0"},
+		{map[string]string{"rtshim.io/policy": "SCHED_FIFO", "rtshim.io/reset-on-fork": "true"}, "SCHED_FIFO", "50", "1"},
+		{map[string]string{"rtshim.io/policy": "SCHED_BATCH", "rtshim.io/nice": "5"}, "SCHED_BATCH", "0", "0"},
+	} {
+		t.Run(tc.policy+"-"+tc.prio+"-"+tc.reset, func(t *testing.T) {
+			s := parseSched(t, d.mustRun(t, RunOpts{Annotations: tc.annotations, Args: []string{"/bin/schedinfo"}}))
+			if s["policy"] != tc.policy || s["priority"] != tc.prio || s["reset_on_fork"] != tc.reset {
+				t.Errorf("got %v, want policy=%s priority=%s reset_on_fork=%s", s, tc.policy, tc.prio, tc.reset)
+			}
+			if tc.policy == "SCHED_BATCH" && s["nice"] != "5" {
+				t.Errorf("nice %s, want 5", s["nice"])
+			}
+		})
+	}
+	t.Run("stock runc shim ignores the request", func(t *testing.T) {
+		s := parseSched(t, d.mustRun(t, RunOpts{Runtime: stockRuntime, Annotations: fifo80, Args: []string{"/bin/schedinfo"}}))
+		if s["policy"] != "SCHED_OTHER" {
+			t.Errorf("stock runc shim: policy %s", s["policy"])
+		}
+	})
+	d.assertRestored(t, before)
+}
+
+// TestGrantMode: the program starts unchanged and can switch itself; under the stock shim
+// the same privileged program cannot (no RT budget on cgroup v1).
+func TestGrantMode(t *testing.T) {
+	requireRoot(t)
+	d := startContainerd(t)
+	before := snapshotCPUTree(t)
+	grant := map[string]string{"rtshim.io/policy": "SCHED_FIFO", "rtshim.io/mode": "grant"}
+	out := d.mustRun(t, RunOpts{Annotations: grant, Args: []string{"/bin/schedinfo", "-caps", "-set", "fifo", "30"}})
+	if s := parseSched(t, out); s["policy"] != "SCHED_OTHER" {
+		t.Errorf("grant mode: started with %s, want SCHED_OTHER", s["policy"])
+	}
+	if !strings.Contains(out, "set=ok\n") || !strings.Contains(out, "policy=SCHED_FIFO priority=30 ") {
+		t.Errorf("grant mode: switching to FIFO 30 failed:\n%s", out)
+	}
+	if !hasCap(t, out, capSysNice) {
+		t.Errorf("grant mode: CAP_SYS_NICE missing:\n%s", out)
+	}
+	plain := d.mustRun(t, RunOpts{Args: []string{"/bin/schedinfo", "-caps"}})
+	if hasCap(t, plain, capSysNice) {
+		t.Errorf("CAP_SYS_NICE without a request:\n%s", plain)
+	}
+	requireRTGroupSched(t)
+	ctl := d.mustRun(t, RunOpts{Runtime: stockRuntime, Privileged: true, Annotations: grant,
+		Args: []string{"/bin/schedinfo", "-set", "fifo", "30"}})
+	if !strings.Contains(ctl, "set=error:Operation not permitted") {
+		t.Errorf("control: the stock runc shim let a container switch to FIFO:\n%s", ctl)
+	}
+	d.assertRestored(t, before)
+}
+
+const capSysNice = 23
+
+func hasCap(t testing.TB, out string, bit uint) bool {
+	t.Helper()
+	for line := range strings.Lines(out) {
+		if hex, ok := strings.CutPrefix(strings.TrimSpace(line), "capeff="); ok {
+			var v uint64
+			if _, err := fmt.Sscanf(hex, "%x", &v); err != nil {
+				t.Fatalf("capeff %q: %v", hex, err)
+			}
+			return v&(1<<bit) != 0
+		}
+	}
+	t.Fatalf("no capeff line in:\n%s", out)
+	return false
+}
+
+// TestBudgets: the container's budget is in its cgroup and every ancestor while it runs, and
+// everything is back to what it was after delete.
+func TestBudgets(t *testing.T) {
+	requireRoot(t)
+	requireRTGroupSched(t)
+	d := startContainerd(t)
+	before := snapshotCPUTree(t)
+	nsFile := cgroupV1Path("cpu", d.CgroupPath("")) + "/cpu.rt_runtime_us"
+
+	a := map[string]string{"rtshim.io/policy": "SCHED_FIFO", "rtshim.io/rt-runtime-us": "200000"}
+	d.start(t, RunOpts{ID: "a", Annotations: a, Args: []string{"/bin/schedinfo", "-sleep", "300"}}, "policy=SCHED_FIFO")
+	d.start(t, RunOpts{ID: "b", Annotations: fifo80, Args: []string{"/bin/schedinfo", "-sleep", "300"}}, "policy=SCHED_FIFO")
+	for file, want := range map[string]int64{d.cpuFile("a", "cpu.rt_runtime_us"): 200000,
+		d.cpuFile("b", "cpu.rt_runtime_us"): 100000, nsFile: 300000} {
+		if got := readCgroupInt(t, file); got != want {
+			t.Errorf("%s = %d, want %d", file, got, want)
+		}
+	}
+	if len(claims(t)) != 2 {
+		t.Errorf("claims %v, want 2", claims(t))
+	}
+	d.remove(t, "a")
+	if got := readCgroupInt(t, nsFile); got != 100000 {
+		t.Errorf("after deleting a: %s = %d, want 100000", nsFile, got)
+	}
+	if exists(cgroupV1Path("cpu", d.CgroupPath("a"))) {
+		t.Error("cgroup of a left behind")
+	}
+	d.remove(t, "b")
+	d.assertRestored(t, before)
+}
+
+// TestBadInput: every bad request fails Create with an error that names the key, the value
+// and what is allowed, and leaves nothing behind.
+func TestBadInput(t *testing.T) {
+	requireRoot(t)
+	d := startContainerd(t)
+	limited := writeFile(t, d.Dir, "limited.toml", "[limits]\nmax_priority = 60\nmax_rt_runtime_us = 300000\nallowed_policies = [\"fifo\", \"other\"]\n")
+	malformed := writeFile(t, d.Dir, "malformed.toml", "[limits]\nmax_priorty = 60\n")
+	before := snapshotCPUTree(t)
+	for _, tc := range []struct {
+		name        string
+		annotations map[string]string
+		config      string
+		want        []string
+	}{
+		{"priority 150", map[string]string{"rtshim.io/policy": "fifo", "rtshim.io/priority": "150"}, "", []string{"rtshim.io/priority", `"150"`, "1", "99"}},
+		{"SCHED_FOO", map[string]string{"rtshim.io/policy": "SCHED_FOO"}, "", []string{"rtshim.io/policy", `"SCHED_FOO"`, "SCHED_FIFO"}},
+		{"priority=ten", map[string]string{"rtshim.io/policy": "fifo", "rtshim.io/priority": "ten"}, "", []string{"rtshim.io/priority", `"ten"`}},
+		{"negative budget", map[string]string{"rtshim.io/policy": "fifo", "rtshim.io/rt-runtime-us": "-5"}, "", []string{"rtshim.io/rt-runtime-us", `"-5"`}},
+		{"budget over period", map[string]string{"rtshim.io/policy": "fifo", "rtshim.io/rt-runtime-us": "2000000"}, "", []string{"rtshim.io/rt-runtime-us", `"2000000"`}},
+		{"unknown mode", map[string]string{"rtshim.io/policy": "fifo", "rtshim.io/mode": "force"}, "", []string{"rtshim.io/mode", `"force"`, "apply", "grant"}},
+		{"unknown key", map[string]string{"rtshim.io/polcy": "fifo"}, "", []string{"rtshim.io/polcy"}},
+		{"over max priority", map[string]string{"rtshim.io/policy": "fifo", "rtshim.io/priority": "70"}, limited, []string{"rtshim.io/priority", `"70"`, "60"}},
+		{"over max budget", map[string]string{"rtshim.io/policy": "fifo", "rtshim.io/rt-runtime-us": "400000"}, limited, []string{"rtshim.io/rt-runtime-us", `"400000"`, "300000"}},
+		{"policy not allowed", map[string]string{"rtshim.io/policy": "rr"}, limited, []string{"rtshim.io/policy", "SCHED_RR"}},
+		{"malformed config", fifo80, malformed, []string{"max_priorty", malformed}},
+		{"missing config", fifo80, d.Dir + "/none.toml", []string{"none.toml"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			id := "bad-" + strings.NewReplacer(" ", "-", "=", "-").Replace(tc.name)
+			out, _, err := d.Run(t, RunOpts{ID: id, ConfigPath: tc.config, Annotations: tc.annotations, Args: []string{"/bin/schedinfo"}})
+			if err == nil {
+				t.Fatalf("container ran:\n%s", out)
+			}
+			for _, w := range append(tc.want, "invalid argument") {
+				if w == "invalid argument" && strings.Contains(tc.name, "missing") {
+					w = "not found"
+				}
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error does not say %q:\n%v", w, err)
+				}
+			}
+			if strings.HasPrefix(out, "policy=") || strings.Contains(out, "\npolicy=") {
+				t.Errorf("the program ran:\n%s", out)
+			}
+			if exists(cgroupV1Path("cpu", d.CgroupPath(id))) {
+				t.Errorf("cgroup %s left behind", d.CgroupPath(id))
+			}
+			d.Ctr(t, "containers", "delete", id)
+		})
+	}
+	d.assertRestored(t, before)
+}
+
+// TestQuotaExemption: a real-time container runs without CFS quota; a non-RT container, and an
+// RT one that asks to keep it, keep theirs.
+func TestQuotaExemption(t *testing.T) {
+	requireRoot(t)
+	d := startContainerd(t)
+	before := snapshotCPUTree(t)
+	keep := map[string]string{"rtshim.io/policy": "fifo", "rtshim.io/cpu-quota": "keep"}
+	for _, tc := range []struct {
+		id          string
+		runtime     string
+		annotations map[string]string
+		want        int64
+	}{
+		{"rt", rtRuntime, fifo80, -1},
+		{"plain", rtRuntime, nil, 50000},
+		{"keep", rtRuntime, keep, 50000},
+		{"control", stockRuntime, fifo80, 50000},
+	} {
+		d.start(t, RunOpts{ID: tc.id, Runtime: tc.runtime, Annotations: tc.annotations, CPUQuota: 50000, CPUPeriod: 100000,
+			Args: []string{"/bin/schedinfo", "-sleep", "300"}}, "policy=")
+		if got := readCgroupInt(t, d.cpuFile(tc.id, "cpu.cfs_quota_us")); got != tc.want {
+			t.Errorf("%s: cpu.cfs_quota_us = %d, want %d", tc.id, got, tc.want)
+		}
+		d.remove(t, tc.id)
+	}
+	d.assertRestored(t, before)
+}
+
+// TestExecPolicy: processes exec'd into an RT container run SCHED_OTHER unless the container
+// asks for another exec policy.
+func TestExecPolicy(t *testing.T) {
+	requireRoot(t)
+	d := startContainerd(t)
+	before := snapshotCPUTree(t)
+	d.start(t, RunOpts{ID: "default", Annotations: fifo80, Args: []string{"/bin/schedinfo", "-sleep", "300"}}, "policy=SCHED_FIFO")
+	if s := parseSched(t, d.MustCtr(t, "tasks", "exec", "--exec-id", "x", "default", "/bin/schedinfo")); s["policy"] != "SCHED_OTHER" {
+		t.Errorf("exec into FIFO 80 container: %v, want SCHED_OTHER", s)
+	}
+	rr := map[string]string{"rtshim.io/policy": "fifo", "rtshim.io/exec-policy": "SCHED_RR"}
+	d.start(t, RunOpts{ID: "rr", Annotations: rr, Args: []string{"/bin/schedinfo", "-sleep", "300"}}, "policy=SCHED_FIFO")
+	if s := parseSched(t, d.MustCtr(t, "tasks", "exec", "--exec-id", "x", "rr", "/bin/schedinfo")); s["policy"] != "SCHED_RR" || s["priority"] != "50" {
+		t.Errorf("exec with exec-policy SCHED_RR: %v", s)
+	}
+	d.remove(t, "default")
+	d.remove(t, "rr")
+	d.assertRestored(t, before)
+}

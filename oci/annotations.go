@@ -1,0 +1,197 @@
+package oci
+
+import (
+	"slices"
+	"sort"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// Annotation keys a container uses to ask for a policy. A Kubernetes pod can target one of its
+// containers with KeyX + ContainerInfix + name, e.g. "rtshim.io/priority.container.ctl".
+const (
+	Prefix         = "rtshim.io/"
+	KeyPolicy      = Prefix + "policy"
+	KeyPriority    = Prefix + "priority"
+	KeyNice        = Prefix + "nice"
+	KeyDeadline    = Prefix + "deadline"
+	KeyResetOnFork = Prefix + "reset-on-fork"
+	KeyMode        = Prefix + "mode"
+	KeyRTRuntimeUS = Prefix + "rt-runtime-us"
+	KeyCPUQuota    = Prefix + "cpu-quota"
+	KeyExecPolicy  = Prefix + "exec-policy"
+
+	// ContainerInfix separates a key from the container name it is meant for. Pod annotations
+	// are copied into every container of the pod (pause included), so this is the only way to
+	// give the pod's containers different settings.
+	ContainerInfix = ".container."
+
+	// EnvPrefix starts the environment variable form of every key: KeyRTRuntimeUS is
+	// RTSHIM_RT_RUNTIME_US (see EnvName).
+	EnvPrefix = "RTSHIM_"
+)
+
+// Annotations containerd's CRI plugin adds to every container's spec.
+const (
+	AnnotationContainerType = "io.kubernetes.cri.container-type"
+	AnnotationContainerName = "io.kubernetes.cri.container-name"
+	ContainerTypeSandbox    = "sandbox"
+)
+
+// Keys lists every annotation key, in the order error messages show them.
+var Keys = []string{KeyPolicy, KeyPriority, KeyNice, KeyDeadline, KeyResetOnFork, KeyMode,
+	KeyRTRuntimeUS, KeyCPUQuota, KeyExecPolicy}
+
+// EnvName is the environment variable that stands for an annotation key:
+// "rtshim.io/reset-on-fork" -> "RTSHIM_RESET_ON_FORK".
+func EnvName(key string) string {
+	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(strings.TrimPrefix(key, Prefix), "-", "_"))
+}
+
+// setting is one value and where it came from: key is the annotation key or environment name
+// exactly as the user wrote it, so every error message points at the line to fix.
+type setting struct {
+	key, value string
+	level      int // levelEnv < levelPod < levelContainer: the higher one wins
+}
+
+const (
+	levelEnv = iota + 1
+	levelPod
+	levelContainer
+)
+
+// settings maps a canonical key (KeyPolicy...) to the value that won.
+type settings map[string]setting
+
+func (s settings) put(canon string, v setting) {
+	if old, ok := s[canon]; !ok || v.level > old.level {
+		s[canon] = v
+	}
+}
+
+// peer names another key in the same form as v: when the user wrote RTSHIM_PRIORITY, the
+// hint must say RTSHIM_POLICY, not an annotation they may have no means to set.
+func (v setting) peer(canon string) string {
+	if v.level == levelEnv {
+		return EnvName(canon)
+	}
+	return canon
+}
+
+// ParseRequest works out what one container asks for and checks it against cfg (nil means
+// DefaultConfig()). Sources, strongest first: rtshim.io/<key>.container.<name> annotations,
+// rtshim.io/<key> annotations, RTSHIM_<KEY> environment variables, and, only when none of them
+// names a policy, the spec's own process.scheduler (taken as a whole).
+//
+// It returns (nil, nil) when the container is to be left untouched: a CRI sandbox (pause)
+// container, or nothing asked at all. Without a policy from any source, priority, nice,
+// deadline, reset-on-fork, mode and rt-runtime-us are errors; cpu-quota and exec-policy alone
+// are fine and give a SCHED_OTHER Request in apply mode, which only affects exec'd processes.
+//
+// Every error wraps errdefs.ErrInvalidArgument and names the key, its value and what is allowed.
+func ParseRequest(spec *specs.Spec, cfg *Config) (*Request, error) {
+	if spec == nil || spec.Annotations[AnnotationContainerType] == ContainerTypeSandbox {
+		return nil, nil
+	}
+	c, err := usableConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	set, err := gather(spec, c)
+	if err != nil {
+		return nil, err
+	}
+	var fromSpec *specs.Scheduler
+	if spec.Process != nil {
+		fromSpec = spec.Process.Scheduler
+	}
+	if len(set) == 0 && fromSpec == nil {
+		return nil, nil
+	}
+	return build(set, fromSpec, c)
+}
+
+// gather collects the rtshim settings from the environment and the annotations, each source
+// only when the operator honours it. Annotations are visited in sorted order so that, with
+// several mistakes, the same one is always reported.
+func gather(spec *specs.Spec, cfg *Config) (settings, error) {
+	set := settings{}
+	if cfg.Limits.HonorEnv && spec.Process != nil {
+		gatherEnv(set, spec.Process.Env)
+	}
+	if !cfg.Limits.HonorAnnotations {
+		return set, nil
+	}
+	names := make([]string, 0, len(spec.Annotations))
+	for k := range spec.Annotations {
+		if strings.HasPrefix(k, Prefix) {
+			names = append(names, k)
+		}
+	}
+	sort.Strings(names)
+	container := spec.Annotations[AnnotationContainerName]
+	for _, k := range names {
+		v := spec.Annotations[k]
+		base, target, perContainer := strings.Cut(k, ContainerInfix)
+		if !isKey(base) {
+			// A typo is reported even in an override meant for another container: pod
+			// annotations reach every container, so it would otherwise never be seen.
+			return nil, invalid(k, v, "unknown key; valid keys are %s, each optionally followed by %s<container-name>",
+				strings.Join(Keys, ", "), ContainerInfix)
+		}
+		switch {
+		case !perContainer:
+			set.put(base, setting{key: k, value: v, level: levelPod})
+		case target == "":
+			return nil, invalid(k, v, "missing container name after %q", ContainerInfix)
+		case target == container:
+			set.put(base, setting{key: k, value: v, level: levelContainer})
+		}
+	}
+	return set, nil
+}
+
+// gatherEnv reads the RTSHIM_ variables. Other RTSHIM_ names are ignored, not errors: the
+// environment belongs to the application, which may use the prefix for its own purposes. If a
+// name repeats, the first one wins, as for getenv(3) and Go's os.Getenv in the container.
+func gatherEnv(set settings, env []string) {
+	for _, kv := range env {
+		name, value, ok := strings.Cut(kv, "=")
+		if !ok || !strings.HasPrefix(name, EnvPrefix) {
+			continue
+		}
+		for _, k := range Keys {
+			if EnvName(k) == name {
+				if _, dup := set[k]; !dup {
+					set[k] = setting{key: name, value: value, level: levelEnv}
+				}
+				break
+			}
+		}
+	}
+}
+
+func isKey(k string) bool {
+	for _, known := range Keys {
+		if k == known {
+			return true
+		}
+	}
+	return false
+}
+
+// usableConfig validates a private copy of cfg, so that a config built by hand (or a zero one)
+// fails with the config key to fix instead of producing odd requests, and cfg is not modified.
+func usableConfig(cfg *Config) (*Config, error) {
+	if cfg == nil {
+		return DefaultConfig(), nil
+	}
+	c := *cfg
+	c.Limits.AllowedPolicies = slices.Clone(cfg.Limits.AllowedPolicies)
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}

@@ -1,0 +1,254 @@
+package oci
+
+import (
+	"strconv"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// schedKeys are the parameters of the container's own policy. Without a policy they mean
+// nothing, so giving one alone is an error rather than a silently ignored setting.
+var schedKeys = []string{KeyPriority, KeyNice, KeyDeadline, KeyResetOnFork}
+
+// policyKeys need a policy from some source: the sched parameters, and the mode and budget,
+// which only make sense for a policy.
+var policyKeys = []string{KeyPriority, KeyNice, KeyDeadline, KeyResetOnFork, KeyMode, KeyRTRuntimeUS}
+
+// build turns the gathered settings (or the spec's scheduler) into a Request. cfg is validated.
+func build(set settings, fromSpec *specs.Scheduler, cfg *Config) (*Request, error) {
+	r := &Request{CPUQuota: QuotaMode(cfg.Defaults.CPUQuota), Mode: Mode(cfg.Defaults.Mode)}
+	// budgetKey/budgetValue name what a budget error should point at for SCHED_DEADLINE.
+	var budgetKey, budgetValue string
+	pol, asked := set[KeyPolicy]
+	switch {
+	case asked:
+		s, err := schedFromSettings(set, pol, cfg)
+		if err != nil {
+			return nil, err
+		}
+		r.Sched = s
+		if d, ok := set[KeyDeadline]; ok {
+			budgetKey, budgetValue = d.key, d.value
+		}
+	case fromSpec != nil:
+		for _, k := range schedKeys {
+			if v, ok := set[k]; ok {
+				return nil, invalid(v.key, v.value, "needs %s: the spec's process.scheduler is taken as a whole and not combined with %s",
+					v.peer(KeyPolicy), v.key)
+			}
+		}
+		s, err := schedFromSpec(fromSpec, cfg)
+		if err != nil {
+			return nil, err
+		}
+		r.Sched = s
+		budgetKey, budgetValue = "process.scheduler.runtime", strconv.FormatUint(fromSpec.Runtime, 10)
+	default:
+		for _, k := range policyKeys {
+			if v, ok := set[k]; ok {
+				return nil, invalid(v.key, v.value, "needs %s", v.peer(KeyPolicy))
+			}
+		}
+		// Only cpu-quota or exec-policy: nothing was asked for the container itself, so it is
+		// not given anything either (no CAP_SYS_NICE even if the default mode is grant).
+		r.Sched = Sched{Policy: PolicyOther}
+		r.Mode = ModeApply
+	}
+	if v, ok := set[KeyMode]; ok {
+		m, ok := parseMode(v.value)
+		if !ok {
+			return nil, invalid(v.key, v.value, "must be %s or %s", ModeApply, ModeGrant)
+		}
+		r.Mode = m
+	}
+	if err := setBudget(r, set, cfg, budgetKey, budgetValue); err != nil {
+		return nil, err
+	}
+	if v, ok := set[KeyCPUQuota]; ok {
+		q, ok := parseQuota(v.value)
+		if !ok {
+			return nil, invalid(v.key, v.value, "must be %s or %s", QuotaDisable, QuotaKeep)
+		}
+		r.CPUQuota = q
+	}
+	exec, err := execSched(set, r.Sched.Policy, cfg)
+	if err != nil {
+		return nil, err
+	}
+	r.Exec = exec
+	return r, nil
+}
+
+// schedFromSettings reads the policy and its parameters from annotations/environment.
+func schedFromSettings(set settings, pol setting, cfg *Config) (Sched, error) {
+	p, ok := parsePolicy(pol.value)
+	if !ok {
+		return Sched{}, invalid(pol.key, pol.value, "%s", policyHelp())
+	}
+	if err := checkAllowed(pol.key, pol.value, p, cfg); err != nil {
+		return Sched{}, err
+	}
+	s := Sched{Policy: p}
+	if v, ok := set[KeyPriority]; ok {
+		if p != PolicyFIFO && p != PolicyRR {
+			return Sched{}, invalid(v.key, v.value, "only SCHED_FIFO and SCHED_RR take a priority, not %s%s", p, niceHint(p, v))
+		}
+		n, ok := parseInt(v.value, MinRTPriority, maxPriority(cfg))
+		if !ok {
+			return Sched{}, priorityError(v.key, v.value, cfg)
+		}
+		s.Priority = int(n)
+	} else if p == PolicyFIFO || p == PolicyRR {
+		s.Priority = cfg.Defaults.Priority
+	}
+	if v, ok := set[KeyNice]; ok {
+		if p != PolicyOther && p != PolicyBatch {
+			return Sched{}, invalid(v.key, v.value, "only SCHED_OTHER and SCHED_BATCH take a nice value, not %s", p)
+		}
+		n, ok := parseInt(v.value, MinNice, MaxNice)
+		if !ok {
+			return Sched{}, invalid(v.key, v.value, "must be an integer from %d to %d", MinNice, MaxNice)
+		}
+		s.Nice = int(n)
+	}
+	v, ok := set[KeyDeadline]
+	switch {
+	case ok && p != PolicyDeadline:
+		return Sched{}, invalid(v.key, v.value, "only SCHED_DEADLINE takes deadline parameters, not %s", p)
+	case ok:
+		d, reason := parseDeadline(v.value)
+		if reason != "" {
+			return Sched{}, invalid(v.key, v.value, "%s", reason)
+		}
+		s.Deadline = &d
+	case p == PolicyDeadline:
+		return Sched{}, invalid(pol.key, pol.value, "SCHED_DEADLINE needs %s: %s", pol.peer(KeyDeadline), deadlineForm)
+	}
+	if v, ok := set[KeyResetOnFork]; ok {
+		b, ok := parseBool(v.value)
+		if !ok {
+			return Sched{}, invalid(v.key, v.value, "must be true or false")
+		}
+		s.ResetOnFork = b
+	}
+	return s, nil
+}
+
+func niceHint(p Policy, v setting) string {
+	if p == PolicyOther || p == PolicyBatch {
+		return " (use " + v.peer(KeyNice) + ")"
+	}
+	return ""
+}
+
+// schedFromSpec honours a process.scheduler already in the spec (set by NRI, podman, or by hand)
+// under the same host limits as an annotation.
+func schedFromSpec(ss *specs.Scheduler, cfg *Config) (Sched, error) {
+	s, err := ParseSpecScheduler(ss)
+	if err != nil {
+		return Sched{}, err
+	}
+	if err := checkAllowed("process.scheduler.policy", string(ss.Policy), s.Policy, cfg); err != nil {
+		return Sched{}, err
+	}
+	if int64(s.Priority) > maxPriority(cfg) {
+		return Sched{}, priorityError("process.scheduler.priority", strconv.Itoa(s.Priority), cfg)
+	}
+	return s, nil
+}
+
+// setBudget fills in the cgroup v1 RT budget of a real-time request.
+func setBudget(r *Request, set settings, cfg *Config, dlKey, dlValue string) error {
+	v, asked := set[KeyRTRuntimeUS]
+	if !r.Sched.Policy.RealTime() {
+		if asked {
+			return invalid(v.key, v.value, "only real-time policies (SCHED_FIFO, SCHED_RR, SCHED_DEADLINE) take an RT budget, not %s", r.Sched.Policy)
+		}
+		return nil
+	}
+	period, limit := cfg.Defaults.RTPeriodUS, cfg.Limits.MaxRTRuntimeUS
+	r.RTPeriodUS, r.RTRuntimeUS = period, cfg.Defaults.RTRuntimeUS
+	if asked {
+		n, ok := parseInt(v.value, 1, min(period, limit))
+		if !ok {
+			return invalid(v.key, v.value, "must be an integer from 1 to %d microseconds (defaults.rt_period_us is %d, limits.max_rt_runtime_us is %d)",
+				min(period, limit), period, limit)
+		}
+		r.RTRuntimeUS = n
+	}
+	if r.Sched.Deadline == nil {
+		return nil
+	}
+	// A DEADLINE task's bandwidth runtime/period must fit in its group's RT budget, or the
+	// group cannot hold it. The default budget grows to fit; an explicit one must already.
+	need := deadlineBudgetUS(*r.Sched.Deadline, period)
+	switch {
+	case need <= r.RTRuntimeUS:
+	case asked:
+		return invalid(v.key, v.value, "too small for %s=%s, which needs at least %d microseconds per %d",
+			showKey(dlKey), quote(dlValue), need, period)
+	case need > limit:
+		return invalid(dlKey, dlValue, "needs an RT budget of %d microseconds per %d, above limits.max_rt_runtime_us (%d)",
+			need, period, limit)
+	default:
+		r.RTRuntimeUS = need
+	}
+	return nil
+}
+
+// execSched works out the policy of processes exec'd into the container (kubectl exec,
+// docker exec, probes). Without a real-time container policy there is no RT budget in the
+// container's cgroup, so a real-time exec policy is refused when asked for and dropped to
+// SCHED_OTHER when it is only the operator's default.
+func execSched(set settings, main Policy, cfg *Config) (Sched, error) {
+	v, asked := set[KeyExecPolicy]
+	if !asked {
+		p, _ := parsePolicy(cfg.Defaults.ExecPolicy) // validated
+		if p.RealTime() && !main.RealTime() {
+			p = PolicyOther
+		}
+		return execWithPriority(p, cfg), nil
+	}
+	p, ok := parsePolicy(v.value)
+	switch {
+	case !ok:
+		return Sched{}, invalid(v.key, v.value, "%s", policyHelp())
+	case p == PolicyDeadline:
+		return Sched{}, invalid(v.key, v.value, "SCHED_DEADLINE cannot be an exec policy: it needs per-process parameters; use SCHED_FIFO or SCHED_RR")
+	case p.RealTime() && !main.RealTime():
+		return Sched{}, invalid(v.key, v.value, "a real-time exec policy needs a real-time %s (the container gets no RT budget otherwise)", v.peer(KeyPolicy))
+	}
+	if err := checkAllowed(v.key, v.value, p, cfg); err != nil {
+		return Sched{}, err
+	}
+	return execWithPriority(p, cfg), nil
+}
+
+func execWithPriority(p Policy, cfg *Config) Sched {
+	s := Sched{Policy: p}
+	if p == PolicyFIFO || p == PolicyRR {
+		s.Priority = cfg.Defaults.Priority
+	}
+	return s
+}
+
+func checkAllowed(key, value string, p Policy, cfg *Config) error {
+	for _, a := range cfg.Limits.AllowedPolicies {
+		if q, ok := parsePolicy(a); ok && q == p {
+			return nil
+		}
+	}
+	allowed := "empty"
+	if len(cfg.Limits.AllowedPolicies) > 0 {
+		allowed = "[" + strings.Join(cfg.Limits.AllowedPolicies, ", ") + "]"
+	}
+	return invalid(key, value, "%s is not allowed on this host (limits.allowed_policies is %s)", p, allowed)
+}
+
+func maxPriority(cfg *Config) int64 { return int64(min(MaxRTPriority, cfg.Limits.MaxPriority)) }
+
+func priorityError(key, value string, cfg *Config) error {
+	return invalid(key, value, "must be an integer from %d to %d (limits.max_priority is %d)",
+		MinRTPriority, maxPriority(cfg), cfg.Limits.MaxPriority)
+}
