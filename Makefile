@@ -48,7 +48,7 @@ ROOTFS_STAMP := $(OUTPUT)/rootfs.stamp
 # root and the binaries above (run by `make integration`).
 UNIT_PKGS = $(shell $(GO) list -e ./... | grep -v '/integration')
 
-.PHONY: help build tools rootfs deps test test-unit integration lint clean
+.PHONY: help build tools rootfs demo deps test test-unit integration lint clean
 
 ##@ Build
 
@@ -88,8 +88,12 @@ $(ROOTFS)/bin/%: integration/testdata/%.c
 $(BUSYBOX):
 	@echo "$(BUSYBOX) is missing: run 'make deps' (installs busybox-static)" >&2; exit 1
 
+demo: build tools rootfs ## start a private containerd and run an RT container through rtshim and the stock runc shim (root)
+	@[ "$$(id -u)" -eq 0 ] || { echo "make demo needs root (containerd, runc, cgroups)" >&2; exit 1; }
+	OUTPUT=$(OUTPUT) bash hack/demo.sh
+
 deps: ## install the Debian packages the build needs (root)
-	hack/install-deps.sh
+	bash hack/install-deps.sh
 
 ##@ Test
 

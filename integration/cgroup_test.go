@@ -47,6 +47,8 @@ var cpuTreeFiles = []string{"cpu.rt_runtime_us", "cpu.cfs_quota_us"}
 // snapshotCPUTree records every cpu.rt_runtime_us and cpu.cfs_quota_us in
 // the v1 cpu hierarchy: file path → value. Take one before and one after
 // (with diffCPUTree) to prove a test gave back every budget it granted.
+// The namespaces of concurrent test runs (another live test binary's
+// daemons) are left out.
 func snapshotCPUTree(t testing.TB) map[string]string {
 	t.Helper()
 	snap := map[string]string{}
@@ -60,6 +62,9 @@ func snapshotCPUTree(t testing.TB) map[string]string {
 		}
 		if !d.IsDir() {
 			return nil
+		}
+		if filepath.Dir(path) == root && foreignRun(d.Name()) {
+			return filepath.SkipDir
 		}
 		for _, name := range cpuTreeFiles {
 			b, err := os.ReadFile(filepath.Join(path, name))

@@ -81,7 +81,22 @@ disabled_plugins = [
 // the cgroups and the temp dir, and logs the daemon's log if t failed.
 func startContainerd(t testing.TB, extraTOML ...string) *Daemon {
 	t.Helper()
+	return startContainerdWith(t, DaemonOpts{TOML: extraTOML})
+}
+
+// DaemonOpts are the less common ways to start a daemon.
+type DaemonOpts struct {
+	TOML []string // appended to the config, as startContainerd's extraTOML
+	// PathDir is put first in the daemon's PATH, e.g. to make a name resolve to another shim.
+	PathDir string
+	Env     []string // added to the daemon's environment (which its shims inherit)
+}
+
+// startContainerdWith is startContainerd with options.
+func startContainerdWith(t testing.TB, o DaemonOpts) *Daemon {
+	t.Helper()
 	requireRoot(t)
+	extraTOML := o.TOML
 
 	dir, err := os.MkdirTemp(tempRoot, tempPrefix)
 	if err != nil {
@@ -110,7 +125,8 @@ func startContainerd(t testing.TB, extraTOML ...string) *Daemon {
 	cmd := exec.Command(filepath.Join(toolsDir, "containerd"), "--config", configPath)
 	cmd.Env = append(slices.DeleteFunc(os.Environ(), func(kv string) bool {
 		return strings.HasPrefix(kv, "PATH=")
-	}), "PATH="+binDir+":"+toolsDir+":"+os.Getenv("PATH"))
+	}), "PATH="+strings.TrimPrefix(o.PathDir+":", ":")+binDir+":"+toolsDir+":"+os.Getenv("PATH"))
+	cmd.Env = append(cmd.Env, o.Env...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	// If the test binary dies without its cleanups (go test -timeout), take
 	// the daemon along; the next run's sweepStale removes the rest.

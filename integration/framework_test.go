@@ -18,6 +18,7 @@
 //	startContainerd(t, extraTOML...)     a private daemon, torn down by t.Cleanup
 //	d.Ctr / d.MustCtr                    ctr against that daemon and its namespace
 //	d.Run(t, RunOpts)                    ctr run a container from the test rootfs
+//	d.OutputFile(id)                     stdout+stderr of a detached container
 //	d.CgroupPath(id)                     the container's cgroup, relative to a hierarchy
 //	cgroupV1Path, readCgroupInt          cgroup v1 files
 //	snapshotCPUTree, diffCPUTree         RT budgets and quotas before and after
@@ -31,6 +32,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -197,6 +200,27 @@ func isStale(dir string) bool {
 	return !processAlive(pid)
 }
 
+// foreignRun reports whether name (a temp dir's, so a namespace's) belongs
+// to another live test binary: a concurrent run, whose state is not ours to
+// judge or remove.
+func foreignRun(name string) bool {
+	if !strings.HasPrefix(name, tempPrefix) {
+		return false
+	}
+	b, err := os.ReadFile(filepath.Join(tempRoot, name, ownerFile))
+	if err != nil {
+		return false
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	return err == nil && pid != os.Getpid() && processAlive(pid)
+}
+
+// othersRunning reports whether another test binary has live daemons.
+func othersRunning() bool {
+	dirs, _ := filepath.Glob(filepath.Join(tempRoot, tempPrefix+"*"))
+	return slices.ContainsFunc(dirs, func(dir string) bool { return foreignRun(filepath.Base(dir)) })
+}
+
 // runContainerdDir is where shims and runc keep state that containerd's own
 // root and state settings do not move: runc's root (runc/<namespace>), shim
 // sockets of shims built with containerd < 2.3 libraries (s/<sha256>).
@@ -204,8 +228,12 @@ const runContainerdDir = "/run/containerd"
 
 // tidyRunDir removes runContainerdDir's directories once they are empty,
 // and reports what the run left there: runc state of a test namespace, and,
-// when the run created runContainerdDir (strict), anything.
+// when the run created runContainerdDir (strict), anything. While another
+// test binary runs, it does nothing: the state may be that run's.
 func tidyRunDir(strict bool) error {
+	if othersRunning() {
+		return nil
+	}
 	var left []string
 	for _, sub := range []string{"runc", "s", "fifo"} {
 		p := filepath.Join(runContainerdDir, sub)

@@ -145,6 +145,23 @@ func TestBudgets(t *testing.T) {
 	if len(claims(t)) != 2 {
 		t.Errorf("claims %v, want 2", claims(t))
 	}
+	// 300000 of the host's 950000 are granted: 800000 more cannot fit.
+	treeBefore := snapshotCPUTree(t)
+	big := map[string]string{"rtshim.io/policy": "fifo", "rtshim.io/rt-runtime-us": "800000"}
+	out, _, err := d.Run(t, RunOpts{ID: "big", Annotations: big, Args: []string{"/bin/schedinfo"}})
+	if err == nil {
+		t.Fatalf("800000 µs granted on top of 300000:\n%s", out)
+	}
+	for _, w := range []string{"resource exhausted", "no RT budget", "cgroup /", "800000 µs per 1000000 µs", "µs available"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("refusal does not say %q: %v", w, err)
+		}
+	}
+	t.Logf("refused as expected: %v", err)
+	if diff := diffCPUTree(treeBefore, snapshotCPUTree(t)); len(diff) > 0 {
+		t.Errorf("refused container changed the tree:\n%s", strings.Join(diff, "\n"))
+	}
+	d.Ctr(t, "containers", "delete", "big")
 	d.remove(t, "a")
 	if got := readCgroupInt(t, nsFile); got != 100000 {
 		t.Errorf("after deleting a: %s = %d, want 100000", nsFile, got)

@@ -89,6 +89,8 @@ func (v setting) peer(canon string) string {
 // container, or nothing asked at all. Without a policy from any source, priority, nice,
 // deadline, reset-on-fork, mode and rt-runtime-us are errors; cpu-quota and exec-policy alone
 // are fine and give a SCHED_OTHER Request in apply mode, which only affects exec'd processes.
+// In a pod that sets rtshim.io/policy.container.<name> for other containers only, pod-wide
+// parameters are ignored for this one rather than errors (see gather).
 //
 // Every error wraps errdefs.ErrInvalidArgument and names the key, its value and what is allowed.
 func ParseRequest(spec *specs.Spec, cfg *Config) (*Request, error) {
@@ -132,6 +134,7 @@ func gather(spec *specs.Spec, cfg *Config) (settings, error) {
 	}
 	sort.Strings(names)
 	container := spec.Annotations[AnnotationContainerName]
+	policyElsewhere := false
 	for _, k := range names {
 		v := spec.Annotations[k]
 		base, target, perContainer := strings.Cut(k, ContainerInfix)
@@ -148,9 +151,26 @@ func gather(spec *specs.Spec, cfg *Config) (settings, error) {
 			return nil, invalid(k, v, "missing container name after %q", ContainerInfix)
 		case target == container:
 			set.put(base, setting{key: k, value: v, level: levelContainer})
+		case base == KeyPolicy:
+			policyElsewhere = true
+		}
+	}
+	if _, own := set[KeyPolicy]; !own && policyElsewhere {
+		// The pod gives policies per container, and none to this one: its pod-wide parameters
+		// ("rtshim.io/priority: 80" next to "rtshim.io/policy.container.ctl: fifo") are meant
+		// for the others, and must not make this container fail for lack of a policy.
+		for k, v := range set {
+			if v.level == levelPod && (slices.Contains(policyKeys, k) || k == KeyExecPolicy && isRealTime(v.value)) {
+				delete(set, k)
+			}
 		}
 	}
 	return set, nil
+}
+
+func isRealTime(policy string) bool {
+	p, ok := parsePolicy(policy)
+	return ok && p.RealTime()
 }
 
 // gatherEnv reads the RTSHIM_ variables. Other RTSHIM_ names are ignored, not errors: the

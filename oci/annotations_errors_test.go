@@ -78,6 +78,8 @@ func TestParseRequestErrors(t *testing.T) {
 		{name: "mode without policy", ann: map[string]string{KeyMode: "grant", KeyCPUQuota: "keep"}, errs: []string{`rtshim.io/mode="grant": needs rtshim.io/policy`}},
 		{name: "budget without policy", ann: map[string]string{KeyRTRuntimeUS: "10"}, errs: []string{"needs rtshim.io/policy"}},
 		{name: "reset on fork without policy", ann: map[string]string{KeyResetOnFork: "true"}, errs: []string{"needs rtshim.io/policy"}},
+		{name: "own priority without policy in per-container pod", ann: map[string]string{
+			KeyPolicy + ".container.ctl": "fifo", KeyPriority + ".container.log": "80", AnnotationContainerName: "log"}, errs: []string{"rtshim.io/priority.container.log=\"80\": needs rtshim.io/policy"}},
 		{name: "env priority without policy", env: []string{"RTSHIM_PRIORITY=10"}, errs: []string{`RTSHIM_PRIORITY="10": needs RTSHIM_POLICY`}},
 		{name: "bad env value", env: []string{"RTSHIM_POLICY=fifo", "RTSHIM_PRIORITY=hi"}, errs: []string{`RTSHIM_PRIORITY="hi"`}},
 		{name: "spec scheduler with priority annotation", sched: &specs.Scheduler{Policy: "SCHED_FIFO", Priority: 1}, ann: map[string]string{KeyPriority: "10"},

@@ -134,6 +134,15 @@ func TestParseRequestGood(t *testing.T) {
 		{name: "override for other container ignored", ann: map[string]string{
 			KeyPolicy: "fifo", KeyPriority + ".container.other": "150", AnnotationContainerName: "ctl"},
 			want: rtReq(PolicyFIFO, 50)},
+		{name: "pod-wide parameters for the containers with a policy", ann: map[string]string{
+			KeyPolicy + ".container.ctl": "fifo", KeyPriority: "80", KeyMode: "grant", KeyExecPolicy: "rr", AnnotationContainerName: "ctl"},
+			want: rtReq(PolicyFIFO, 80, func(r *Request) { r.Mode, r.Exec = ModeGrant, Sched{Policy: PolicyRR, Priority: 50} })},
+		{name: "pod-wide parameters ignored for a container without policy", ann: map[string]string{
+			KeyPolicy + ".container.ctl": "fifo", KeyPriority: "80", KeyMode: "grant", KeyExecPolicy: "rr", AnnotationContainerName: "log"},
+			want: nil},
+		{name: "pod-wide quota and non-rt exec still apply without policy", ann: map[string]string{
+			KeyPolicy + ".container.ctl": "fifo", KeyPriority: "80", KeyCPUQuota: "keep", KeyExecPolicy: "idle", AnnotationContainerName: "log"},
+			want: plainReq(Sched{Policy: PolicyOther}, func(r *Request) { r.CPUQuota, r.Exec = QuotaKeep, Sched{Policy: PolicyIdle} })},
 		{name: "override without container name annotation ignored", ann: map[string]string{KeyPolicy + ".container.ctl": "fifo"}, want: nil},
 		{name: "env only", env: []string{"PATH=/bin", "RTSHIM_POLICY=fifo", "RTSHIM_PRIORITY=20"}, want: rtReq(PolicyFIFO, 20)},
 		{name: "annotation wins over env", ann: map[string]string{KeyPriority: "30"}, env: []string{"RTSHIM_POLICY=fifo", "RTSHIM_PRIORITY=20"}, want: rtReq(PolicyFIFO, 30)},

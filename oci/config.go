@@ -4,7 +4,8 @@ package oci
 // runtime options name none.
 const DefaultConfigPath = "/etc/containerd/rtshim.toml"
 
-// Config is the operator's host config (see docs/config.md and contrib/rtshim.toml).
+// Config is the operator's host config. Its commented reference, every key with its default,
+// is contrib/rtshim.toml; TestReferenceConfig keeps it equal to DefaultConfig().
 type Config struct {
 	Runc     RuncConfig     `toml:"runc"`
 	Defaults DefaultsConfig `toml:"defaults"`

@@ -12,17 +12,17 @@ import (
 	"github.com/containerd/errdefs"
 )
 
-// TestReferenceConfig keeps testdata/rtshim.toml, the commented reference of every key, equal
+// TestReferenceConfig keeps ../contrib/rtshim.toml, the commented reference of every key, equal
 // to DefaultConfig(): changing a default or adding a key without documenting it fails here.
 func TestReferenceConfig(t *testing.T) {
-	got, err := LoadConfig(filepath.Join("testdata", "rtshim.toml"))
+	got, err := LoadConfig(filepath.Join("..", "contrib", "rtshim.toml"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if want := DefaultConfig(); !reflect.DeepEqual(got, want) {
-		t.Fatalf("testdata/rtshim.toml differs from DefaultConfig():\n got %+v\nwant %+v", got, want)
+		t.Fatalf("../contrib/rtshim.toml differs from DefaultConfig():\n got %+v\nwant %+v", got, want)
 	}
-	data, err := os.ReadFile(filepath.Join("testdata", "rtshim.toml"))
+	data, err := os.ReadFile(filepath.Join("..", "contrib", "rtshim.toml"))
 	if err != nil {
 		t.Fatal(err)
 	}

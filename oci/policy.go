@@ -133,6 +133,8 @@ func parseInt(s string, lo, hi int64) (int64, bool) {
 // "runtime=<dur>,deadline=<dur>,period=<dur>" with Go durations ("500us", "1ms"), in any
 // order. All three are required and runtime >= 1024ns, runtime <= deadline <= period must hold
 // (the kernel's own rules), so that the request fails here rather than in sched_setattr.
+// The period's host limits (sysctls kernel.sched_deadline_period_{min,max}_us, 100us and
+// ~4.19s by default) are not checked: they are the host's, known only at run time.
 func ParseDeadline(s string) (Deadline, error) {
 	d, reason := parseDeadline(s)
 	if reason != "" {

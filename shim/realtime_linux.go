@@ -20,10 +20,9 @@ import (
 	"github.com/rtshim/rtshim/oci"
 )
 
-const (
-	annotationContainerType = "io.kubernetes.cri.container-type"
-	containerTypeContainer  = "container"
-)
+// containerTypeContainer marks an application container of a Kubernetes pod (CRI); its
+// cgroup's parent is the pod-level cgroup.
+const containerTypeContainer = "container"
 
 // prepare parses the container's request and, for one that needs anything, rewrites the
 // bundle's config.json and grants the budget. It returns nil for containers it passes through.
@@ -64,7 +63,7 @@ func (s *Service) prepare(ctx context.Context, ns string, r *taskapi.CreateTaskR
 	if budget {
 		claim.RuntimeUS, claim.PeriodUS = req.RTRuntimeUS, req.RTPeriodUS
 	}
-	if req.ExemptQuota() && spec.Annotations[annotationContainerType] == containerTypeContainer {
+	if req.ExemptQuota() && spec.Annotations[oci.AnnotationContainerType] == containerTypeContainer {
 		claim.Pod = path.Dir(leaf)
 	}
 	oci.PrepareSpec(spec, req, budget)
