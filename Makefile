@@ -26,6 +26,10 @@ GO_LDFLAGS ?= -s -w -extldflags=-static
 GO_TEST_FLAGS ?= -count=1
 INTEGRATION_TIMEOUT ?= 20m
 INTEGRATION_RUN ?=
+# Benchmarks (make bench): rounds of BenchmarkLifecycle, output file.
+BENCH_ROUNDS ?= 30
+BENCH_TIMEOUT ?= 30m
+BENCH_LOG ?= $(OUTPUT)/bench.txt
 
 # Third-party binaries for the integration tests, built from the versions
 # pinned in tools/go.mod (a separate module: the root module's own containerd
@@ -117,6 +121,16 @@ integration: build tools rootfs ## run the integration tests (root); log in _out
 		grep -e '--- SKIP' $(INTEGRATION_LOG) >&2; \
 		exit 1; \
 	fi
+
+.PHONY: bench
+# -benchtime 1x: each benchmark measures once (RTSHIM_BENCH_ROUNDS rounds), whatever b.N.
+bench: build tools rootfs ## print lifecycle time and shim memory against the stock runc shim (root); output in _output/bench.txt
+	@[ "$$(id -u)" -eq 0 ] || { echo "make bench needs root: it runs a private containerd and real containers on the host's cgroups" >&2; exit 1; }
+	@mkdir -p $(dir $(BENCH_LOG))
+	RTSHIM_BIN_DIR=$(abspath $(BIN_DIR)) RTSHIM_TOOLS_DIR=$(abspath $(TOOLS_DIR)) RTSHIM_ROOTFS=$(abspath $(ROOTFS)) \
+		RTSHIM_BENCH_ROUNDS=$(BENCH_ROUNDS) \
+		$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x -timeout $(BENCH_TIMEOUT) \
+		./integration/ 2>&1 | tee $(BENCH_LOG)
 
 ##@ Maintenance
 

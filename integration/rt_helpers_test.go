@@ -6,6 +6,8 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -92,6 +94,41 @@ func claims(t testing.TB) []string {
 	return out
 }
 
+// shimPID finds the shim process serving container id: its command line is
+// "<shim> -namespace <ns> -id <id> -address <d.Address> ...".
+func (d *Daemon) shimPID(t testing.TB, id string) int {
+	t.Helper()
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		args := strings.Split(string(b), "\x00")
+		if !strings.HasPrefix(filepath.Base(args[0]), "containerd-shim-") ||
+			!slices.Contains(args, d.Address) || !slices.Contains(args, d.Namespace) {
+			continue
+		}
+		if i := slices.Index(args, "-id"); i >= 0 && i+1 < len(args) && args[i+1] == id {
+			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+			return pid
+		}
+	}
+	t.Fatalf("no shim process for container %s", id)
+	return 0
+}
+
+// claimsOf lists rtshim's claims of d's containers.
+func (d *Daemon) claimsOf(t testing.TB) []string {
+	var out []string
+	for _, c := range claims(t) {
+		if strings.HasPrefix(c, d.Namespace+".") {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 // assertRestored fails when the cpu tree differs from before, other than cgroups that did
 // not exist before and hold no budget and no quota now (the namespace cgroup that runc
 // creates, and removes nowhere), or when rtshim still holds a claim of d's containers.
@@ -115,10 +152,8 @@ func (d *Daemon) assertRestored(t testing.TB, before map[string]string) {
 	if diff := diffCPUTree(before, after); len(diff) > 0 {
 		t.Errorf("cpu cgroup tree not restored:\n%s", strings.Join(diff, "\n"))
 	}
-	for _, c := range claims(t) {
-		if strings.HasPrefix(c, d.Namespace+".") {
-			t.Errorf("rtshim claim left: %s", c)
-		}
+	if c := d.claimsOf(t); len(c) > 0 {
+		t.Errorf("rtshim claims left: %v", c)
 	}
 }
 

@@ -5,7 +5,9 @@ package integration
 import (
 	"fmt"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // fifo80 is the request most tests use.
@@ -271,5 +273,44 @@ func TestExecPolicy(t *testing.T) {
 	}
 	d.remove(t, "default")
 	d.remove(t, "rr")
+	d.assertRestored(t, before)
+}
+
+// TestDeadline: SCHED_DEADLINE from annotations, at the first instruction.
+func TestDeadline(t *testing.T) {
+	requireRoot(t)
+	d := startContainerd(t)
+	before := snapshotCPUTree(t)
+	dl := map[string]string{"rtshim.io/policy": "deadline", "rtshim.io/deadline": "runtime=500us,deadline=2ms,period=2ms"}
+	s := parseSched(t, d.mustRun(t, RunOpts{Annotations: dl, Args: []string{"/bin/schedinfo"}}))
+	if s["policy"] != "SCHED_DEADLINE" || s["runtime_ns"] != "500000" || s["deadline_ns"] != "2000000" || s["period_ns"] != "2000000" {
+		t.Errorf("got %v, want SCHED_DEADLINE 500us/2ms/2ms", s)
+	}
+	d.assertRestored(t, before)
+}
+
+// TestShimKilled: SIGKILL of a running RT container's shim. containerd cleans up the dead shim
+// (`containerd-shim-rt-v2 delete`, which runs runc delete --force): the container is gone and
+// its budget is back, with no other lifecycle needed.
+func TestShimKilled(t *testing.T) {
+	requireRoot(t)
+	requireRTGroupSched(t)
+	d := startContainerd(t)
+	before := snapshotCPUTree(t)
+	d.start(t, RunOpts{ID: "victim", Annotations: fifo80, Args: []string{"/bin/schedinfo", "-sleep", "300"}}, "policy=SCHED_FIFO")
+	pid := d.shimPID(t, "victim")
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for exists(cgroupV1Path("cpu", d.CgroupPath("victim"))) || len(d.claimsOf(t)) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("15s after the shim was killed: cgroup exists %v, claims %v",
+				exists(cgroupV1Path("cpu", d.CgroupPath("victim"))), d.claimsOf(t))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	d.Ctr(t, "tasks", "delete", "victim")
+	d.Ctr(t, "containers", "delete", "victim")
 	d.assertRestored(t, before)
 }
