@@ -13,6 +13,7 @@ PKG_CONFIG ?= pkg-config
 # Output layout: everything generated goes under $(OUTPUT) (gitignored).
 OUTPUT ?= _output
 BIN_DIR ?= $(OUTPUT)/bin
+FP_BIN_DIR ?= $(OUTPUT)/bin-fp
 TOOLS_DIR ?= $(OUTPUT)/tools/bin
 ROOTFS ?= $(OUTPUT)/rootfs
 INTEGRATION_LOG ?= $(OUTPUT)/integration.log
@@ -52,12 +53,15 @@ ROOTFS_STAMP := $(OUTPUT)/rootfs.stamp
 # root and the binaries above (run by `make integration`).
 UNIT_PKGS = $(shell $(GO) list -e ./... | grep -v '/integration')
 
-.PHONY: help build tools rootfs demo deps test test-unit integration lint clean
+.PHONY: help build build-fp tools rootfs demo deps test test-unit integration lint clean
 
 ##@ Build
 
 build: ## build the shim into _output/bin
 	CGO_ENABLED=0 $(GO) build $(GO_BUILD_FLAGS) -ldflags '$(GO_LDFLAGS)' -o $(BIN_DIR)/$(SHIM) ./cmd/$(SHIM)
+
+build-fp: ## build the shim with failpoints (crash-safety tests only) into _output/bin-fp
+	CGO_ENABLED=0 $(GO) build $(GO_BUILD_FLAGS) -tags failpoints -ldflags '$(GO_LDFLAGS)' -o $(FP_BIN_DIR)/$(SHIM) ./cmd/$(SHIM)
 
 tools: $(TOOL_BINS) ## build containerd, ctr, the runc shim and runc (tools/go.mod versions) into _output/tools/bin
 
@@ -111,9 +115,9 @@ test: test-unit ## run the unit tests, then (as root) the integration tests
 test-unit: ## run the unit tests
 	$(GO) test $(GO_TEST_FLAGS) $(UNIT_PKGS)
 
-integration: build tools rootfs ## run the integration tests (root); log in _output/integration.log; fails on any skip
+integration: build build-fp tools rootfs ## run the integration tests (root); log in _output/integration.log; fails on any skip
 	@[ "$$(id -u)" -eq 0 ] || { echo "integration tests need root" >&2; exit 1; }
-	RTSHIM_BIN_DIR=$(abspath $(BIN_DIR)) RTSHIM_TOOLS_DIR=$(abspath $(TOOLS_DIR)) RTSHIM_ROOTFS=$(abspath $(ROOTFS)) \
+	RTSHIM_BIN_DIR=$(abspath $(BIN_DIR)) RTSHIM_FP_BIN_DIR=$(abspath $(FP_BIN_DIR)) RTSHIM_TOOLS_DIR=$(abspath $(TOOLS_DIR)) RTSHIM_ROOTFS=$(abspath $(ROOTFS)) \
 		$(GO) test $(GO_TEST_FLAGS) -v -timeout $(INTEGRATION_TIMEOUT) $(if $(INTEGRATION_RUN),-run '$(INTEGRATION_RUN)') \
 		./integration/... 2>&1 | tee $(INTEGRATION_LOG)
 	@if grep -q -e '--- SKIP' $(INTEGRATION_LOG); then \
@@ -127,7 +131,7 @@ integration: build tools rootfs ## run the integration tests (root); log in _out
 bench: build tools rootfs ## print lifecycle time and shim memory against the stock runc shim (root); output in _output/bench.txt
 	@[ "$$(id -u)" -eq 0 ] || { echo "make bench needs root: it runs a private containerd and real containers on the host's cgroups" >&2; exit 1; }
 	@mkdir -p $(dir $(BENCH_LOG))
-	RTSHIM_BIN_DIR=$(abspath $(BIN_DIR)) RTSHIM_TOOLS_DIR=$(abspath $(TOOLS_DIR)) RTSHIM_ROOTFS=$(abspath $(ROOTFS)) \
+	RTSHIM_BIN_DIR=$(abspath $(BIN_DIR)) RTSHIM_FP_BIN_DIR=$(abspath $(FP_BIN_DIR)) RTSHIM_TOOLS_DIR=$(abspath $(TOOLS_DIR)) RTSHIM_ROOTFS=$(abspath $(ROOTFS)) \
 		RTSHIM_BENCH_ROUNDS=$(BENCH_ROUNDS) \
 		$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x -timeout $(BENCH_TIMEOUT) \
 		./integration/ 2>&1 | tee $(BENCH_LOG)

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/containerd/log"
+
+	"github.com/rtshim/rtshim/internal/failpoint"
 )
 
 // Manager grants and gives back what real-time containers need on one host.
@@ -17,6 +19,16 @@ type Manager struct {
 	V2       bool
 	State    State
 	ProcRoot string
+	// Hook, when set, runs at the named steps of a grant (see internal/failpoint); an error
+	// fails the grant there. Only the crash-safety tests set it.
+	Hook func(step string) error
+}
+
+func (m *Manager) hook(step string) error {
+	if m.Hook == nil {
+		return nil
+	}
+	return m.Hook(step)
 }
 
 // RTGroupSched reports whether the hierarchy has cgroup v1 RT group scheduling, i.e. whether
@@ -57,6 +69,9 @@ func (m *Manager) Grant(ctx context.Context, c *Claim) (retErr error) {
 			}
 		}
 	}()
+	if err := m.hook(failpoint.GrantClaimed); err != nil {
+		return err
+	}
 	if err := m.applyV1(plan); err != nil {
 		return err
 	}
@@ -82,8 +97,10 @@ func (m *Manager) Release(ctx context.Context, namespace, id string) error {
 	return err
 }
 
-// Reconcile finishes what crashed shims left: claims whose owner is gone and whose cgroup
-// holds no process are released. Every Grant and Release runs it too.
+// Reconcile finishes what crashed shims and failed releases left: claims whose owner is gone
+// and whose cgroup holds no process, and budget claims whose cgroup is gone (runc delete
+// removed it; a grant creates the cgroup before it returns), are released. Every Grant and
+// Release runs it too.
 func (m *Manager) Reconcile(ctx context.Context) error {
 	unlock, err := m.State.Lock()
 	if err != nil {
@@ -101,7 +118,8 @@ func (m *Manager) reconcile(ctx context.Context) {
 		return
 	}
 	for _, c := range claims {
-		if c.Owner.Alive(m.ProcRoot) || m.hasTasks(c.Leaf) {
+		gone := c.CreatedLeaf && !m.CPU.Exists(c.Leaf)
+		if !gone && (c.Owner.Alive(m.ProcRoot) || m.hasTasks(c.Leaf)) {
 			continue
 		}
 		log.G(ctx).WithField("id", c.ID).WithField("cgroup", c.Leaf).Info("releasing budget of a container whose shim is gone")

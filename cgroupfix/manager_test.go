@@ -269,3 +269,26 @@ func TestRatioMatchesKernel(t *testing.T) {
 		t.Error("EBUSY not classified")
 	}
 }
+
+// A budget claim whose cgroup runc already removed is released even while its shim lives on
+// (a pod's shim outlives its containers): the release that should have done it failed.
+func TestReconcileReleasesClaimsWhoseCgroupIsGone(t *testing.T) {
+	ctx := context.Background()
+	m, f := newTestManager(t)
+	if err := m.Grant(ctx, claim("c1", "/default/c1", 100000)); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.WriteFile("/default/c1", fileRTRuntime, "0"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Rmdir("/default/c1"); err != nil { // runc delete
+		t.Fatal(err)
+	}
+	if err := m.Reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.runtime("/default"); got != 0 {
+		t.Errorf("/default runtime %d, want 0", got)
+	}
+	assertNoState(t, m)
+}

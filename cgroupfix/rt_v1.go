@@ -9,6 +9,8 @@ import (
 
 	"github.com/containerd/errdefs"
 	"golang.org/x/sys/unix"
+
+	"github.com/rtshim/rtshim/internal/failpoint"
 )
 
 const (
@@ -158,6 +160,8 @@ func (m *Manager) applyV1(plan []rtWrite) error {
 			if err := m.State.RecordBaseline(w.cgroup, fileRTRuntime, w.baseline); err != nil {
 				return err
 			}
+		} else if err := m.hook(failpoint.GrantAncestors); err != nil {
+			return err
 		} else if err := m.CPU.WriteFile(w.cgroup, fileRTPeriod, strconv.FormatInt(w.period, 10)); err != nil {
 			return kernelError(w.cgroup, fileRTPeriod, w.period, err)
 		}

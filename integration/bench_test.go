@@ -9,7 +9,13 @@ package integration
 // goal is printed as MISS, not failed: these are measurements; a container
 // that fails to run does fail the benchmark.
 //
-//	RTSHIM_BENCH_ROUNDS  rounds of BenchmarkLifecycle (default 30)
+//	RTSHIM_BENCH_ROUNDS      rounds of BenchmarkLifecycle (default 30)
+//	RTSHIM_BENCH_STOCK_SHIM  the stock shim to compare with, as the absolute
+//	                         path of a containerd-shim-runc-v2 binary (ctr
+//	                         --runtime takes one); default io.containerd.runc.v2,
+//	                         RTSHIM_TOOLS_DIR's. With one built from the
+//	                         containerd release the rt shim links, the ratios
+//	                         show the wrapper's cost alone.
 
 import (
 	"bytes"
@@ -38,11 +44,27 @@ type lifecycleKind struct {
 	annotations map[string]string
 }
 
-var lifecycleKinds = []lifecycleKind{
-	{"rt shim, no request", "rt-nonrt", rtRuntime, nil},
-	{"runc shim, no request", "runc-nonrt", stockRuntime, nil},
-	{"rt shim, SCHED_FIFO 80", "rt-rt", rtRuntime, fifo80},
-	{"runc shim, same annotations", "runc-rt", stockRuntime, fifo80},
+func lifecycleKinds(stock string) []lifecycleKind {
+	return []lifecycleKind{
+		{"rt shim, no request", "rt-nonrt", rtRuntime, nil},
+		{"runc shim, no request", "runc-nonrt", stock, nil},
+		{"rt shim, SCHED_FIFO 80", "rt-rt", rtRuntime, fifo80},
+		{"runc shim, same annotations", "runc-rt", stock, fifo80}, // it ignores them
+	}
+}
+
+// stockShim is the runtime the benchmarks compare with and its binary
+// (see RTSHIM_BENCH_STOCK_SHIM).
+func stockShim(b *testing.B) (runtime, binary string) {
+	b.Helper()
+	p := os.Getenv("RTSHIM_BENCH_STOCK_SHIM")
+	if p == "" {
+		return stockRuntime, filepath.Join(toolsDir, "containerd-shim-runc-v2")
+	}
+	if _, err := os.Stat(p); err != nil || !filepath.IsAbs(p) {
+		b.Fatalf("RTSHIM_BENCH_STOCK_SHIM=%q: want the absolute path of a shim binary (%v)", p, err)
+	}
+	return p, p
 }
 
 // latinSquare orders the kinds of round r as (r+latinSquare[i]) mod 4: a
@@ -62,10 +84,12 @@ func BenchmarkLifecycle(b *testing.B) {
 		}
 		rounds = n
 	}
+	stock, stockBinary := stockShim(b)
+	kinds := lifecycleKinds(stock)
 	d := startContainerd(b)
 
 	run := func(k int, id string) time.Duration {
-		kind := lifecycleKinds[k]
+		kind := kinds[k]
 		start := time.Now()
 		out, code, err := d.Run(b, RunOpts{ID: id, Runtime: kind.runtime, Annotations: kind.annotations, Args: []string{"/bin/true"}})
 		elapsed := time.Since(start)
@@ -75,27 +99,26 @@ func BenchmarkLifecycle(b *testing.B) {
 		return elapsed
 	}
 	for w := range 2 {
-		for k := range lifecycleKinds {
-			run(k, fmt.Sprintf("warmup-%d-%s", w, lifecycleKinds[k].metric))
+		for k := range kinds {
+			run(k, fmt.Sprintf("warmup-%d-%s", w, kinds[k].metric))
 		}
 	}
 
-	b.ResetTimer()
 	loadBefore := loadAvg()
-	times := make([][]float64, len(lifecycleKinds)) // ms, by kind, in round order
+	times := make([][]float64, len(kinds)) // ms, by kind, in round order
 	for r := range rounds {
 		for _, off := range latinSquare {
-			k := (r + off) % len(lifecycleKinds)
-			times[k] = append(times[k], ms(run(k, fmt.Sprintf("bench-%d-%s", r, lifecycleKinds[k].metric))))
+			k := (r + off) % len(kinds)
+			times[k] = append(times[k], ms(run(k, fmt.Sprintf("bench-%d-%s", r, kinds[k].metric))))
 		}
 	}
-	b.StopTimer()
 
 	var t strings.Builder
 	fmt.Fprintf(&t, "\nLifecycle: `ctr run --rm` of /bin/true, wall time of each ctr run, %d rounds of 4 kinds\n", rounds)
-	fmt.Fprintf(&t, "interleaved (balanced Latin square order), after 2 warm-up runs each; load average %s -> %s\n\n", loadBefore, loadAvg())
+	fmt.Fprintf(&t, "interleaved (balanced Latin square order), after 2 warm-up runs each; load average %s -> %s\n", loadBefore, loadAvg())
+	fmt.Fprintf(&t, "runc shim: %s (containerd %s)\n\n", stockBinary, containerdVersion(stockBinary))
 	fmt.Fprintf(&t, "  %-30s %9s %9s %9s %9s\n", "kind", "min ms", "median ms", "p95 ms", "max ms")
-	for k, kind := range lifecycleKinds {
+	for k, kind := range kinds {
 		xs := times[k]
 		fmt.Fprintf(&t, "  %-30s %9.1f %9.1f %9.1f %9.1f\n", kind.name,
 			percentile(xs, 0), median(xs), percentile(xs, 95), percentile(xs, 100))
@@ -130,95 +153,134 @@ func BenchmarkShimMemory(b *testing.B) {
 	const perRuntime = 5
 	d := startContainerd(b)
 
-	type shimMem struct{ rss, pss []float64 } // KiB
+	type shimMem struct{ rss, anon, file, pss, uss []float64 } // KiB
+	rtBinary := filepath.Join(binDir, "containerd-shim-rt-v2")
+	stock, runcBinary := stockShim(b)
+	// The first two are the comparison; the third tells the RT handling's
+	// share from the binary's.
 	runtimes := []struct {
 		name, metric, runtime, binary string
+		annotations                   map[string]string
 	}{
-		{"rt shim, SCHED_FIFO 80", "rt", rtRuntime, filepath.Join(binDir, "containerd-shim-rt-v2")},
-		{"runc shim", "runc", stockRuntime, filepath.Join(toolsDir, "containerd-shim-runc-v2")},
+		{"rt shim, SCHED_FIFO 80", "rt", rtRuntime, rtBinary, fifo80},
+		{"runc shim, same annot.", "runc", stock, runcBinary, fifo80}, // it ignores them
+		{"rt shim, no request", "rt-nonrt", rtRuntime, rtBinary, nil},
 	}
 	mem := make([]shimMem, len(runtimes))
-	var ids []string
-	var idRuntime []int
-	// Interleaved, all running at once: both runtimes see the same host.
-	for i := range perRuntime {
-		for r, rt := range runtimes {
-			id := fmt.Sprintf("mem-%s-%d", rt.metric, i)
-			// The same annotations for both: the stock shim ignores them.
-			d.start(b, RunOpts{ID: id, Runtime: rt.runtime, Annotations: fifo80,
-				Args: []string{"/bin/schedinfo", "-sleep", "300"}}, "policy=")
-			ids, idRuntime = append(ids, id), append(idRuntime, r)
+	// The comparison's two runtimes interleaved and running at once, so they
+	// see the same host; then the third alone, so that in each phase 5 shims
+	// share a binary's pages (which Pss splits among them).
+	for _, phase := range [][]int{{0, 1}, {2}} {
+		var ids []string
+		var idRuntime []int
+		for i := range perRuntime {
+			for _, r := range phase {
+				rt := runtimes[r]
+				id := fmt.Sprintf("mem-%s-%d", rt.metric, i)
+				d.start(b, RunOpts{ID: id, Runtime: rt.runtime, Annotations: rt.annotations,
+					Args: []string{"/bin/schedinfo", "-sleep", "300"}}, "policy=")
+				ids, idRuntime = append(ids, id), append(idRuntime, r)
+			}
 		}
-	}
-	time.Sleep(time.Second) // let the shims settle after Start
-	fromPidFile := 0
-	for i, id := range ids {
-		pid, viaFile, err := d.shimPid(id)
-		if err != nil {
-			b.Fatal(err)
+		time.Sleep(time.Second) // let the shims settle after Start
+		for i, id := range ids {
+			pid, err := d.shimPid(id, runtimes[idRuntime[i]].binary)
+			if err != nil {
+				b.Fatal(err)
+			}
+			m := &mem[idRuntime[i]]
+			var private float64
+			for _, f := range []struct {
+				dst       *[]float64
+				file, key string
+			}{
+				{&m.rss, "status", "VmRSS:"},
+				{&m.anon, "status", "RssAnon:"}, // heap, stacks, Go runtime
+				{&m.file, "status", "RssFile:"}, // the binary's pages touched
+				{&m.pss, "smaps_rollup", "Pss:"},
+				{nil, "smaps_rollup", "Private_Clean:"},
+				{nil, "smaps_rollup", "Private_Dirty:"},
+			} {
+				kib, err := procKiB(pid, f.file, f.key)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if f.dst == nil {
+					private += kib
+					continue
+				}
+				*f.dst = append(*f.dst, kib)
+			}
+			m.uss = append(m.uss, private)
 		}
-		if viaFile {
-			fromPidFile++
+		for _, id := range ids {
+			d.remove(b, id)
 		}
-		rss, err := procKiB(pid, "status", "VmRSS:")
-		if err != nil {
-			b.Fatal(err)
-		}
-		pss, err := procKiB(pid, "smaps_rollup", "Pss:")
-		if err != nil {
-			b.Fatal(err)
-		}
-		m := &mem[idRuntime[i]]
-		m.rss, m.pss = append(m.rss, rss), append(m.pss, pss)
-	}
-	for _, id := range ids {
-		d.remove(b, id)
 	}
 
 	var t strings.Builder
-	fmt.Fprintf(&t, "\nShim memory: the shim process of %d detached containers per runtime (all running at once),\n", perRuntime)
-	fmt.Fprintf(&t, "1s after start; Pss splits the pages the %d shims of a runtime share; shim pids of %d of %d\n", perRuntime, fromPidFile, len(ids))
-	fmt.Fprintf(&t, "from the bundle's shim.pid, the others by their command line\n\n")
-	fmt.Fprintf(&t, "  %-24s %12s %12s %12s %12s\n", "shim", "RSS min KiB", "RSS med KiB", "RSS max KiB", "Pss med KiB")
+	fmt.Fprintf(&t, "\nShim memory: the shim process of %d detached containers per runtime, 1s after the last start;\n", perRuntime)
+	fmt.Fprintf(&t, "Pss splits the pages the %d running shims of a binary share, USS (Private_Clean+Private_Dirty) counts\n", perRuntime)
+	fmt.Fprintf(&t, "a shim's own pages only\n\n")
+	fmt.Fprintf(&t, "  %-24s %8s %8s %8s %8s %8s %8s %8s\n", "KiB (median unless said)", "RSS min", "RSS", "RSS max", "RssAnon", "RssFile", "Pss", "USS")
 	for r, rt := range runtimes {
 		m := mem[r]
-		fmt.Fprintf(&t, "  %-24s %12.0f %12.0f %12.0f %12.0f\n", rt.name, percentile(m.rss, 0), median(m.rss), percentile(m.rss, 100), median(m.pss))
+		fmt.Fprintf(&t, "  %-24s %8.0f %8.0f %8.0f %8.0f %8.0f %8.0f %8.0f\n", rt.name, percentile(m.rss, 0), median(m.rss),
+			percentile(m.rss, 100), median(m.anon), median(m.file), median(m.pss), median(m.uss))
 		b.ReportMetric(median(m.rss), "KiB-rss-"+rt.metric)
 		b.ReportMetric(median(m.pss), "KiB-pss-"+rt.metric)
 	}
 	rssRatio := median(mem[0].rss) / median(mem[1].rss)
 	pssRatio := median(mem[0].pss) / median(mem[1].pss)
-	fmt.Fprintf(&t, "\n  %-24s %7.3f  goal ≤ %.2f  %s\n", "RSS rt / runc (median)", rssRatio, goalRSS, verdict(rssRatio, goalRSS))
-	fmt.Fprintf(&t, "  %-24s %7.3f\n", "Pss rt / runc (median)", pssRatio)
+	ussRatio := median(mem[0].uss) / median(mem[1].uss)
+	nonRTRatio := median(mem[2].rss) / median(mem[1].rss)
+	fmt.Fprintf(&t, "\n  %-32s %7.3f  goal ≤ %.2f  %s\n", "RSS rt FIFO / runc (median)", rssRatio, goalRSS, verdict(rssRatio, goalRSS))
+	fmt.Fprintf(&t, "  %-32s %7.3f\n", "Pss rt FIFO / runc (median)", pssRatio)
+	fmt.Fprintf(&t, "  %-32s %7.3f\n", "USS rt FIFO / runc (median)", ussRatio)
+	fmt.Fprintf(&t, "  %-32s %7.3f\n", "RSS rt no request / runc", nonRTRatio)
 	b.ReportMetric(rssRatio, "rt/runc-rss-ratio")
 	b.ReportMetric(pssRatio, "rt/runc-pss-ratio")
+	b.ReportMetric(ussRatio, "rt/runc-uss-ratio")
+	b.ReportMetric(nonRTRatio, "rt/runc-nonrt-rss-ratio")
 
 	fmt.Fprintf(&t, "\n  binary sizes (both static and stripped; the containerd module each is built from or links):\n")
 	var sizes []int64
-	for _, rt := range runtimes {
-		st, err := os.Stat(rt.binary)
+	for _, bin := range []struct{ name, metric, path string }{
+		{"rt shim", "rt", rtBinary},
+		{"runc shim", "runc", runcBinary},
+	} {
+		st, err := os.Stat(bin.path)
 		if err != nil {
 			b.Fatal(err)
 		}
 		sizes = append(sizes, st.Size())
-		fmt.Fprintf(&t, "  %-24s %10d bytes  %6.2f MiB  containerd %s  %s\n", rt.name, st.Size(),
-			float64(st.Size())/(1<<20), containerdVersion(rt.binary), rt.binary)
-		b.ReportMetric(float64(st.Size()), "bytes-bin-"+rt.metric)
+		fmt.Fprintf(&t, "  %-24s %10d bytes  %6.2f MiB  containerd %s  %s\n", bin.name, st.Size(),
+			float64(st.Size())/(1<<20), containerdVersion(bin.path), bin.path)
+		b.ReportMetric(float64(st.Size()), "bytes-bin-"+bin.metric)
 	}
 	fmt.Fprintf(&t, "  %-24s %10.3f\n", "size rt / runc", float64(sizes[0])/float64(sizes[1]))
 	fmt.Print(t.String())
 	b.ReportMetric(0, "ns/op")
 }
 
-// shimPid returns the pid of container id's shim: from the shim.pid file
-// containerd keeps in the task's bundle, checked against the process's
-// command line; else the process whose command line has `-id <id>` and
-// names the daemon's address. viaFile tells which.
-func (d *Daemon) shimPid(id string) (pid int, viaFile bool, err error) {
-	isShim := func(pid int) bool {
+// shimPid returns the pid of container id's shim: the one process running
+// binary whose command line has `-id <id>` and the daemon's address.
+// (containerd 1.x kept the pid in the bundle's shim.pid; containerd 2.x
+// shims write no such file, and ctr does not show it.)
+func (d *Daemon) shimPid(id, binary string) (int, error) {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, err
+	}
+	var found []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
 		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 		if err != nil {
-			return false
+			continue
 		}
 		args := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
 		var hasID, hasAddr bool
@@ -226,27 +288,17 @@ func (d *Daemon) shimPid(id string) (pid int, viaFile bool, err error) {
 			hasID = hasID || (a == "-id" && i+1 < len(args) && args[i+1] == id)
 			hasAddr = hasAddr || a == d.Address
 		}
-		return hasID && hasAddr
-	}
-	pidFile := filepath.Join(d.Dir, bundlesDir, d.Namespace, id, "shim.pid")
-	b, err := os.ReadFile(pidFile)
-	if err == nil {
-		pid, perr := strconv.Atoi(strings.TrimSpace(string(b)))
-		if perr == nil && isShim(pid) {
-			return pid, true, nil
-		}
-		err = fmt.Errorf("%s: %q is not the shim of %s", pidFile, b, id)
-	}
-	ents, rerr := os.ReadDir("/proc")
-	if rerr != nil {
-		return 0, false, rerr
-	}
-	for _, e := range ents {
-		if pid, perr := strconv.Atoi(e.Name()); perr == nil && isShim(pid) {
-			return pid, false, nil
+		if hasID && hasAddr {
+			found = append(found, pid)
 		}
 	}
-	return 0, false, fmt.Errorf("no shim process for container %s (%v)", id, err)
+	if len(found) != 1 {
+		return 0, fmt.Errorf("container %s: want one shim process, found %v", id, found)
+	}
+	if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", found[0])); err != nil || exe != binary {
+		return 0, fmt.Errorf("container %s: shim %d runs %q (%v), want %s", id, found[0], exe, err, binary)
+	}
+	return found[0], nil
 }
 
 // procKiB reads the "<key> <n> kB" line of /proc/<pid>/<file>.

@@ -98,6 +98,15 @@ func claims(t testing.TB) []string {
 // "<shim> -namespace <ns> -id <id> -address <d.Address> ...".
 func (d *Daemon) shimPID(t testing.TB, id string) int {
 	t.Helper()
+	pid := d.findShim(id)
+	if pid == 0 {
+		t.Fatalf("no shim process for container %s", id)
+	}
+	return pid
+}
+
+// findShim is shimPID, returning 0 when no shim serves id.
+func (d *Daemon) findShim(id string) int {
 	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 	for _, p := range procs {
 		b, err := os.ReadFile(p)
@@ -114,7 +123,6 @@ func (d *Daemon) shimPID(t testing.TB, id string) int {
 			return pid
 		}
 	}
-	t.Fatalf("no shim process for container %s", id)
 	return 0
 }
 

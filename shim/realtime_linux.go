@@ -17,6 +17,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/rtshim/rtshim/cgroupfix"
+	"github.com/rtshim/rtshim/internal/failpoint"
 	"github.com/rtshim/rtshim/oci"
 )
 
@@ -40,7 +41,8 @@ func (s *Service) prepare(ctx context.Context, ns string, r *taskapi.CreateTaskR
 	if err != nil {
 		return nil, err
 	}
-	c := &rtContainer{namespace: ns, req: req, cgroups: cg}
+	cg.Hook = func(step string) error { return failpoint.Hit(spec.Annotations, step) }
+	c := &rtContainer{namespace: ns, req: req, cgroups: cg, annotations: spec.Annotations}
 	if !req.NeedsBudget() && !req.ExemptQuota() {
 		oci.PrepareSpec(spec, req, false)
 		return c, writeSpec(specPath, spec)

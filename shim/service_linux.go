@@ -15,6 +15,7 @@ import (
 	"github.com/containerd/ttrpc"
 
 	"github.com/rtshim/rtshim/cgroupfix"
+	"github.com/rtshim/rtshim/internal/failpoint"
 	"github.com/rtshim/rtshim/internal/sched"
 	"github.com/rtshim/rtshim/oci"
 )
@@ -45,7 +46,11 @@ type rtContainer struct {
 	req       *oci.Request
 	cgroups   *cgroupfix.Manager
 	pid       int
+	// annotations arm the crash-safety tests' failpoints (test builds only).
+	annotations map[string]string
 }
+
+func (c *rtContainer) hit(step string) error { return failpoint.Hit(c.annotations, step) }
 
 // New wraps stock, the runc task service.
 func New(stock taskapi.TTRPCTaskService, h Host) *Service {
@@ -91,12 +96,22 @@ func (s *Service) Create(ctx context.Context, r *taskapi.CreateTaskRequest) (_ *
 			}
 		}
 	}()
+	if err := c.hit(failpoint.CreateGranted); err != nil {
+		return nil, errgrpc.ToGRPC(err)
+	}
 	resp, err := s.TTRPCTaskService.Create(ctx, r)
 	if err != nil {
 		return nil, err
 	}
 	c.pid = int(resp.Pid)
-	if err := s.afterCreate(ctx, r.ID, c); err != nil {
+	err = c.hit(failpoint.CreateCreated)
+	if err == nil {
+		err = s.afterCreate(ctx, r.ID, c)
+	}
+	if err == nil {
+		err = c.hit(failpoint.CreateApplied)
+	}
+	if err != nil {
 		s.abort(ctx, r.ID)
 		return nil, errgrpc.ToGRPC(err)
 	}
@@ -114,6 +129,9 @@ func (s *Service) Start(ctx context.Context, r *taskapi.StartRequest) (*taskapi.
 		return s.TTRPCTaskService.Start(ctx, r)
 	}
 	if r.ExecID == "" {
+		if err := c.hit(failpoint.StartBefore); err != nil {
+			return nil, errgrpc.ToGRPC(err)
+		}
 		if err := s.verifyInit(ctx, c); err != nil {
 			return nil, errgrpc.ToGRPC(err)
 		}
@@ -157,15 +175,23 @@ func (s *Service) Update(ctx context.Context, r *taskapi.UpdateTaskRequest) (*pt
 func (s *Service) Delete(ctx context.Context, r *taskapi.DeleteRequest) (*taskapi.DeleteResponse, error) {
 	c := s.get(r.ID)
 	if c != nil && r.ExecID == "" {
-		c.cgroups.Quiesce(ctx, c.namespace, r.ID)
+		// An error here stands for a failed cgroup write: quiescing is best effort.
+		if err := c.hit(failpoint.DeleteBefore); err == nil {
+			c.cgroups.Quiesce(ctx, c.namespace, r.ID)
+		}
 	}
 	resp, err := s.TTRPCTaskService.Delete(ctx, r)
 	if err != nil || r.ExecID != "" {
 		return resp, err
 	}
 	if c != nil {
-		if err := c.cgroups.Release(ctx, c.namespace, r.ID); err != nil {
-			// The claim stays on disk; the next lifecycle on this host retries.
+		// An error here stands for a release that failed (a cgroup write): the claim stays
+		// on disk and the next lifecycle on this host gives the budget back.
+		err := c.hit(failpoint.DeleteDeleted)
+		if err == nil {
+			err = c.cgroups.Release(ctx, c.namespace, r.ID)
+		}
+		if err != nil {
 			log.G(ctx).WithError(err).WithField("id", r.ID).Error("release RT budget")
 		}
 		s.mu.Lock()
