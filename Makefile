@@ -27,6 +27,8 @@ GO_LDFLAGS ?= -s -w -extldflags=-static
 GO_TEST_FLAGS ?= -count=1
 INTEGRATION_TIMEOUT ?= 20m
 INTEGRATION_RUN ?=
+# Lifecycles of `make soak`.
+N ?= 500
 # Benchmarks (make bench): rounds of BenchmarkLifecycle, output file.
 BENCH_ROUNDS ?= 30
 BENCH_TIMEOUT ?= 30m
@@ -53,7 +55,7 @@ ROOTFS_STAMP := $(OUTPUT)/rootfs.stamp
 # root and the binaries above (run by `make integration`).
 UNIT_PKGS = $(shell $(GO) list -e ./... | grep -v '/integration')
 
-.PHONY: help build build-fp tools rootfs demo deps test test-unit integration lint clean
+.PHONY: help build build-fp tools rootfs demo deps test test-unit integration soak lint clean
 
 ##@ Build
 
@@ -135,6 +137,12 @@ bench: build tools rootfs ## print lifecycle time and shim memory against the st
 		RTSHIM_BENCH_ROUNDS=$(BENCH_ROUNDS) \
 		$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x -timeout $(BENCH_TIMEOUT) \
 		./integration/ 2>&1 | tee $(BENCH_LOG)
+
+soak: build build-fp tools rootfs ## run the soak test for N lifecycles (default 500; root)
+	@[ "$$(id -u)" -eq 0 ] || { echo "make soak needs root" >&2; exit 1; }
+	RTSHIM_SOAK_N=$(N) RTSHIM_BIN_DIR=$(abspath $(BIN_DIR)) RTSHIM_FP_BIN_DIR=$(abspath $(FP_BIN_DIR)) \
+		RTSHIM_TOOLS_DIR=$(abspath $(TOOLS_DIR)) RTSHIM_ROOTFS=$(abspath $(ROOTFS)) \
+		$(GO) test -count=1 -v -timeout 60m -run '^TestSoak$$' ./integration/
 
 ##@ Maintenance
 

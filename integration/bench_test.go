@@ -16,6 +16,9 @@ package integration
 //	                         RTSHIM_TOOLS_DIR's. With one built from the
 //	                         containerd release the rt shim links, the ratios
 //	                         show the wrapper's cost alone.
+//	RTSHIM_BENCH_LOG_DIR     if set, where to copy each benchmark's containerd
+//	                         log (debug level, with the shims' logs), e.g. to
+//	                         see where a lifecycle's time goes
 
 import (
 	"bytes"
@@ -87,6 +90,7 @@ func BenchmarkLifecycle(b *testing.B) {
 	stock, stockBinary := stockShim(b)
 	kinds := lifecycleKinds(stock)
 	d := startContainerd(b)
+	d.keepLog(b)
 
 	run := func(k int, id string) time.Duration {
 		kind := kinds[k]
@@ -151,11 +155,12 @@ func BenchmarkLifecycle(b *testing.B) {
 func BenchmarkShimMemory(b *testing.B) {
 	requireRoot(b)
 	const perRuntime = 5
-	d := startContainerd(b)
-
-	type shimMem struct{ rss, anon, file, pss, uss []float64 } // KiB
 	rtBinary := filepath.Join(binDir, "containerd-shim-rt-v2")
 	stock, runcBinary := stockShim(b)
+	d := startContainerd(b)
+	d.keepLog(b)
+
+	type shimMem struct{ rss, anon, file, pss, uss []float64 } // KiB
 	// The first two are the comparison; the third tells the RT handling's
 	// share from the binary's.
 	runtimes := []struct {
@@ -299,6 +304,27 @@ func (d *Daemon) shimPid(id, binary string) (int, error) {
 		return 0, fmt.Errorf("container %s: shim %d runs %q (%v), want %s", id, found[0], exe, err, binary)
 	}
 	return found[0], nil
+}
+
+// keepLog copies the daemon's log to RTSHIM_BENCH_LOG_DIR/<benchmark>.log
+// when b ends, before the daemon's cleanup removes it.
+func (d *Daemon) keepLog(b *testing.B) {
+	dir := os.Getenv("RTSHIM_BENCH_LOG_DIR")
+	if dir == "" {
+		return
+	}
+	b.Cleanup(func() {
+		log, err := os.ReadFile(d.logPath())
+		if err == nil {
+			err = os.MkdirAll(dir, 0o755)
+		}
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dir, b.Name()+".log"), log, 0o644)
+		}
+		if err != nil {
+			b.Errorf("keep the containerd log: %v", err)
+		}
+	})
 }
 
 // procKiB reads the "<key> <n> kB" line of /proc/<pid>/<file>.

@@ -44,8 +44,8 @@ type Daemon struct {
 
 // daemonConfig is the generated config.toml: CRI and the plugins that write
 // outside the daemon's own dirs (NRI's socket in /var/run/nri, "opt" in
-// /opt/containerd) are off. The runc shim of containerd ≥ 2.3 puts its
-// sockets in socket_dir; older shims use /run/containerd/s regardless.
+// /opt/containerd) are off. Config version 3 is what containerd 2.0 and
+// later read.
 const daemonConfig = `version = 3
 root = "{{dir}}/root"
 state = "{{dir}}/state"
@@ -66,15 +66,22 @@ disabled_plugins = [
 
 [debug]
   level = "debug"
+`
 
+// socketDirConfig, for containerd ≥ 2.3, moves the sockets of shims built
+// with containerd ≥ 2.3 libraries under the daemon's dir; older shims use
+// /run/containerd/s regardless, and older daemons have no socket_dir.
+const socketDirConfig = `
 [plugins."io.containerd.shim.v1.manager"]
   socket_dir = "{{dir}}/s"
 `
 
-// startContainerd starts a private containerd and waits until it serves. Its
-// PATH starts with RTSHIM_BIN_DIR and RTSHIM_TOOLS_DIR, so it finds
-// containerd-shim-rt-v2, containerd-shim-runc-v2 and runc there. extraTOML
-// is appended to the config; it must not repeat the tables above.
+// startContainerd starts a private containerd (RTSHIM_CONTAINERD_DIR's, or
+// RTSHIM_TOOLS_DIR's) and waits until it serves. Its PATH starts with
+// RTSHIM_RUNC (as runc, when set), RTSHIM_BIN_DIR, RTSHIM_CONTAINERD_DIR and
+// RTSHIM_TOOLS_DIR, so it finds containerd-shim-rt-v2,
+// containerd-shim-runc-v2 and runc there. extraTOML is appended to the
+// config; it must not repeat the tables above.
 //
 // t.Cleanup deletes every task and container, stops the daemon and kills
 // its shims and anything left in its containers' cgroups, unmounts, removes
@@ -111,7 +118,11 @@ func startContainerdWith(t testing.TB, o DaemonOpts) *Daemon {
 	t.Cleanup(func() { d.cleanup(t) })
 	writeFile(t, dir, ownerFile, strconv.Itoa(os.Getpid()))
 
-	config := strings.ReplaceAll(daemonConfig, "{{dir}}", dir) + strings.Join(extraTOML, "\n")
+	config := daemonConfig
+	if daemonVersion.atLeast(2, 3) {
+		config += socketDirConfig
+	}
+	config = strings.ReplaceAll(config, "{{dir}}", dir) + strings.Join(extraTOML, "\n")
 	configPath := writeFile(t, dir, "config.toml", config)
 	if err := os.Mkdir(filepath.Join(dir, "output"), 0o755); err != nil {
 		t.Fatal(err)
@@ -122,10 +133,23 @@ func startContainerdWith(t testing.TB, o DaemonOpts) *Daemon {
 	}
 	defer logFile.Close()
 
-	cmd := exec.Command(filepath.Join(toolsDir, "containerd"), "--config", configPath)
+	path := []string{o.PathDir}
+	if runcBin != filepath.Join(toolsDir, "runc") {
+		// The shims run "runc" from PATH: give them RTSHIM_RUNC by that name.
+		runcDir := filepath.Join(dir, "runc-bin")
+		if err := os.Mkdir(runcDir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(runcBin, filepath.Join(runcDir, "runc")); err != nil {
+			t.Fatal(err)
+		}
+		path = append(path, runcDir)
+	}
+	path = append(path, binDir, containerdDir, toolsDir, os.Getenv("PATH"))
+	cmd := exec.Command(filepath.Join(containerdDir, "containerd"), "--config", configPath)
 	cmd.Env = append(slices.DeleteFunc(os.Environ(), func(kv string) bool {
 		return strings.HasPrefix(kv, "PATH=")
-	}), "PATH="+strings.TrimPrefix(o.PathDir+":", ":")+binDir+":"+toolsDir+":"+os.Getenv("PATH"))
+	}), "PATH="+strings.Join(slices.DeleteFunc(slices.Compact(path), func(p string) bool { return p == "" }), ":"))
 	cmd.Env = append(cmd.Env, o.Env...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	// If the test binary dies without its cleanups (go test -timeout), take
@@ -216,7 +240,7 @@ func (d *Daemon) MustCtr(t testing.TB, args ...string) string {
 
 func runCtr(ctx context.Context, address, ns string, args ...string) (string, string, error) {
 	var stdout, stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, filepath.Join(toolsDir, "ctr"),
+	cmd := exec.CommandContext(ctx, filepath.Join(containerdDir, "ctr"),
 		append([]string{"--address", address, "--namespace", ns}, args...)...)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -292,7 +316,7 @@ func (d *Daemon) Run(t testing.TB, o RunOpts) (out string, exitCode int, err err
 	ctx, cancel := context.WithTimeout(context.Background(), ctrTimeout)
 	defer cancel()
 	var combined bytes.Buffer
-	cmd := exec.CommandContext(ctx, filepath.Join(toolsDir, "ctr"),
+	cmd := exec.CommandContext(ctx, filepath.Join(containerdDir, "ctr"),
 		append([]string{"--address", d.Address, "--namespace", d.Namespace}, args...)...)
 	cmd.Stdout, cmd.Stderr = &combined, &combined
 	runErr := cmd.Run()

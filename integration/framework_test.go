@@ -10,6 +10,15 @@
 //	RTSHIM_TOOLS_DIR  containerd, ctr, containerd-shim-runc-v2, runc
 //	RTSHIM_ROOTFS     the test rootfs: busybox, /bin/schedinfo
 //
+// Two optional ones run the suite against other releases (`make
+// test-compat` sets them):
+//
+//	RTSHIM_CONTAINERD_DIR  containerd and ctr to use instead of
+//	                       RTSHIM_TOOLS_DIR's; its containerd-shim-runc-v2,
+//	                       if there, is the stock shim the daemons find
+//	RTSHIM_RUNC            the runc binary the shims run instead of
+//	                       RTSHIM_TOOLS_DIR's
+//
 // Not root: every test skips. Root without the variables: the run fails.
 //
 // Framework (see each declaration):
@@ -31,6 +40,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -58,6 +68,15 @@ var (
 
 	// Absolute directories from the environment (see the package doc).
 	binDir, toolsDir, rootfsDir string
+	// containerdDir holds the containerd and ctr under test:
+	// RTSHIM_CONTAINERD_DIR, or toolsDir.
+	containerdDir string
+	// runcBin is the runc the shims run: RTSHIM_RUNC, or toolsDir's.
+	runcBin string
+
+	// Versions of the binaries under test, from their --version.
+	daemonVersion release // containerd's
+	runcVersion   string  // runc's, as it prints it: "1.5.2", "1.1.5+ds1"
 )
 
 func TestMain(m *testing.M) {
@@ -70,6 +89,9 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "FAIL: %v\nrun the integration tests with `make test` (as root): it builds the binaries and sets the environment\n", err)
 		os.Exit(1)
 	}
+
+	fmt.Printf("integration: containerd %s (%s), runc %s (%s)\n",
+		daemonVersion, filepath.Join(containerdDir, "containerd"), runcVersion, runcBin)
 
 	sweepStale()
 	_ = tidyRunDir(false) // what an earlier run's leftovers left empty
@@ -108,7 +130,78 @@ func loadEnv() error {
 		}
 		*v.dst = abs
 	}
+
+	containerdDir = toolsDir
+	if dir := os.Getenv("RTSHIM_CONTAINERD_DIR"); dir != "" {
+		abs, err := filepath.Abs(dir)
+		if err != nil {
+			return fmt.Errorf("RTSHIM_CONTAINERD_DIR=%s: %w", dir, err)
+		}
+		for _, f := range []string{"containerd", "ctr"} {
+			if _, err := os.Stat(filepath.Join(abs, f)); err != nil {
+				return fmt.Errorf("RTSHIM_CONTAINERD_DIR=%s: %w", dir, err)
+			}
+		}
+		containerdDir = abs
+	}
+	runcBin = filepath.Join(toolsDir, "runc")
+	if p := os.Getenv("RTSHIM_RUNC"); p != "" {
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			return fmt.Errorf("RTSHIM_RUNC=%s: %w", p, err)
+		}
+		if st, err := os.Stat(abs); err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
+			return fmt.Errorf("RTSHIM_RUNC=%s: not an executable file (%v)", p, err)
+		}
+		runcBin = abs
+	}
+
+	out, err := exec.Command(filepath.Join(containerdDir, "containerd"), "--version").Output()
+	if err != nil {
+		return fmt.Errorf("containerd --version: %w", err)
+	}
+	// "containerd github.com/containerd/containerd/v2 v2.0.14 <commit>"
+	if f := strings.Fields(string(out)); len(f) >= 3 {
+		daemonVersion, err = parseRelease(f[2])
+	}
+	if err != nil || daemonVersion.major == 0 {
+		return fmt.Errorf("containerd --version: no version in %q (%v)", out, err)
+	}
+	out, err = exec.Command(runcBin, "--version").Output()
+	if err != nil {
+		return fmt.Errorf("%s --version: %w", runcBin, err)
+	}
+	// "runc version 1.1.5+ds1\ncommit: ...\nspec: 1.0.2-dev\n..."
+	first, _, _ := strings.Cut(string(out), "\n")
+	var ok bool
+	if runcVersion, ok = strings.CutPrefix(first, "runc version "); !ok {
+		return fmt.Errorf("%s --version: no version in %q", runcBin, out)
+	}
 	return nil
+}
+
+// release is a containerd release's version: v<major>.<minor>.<patch>.
+type release struct {
+	major, minor, patch int
+	text                string
+}
+
+func (r release) String() string { return r.text }
+
+// atLeast reports whether r is major.minor or later.
+func (r release) atLeast(major, minor int) bool {
+	return r.major > major || r.major == major && r.minor >= minor
+}
+
+// parseRelease parses "v2.0.14" (or "2.0.14", with any "-rc.1" or "+dev" suffix).
+func parseRelease(s string) (release, error) {
+	r := release{text: s}
+	core, _, _ := strings.Cut(strings.TrimPrefix(s, "v"), "-")
+	core, _, _ = strings.Cut(core, "+")
+	if _, err := fmt.Sscanf(core, "%d.%d.%d", &r.major, &r.minor, &r.patch); err != nil {
+		return r, fmt.Errorf("version %q: %w", s, err)
+	}
+	return r, nil
 }
 
 // requireRoot skips the test when the suite cannot run here (not root).

@@ -3,6 +3,7 @@
 package integration
 
 import (
+	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
@@ -60,6 +61,13 @@ func (d *Daemon) start(t testing.TB, o RunOpts, want string) {
 // remove kills and deletes a container and its task, as `docker rm -f` does.
 func (d *Daemon) remove(t testing.TB, id string) {
 	t.Helper()
+	if err := d.removeErr(t, id); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// removeErr is remove for goroutines, which must not call t.Fatal.
+func (d *Daemon) removeErr(t testing.TB, id string) error {
 	d.Ctr(t, "tasks", "kill", "-s", "SIGKILL", id)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -68,11 +76,14 @@ func (d *Daemon) remove(t testing.TB, id string) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("delete task %s: %v %s", id, err, stderr)
+			return fmt.Errorf("delete task %s: %w", id, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	d.MustCtr(t, "containers", "delete", id)
+	if _, _, err := d.Ctr(t, "containers", "delete", id); err != nil {
+		return fmt.Errorf("delete container %s: %w", id, err)
+	}
+	return nil
 }
 
 // cpuFile is a file of container id's cgroup in the cpu hierarchy.

@@ -106,6 +106,9 @@ func (s *Service) Create(ctx context.Context, r *taskapi.CreateTaskRequest) (_ *
 	c.pid = int(resp.Pid)
 	err = c.hit(failpoint.CreateCreated)
 	if err == nil {
+		err = s.locateCgroup(ctx, r.ID, c)
+	}
+	if err == nil {
 		err = s.afterCreate(ctx, r.ID, c)
 	}
 	if err == nil {

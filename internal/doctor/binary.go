@@ -1,0 +1,95 @@
+package doctor
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// containerdExe is the containerd binary: the running daemon's (what it actually resolves
+// shims against), else the first on PATH. pid is 0 when no daemon runs.
+func (e *env) containerdExe() (exe string, pid int) {
+	for _, p := range e.procs["containerd"] {
+		target, err := os.Readlink(filepath.Join(e.h.ProcRoot, strconv.Itoa(p), "exe"))
+		if err == nil {
+			return strings.TrimSuffix(target, " (deleted)"), p
+		}
+	}
+	return lookPath(e.h.PATH, "containerd"), 0
+}
+
+// shimBinary checks what containerd would run: an RT runtime's absolute runtime_path as it
+// is, otherwise containerd-shim-rt-v2 next to the containerd binary, then on PATH.
+func (e *env) shimBinary() Finding {
+	f := Finding{ID: "shim.binary", Title: "shim binary " + shimBinary}
+	f.Why = "containerd starts the shim binary for every container of the runtime; if it cannot find it, Create " +
+		"fails with \"failed to start shim\"."
+	var saw, missing []string
+	byName := false
+	for _, r := range e.runtimes {
+		switch {
+		case !r.isRT():
+		case filepath.IsAbs(r.Path) && isExecutable(r.Path):
+			saw = append(saw, fmt.Sprintf("runtime %s: runtime_path %s is executable", r.Name, r.Path))
+		case filepath.IsAbs(r.Path):
+			missing = append(missing, fmt.Sprintf("runtime %s: runtime_path %s is %s", r.Name, r.Path, notExecutable(r.Path)))
+		default:
+			byName = true
+		}
+	}
+	// ctr and Docker name the runtime type directly, so the name lookup matters even when no
+	// runtime table names the binary by path.
+	if byName || len(saw)+len(missing) == 0 {
+		exe, pid := e.containerdExe()
+		where := "containerd: not running and not on PATH"
+		switch {
+		case pid > 0:
+			where = fmt.Sprintf("containerd: running as pid %d from %s", pid, exe)
+		case exe != "":
+			where = "containerd: not running; on PATH at " + exe
+		}
+		var found string
+		if exe != "" {
+			if p := filepath.Join(filepath.Dir(exe), shimBinary); isExecutable(p) {
+				found = p + " (next to containerd)"
+			}
+		}
+		if found == "" {
+			if p := lookPath(e.h.PATH, shimBinary); p != "" {
+				found = p + " (on PATH)"
+			}
+		}
+		if found != "" {
+			saw = append(saw, where+"; "+runtimeRT+" resolves to "+found)
+		} else {
+			missing = append(missing, where+"; "+shimBinary+" is neither next to containerd nor on PATH ("+e.h.PATH+")")
+		}
+	}
+	f.Saw = strings.Join(append(missing, saw...), "; ")
+	if len(missing) == 0 {
+		f.Severity = OK
+		return f
+	}
+	f.Severity = Fail
+	dir := "/usr/local/bin"
+	if exe, _ := e.containerdExe(); exe != "" {
+		dir = filepath.Dir(exe)
+	}
+	f.Fix = fmt.Sprintf("Build and install the shim: make build && install -m 755 _output/bin/%s %s/ (next to containerd; "+
+		"or set runtime_path to where it is). containerd looks it up on its own PATH, which may differ from this shell's.",
+		shimBinary, dir)
+	return f
+}
+
+func notExecutable(p string) string {
+	st, err := os.Stat(p)
+	switch {
+	case err != nil:
+		return "missing"
+	case !st.Mode().IsRegular():
+		return "not a regular file"
+	}
+	return "not executable (chmod 755 it)"
+}

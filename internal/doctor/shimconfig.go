@@ -1,0 +1,193 @@
+package doctor
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/rtshim/rtshim/oci"
+)
+
+// envConfig is the variable the shim reads its config path from when the runtime options
+// name none (it sees containerd's environment).
+const envConfig = "RTSHIM_CONFIG"
+
+// shimSource is one rtshim config in use and what loading it gave.
+type shimSource struct {
+	Name     string // a path, or the runtime options it comes from
+	Cfg      *oci.Config
+	Err      error
+	Builtin  bool     // no file: the built-in defaults
+	Runtimes []string // the containerd runtimes that use it
+}
+
+// ShimConfig is the rtshim config other tools (rtshim status) should read: --config, else
+// the one containerd's first rt runtime uses, else the default file. It returns where it came
+// from for messages.
+func ShimConfig(h Host) (*oci.Config, string, error) {
+	e := load(h)
+	s := e.shim[0]
+	return s.Cfg, s.Name, s.Err
+}
+
+// shimSources resolves, for each RT runtime, which config the shim would read, the way the
+// shim does: with runtime_type io.containerd.rt.v2 CRI sends ConfigPath, or the whole options
+// table as ConfigBody; otherwise (no options, or the runc type with runtime_path) the shim
+// reads $RTSHIM_CONFIG from containerd's environment, else the default file.
+func (e *env) shimSources() []shimSource {
+	if e.h.ShimConfig != "" {
+		cfg, err := oci.LoadConfig(e.h.ShimConfig)
+		return []shimSource{{Name: e.h.ShimConfig, Cfg: cfg, Err: err}}
+	}
+	var out []shimSource
+	index := map[string]int{}
+	add := func(key string, load func() shimSource, runtime string) int {
+		i, ok := index[key]
+		if !ok {
+			i = len(out)
+			index[key] = i
+			out = append(out, load())
+		}
+		if runtime != "" {
+			out[i].Runtimes = append(out[i].Runtimes, runtime)
+		}
+		return i
+	}
+	for i := range e.runtimes {
+		r := &e.runtimes[i]
+		if !r.isRT() {
+			continue
+		}
+		cp, _ := r.Options["ConfigPath"].(string)
+		switch {
+		case r.Type == runtimeRT && cp != "":
+			r.shim = add("path:"+cp, func() shimSource {
+				cfg, err := oci.LoadConfig(cp)
+				return shimSource{Name: cp, Cfg: cfg, Err: err}
+			}, r.Name)
+		case r.Type == runtimeRT && len(r.Options) > 0:
+			r.shim = add("body:"+r.File+":"+r.Table, func() shimSource { return optionsSource(r) }, r.Name)
+		default:
+			r.shim = add("default", e.defaultSource, r.Name)
+		}
+	}
+	if len(out) == 0 {
+		add("default", e.defaultSource, "")
+	}
+	return out
+}
+
+// optionsSource is the config CRI sends as ConfigBody: the options table, TOML-encoded.
+func optionsSource(r *runtimeEntry) shimSource {
+	name := fmt.Sprintf("options of runtime %s in %s", r.Name, r.File)
+	var buf bytes.Buffer
+	if err := toml.NewEncoder(&buf).Encode(r.Options); err != nil {
+		return shimSource{Name: name, Err: err}
+	}
+	cfg, err := oci.ParseConfig(buf.Bytes(), name)
+	return shimSource{Name: name, Cfg: cfg, Err: err}
+}
+
+// defaultSource mirrors oci.LoadDefaultConfig below EtcRoot: no file (Lstat) means the
+// built-in defaults; a dangling symlink or a bad file is an error.
+func (e *env) defaultSource() shimSource {
+	if p := e.containerdEnv(envConfig); p != "" {
+		cfg, err := oci.LoadConfig(p)
+		return shimSource{Name: p + " ($" + envConfig + " of containerd)", Cfg: cfg, Err: err}
+	}
+	p := filepath.Join(e.h.EtcRoot, strings.TrimPrefix(oci.DefaultConfigPath, "/etc/"))
+	if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) {
+		return shimSource{Name: p, Cfg: oci.DefaultConfig(), Builtin: true}
+	}
+	cfg, err := oci.LoadConfig(p)
+	return shimSource{Name: p, Cfg: cfg, Err: err}
+}
+
+// containerdEnv reads a variable of the running containerd, whose environment its shims get.
+func (e *env) containerdEnv(key string) string {
+	for _, pid := range e.procs["containerd"] {
+		b, err := os.ReadFile(filepath.Join(e.h.ProcRoot, strconv.Itoa(pid), "environ"))
+		if err != nil {
+			continue
+		}
+		for _, kv := range strings.Split(string(b), "\x00") {
+			if k, v, _ := strings.Cut(kv, "="); k == key {
+				return v
+			}
+		}
+	}
+	return ""
+}
+
+// config is the rtshim config other checks use (defaults for budgets, the runc driver).
+func (e *env) config() *oci.Config {
+	if len(e.shim) > 0 && e.shim[0].Cfg != nil {
+		return e.shim[0].Cfg
+	}
+	return oci.DefaultConfig()
+}
+
+func (e *env) shimSourceOf(r runtimeEntry) *shimSource {
+	if r.shim < len(e.shim) {
+		return &e.shim[r.shim]
+	}
+	return nil
+}
+
+func (e *env) shimConfig() Finding {
+	f := Finding{ID: "shim.config", Title: "rtshim config"}
+	var bad, good []string
+	stateDirs := map[string]bool{}
+	for _, s := range e.shim {
+		used := ""
+		if len(s.Runtimes) > 0 {
+			used = " (used by runtime " + strings.Join(s.Runtimes, ", ") + ")"
+		}
+		if s.Err != nil {
+			bad = append(bad, s.Err.Error()+used)
+			continue
+		}
+		stateDirs[s.Cfg.StateDir] = true
+		good = append(good, s.Name+used+": valid"+ifTrue(s.Builtin, ", no file: built-in defaults")+"; "+summary(s.Cfg))
+	}
+	f.Saw = strings.Join(append(bad, good...), "; ")
+	switch {
+	case len(bad) > 0:
+		f.Severity = Fail
+		f.Why = "The shim refuses every container while its config is malformed: a bad config is an error, never " +
+			"a silent default."
+		f.Fix = "Fix the keys named above (contrib/rtshim.toml is the commented reference), then check the file with " +
+			"rtshim doctor --config <file>."
+	case len(stateDirs) > 1:
+		f.Severity = Warn
+		f.Why = "Every shim on the host must use the same state_dir: it holds the lock that serialises budget changes " +
+			"and the records that give budgets back after a crash."
+		f.Fix = "Set the same state_dir in every rtshim config."
+	default:
+		f.Severity = OK
+		f.Why = "The shim reads this config for every container: its defaults and limits decide what a container gets."
+	}
+	return f
+}
+
+func summary(c *oci.Config) string {
+	d, l := c.Defaults, c.Limits
+	return fmt.Sprintf("state_dir %s, defaults priority %d, rt_runtime_us %d/%d, mode %s, cpu_quota %s; "+
+		"limits max_priority %d, max_rt_runtime_us %d, policies %s",
+		c.StateDir, d.Priority, d.RTRuntimeUS, d.RTPeriodUS, d.Mode, d.CPUQuota,
+		l.MaxPriority, l.MaxRTRuntimeUS, strings.Join(l.AllowedPolicies, ","))
+}
+
+func ifTrue(b bool, s string) string {
+	if b {
+		return s
+	}
+	return ""
+}
