@@ -8,11 +8,12 @@ import (
 	"github.com/containerd/errdefs"
 )
 
-// ResolvePath turns an OCI linux.cgroupsPath into a cgroup path ("/a/b"), for either cgroup
-// driver. systemd paths have the form "slice:prefix:name". The result never leaves the
-// hierarchy: ".." components and relative paths are refused rather than cleaned away, since a
-// path that needs cleaning was not written by containerd, CRI or Docker.
-func ResolvePath(cgroupsPath string) (string, error) {
+// ResolvePath turns an OCI linux.cgroupsPath into a cgroup path ("/a/b") for runc's cgroup
+// driver: systemd's paths have the form "slice:prefix:name", cgroupfs paths are absolute. A
+// path of the other driver's form is refused (runc would misplace the container). The result
+// never leaves the hierarchy: ".." components and relative paths are refused rather than
+// cleaned away, since a path that needs cleaning was not written by containerd, CRI or Docker.
+func ResolvePath(cgroupsPath string, systemd bool) (string, error) {
 	invalid := func(why string) error {
 		return fmt.Errorf("%w: linux.cgroupsPath=%q: %s", errdefs.ErrInvalidArgument, truncate(cgroupsPath), why)
 	}
@@ -22,11 +23,17 @@ func ResolvePath(cgroupsPath string) (string, error) {
 	if strings.ContainsAny(cgroupsPath, "\x00\n") {
 		return "", invalid("contains a NUL or newline")
 	}
-	if !strings.HasPrefix(cgroupsPath, "/") && strings.Count(cgroupsPath, ":") == 2 {
+	systemdForm := !strings.HasPrefix(cgroupsPath, "/") && strings.Count(cgroupsPath, ":") == 2
+	switch {
+	case systemd && systemdForm:
 		return systemdPath(cgroupsPath, invalid)
-	}
-	if !strings.HasPrefix(cgroupsPath, "/") {
-		return "", invalid("must be absolute (\"/parent/name\") or systemd's \"slice:prefix:name\"")
+	case systemd:
+		return "", invalid("the runc runtime uses the systemd cgroup driver, which takes \"slice:prefix:name\"")
+	case systemdForm:
+		return "", invalid("is a systemd \"slice:prefix:name\" path, but the runc runtime uses the cgroupfs driver " +
+			"(set SystemdCgroup in the runc options, or systemd_cgroup in rtshim's [runc] table)")
+	case !strings.HasPrefix(cgroupsPath, "/"):
+		return "", invalid("must be an absolute path (\"/parent/name\") for the cgroupfs driver")
 	}
 	for _, c := range strings.Split(cgroupsPath, "/") {
 		if c == ".." || c == "." {

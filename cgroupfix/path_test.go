@@ -10,6 +10,7 @@ import (
 
 func TestResolvePath(t *testing.T) {
 	for _, tc := range []struct{ in, want, err string }{
+		{"system.slice:docker:abc", "", "cgroupfs driver"},
 		{"/default/c1", "/default/c1", ""},
 		{"/kubepods/burstable/pod1/abc", "/kubepods/burstable/pod1/abc", ""},
 		{"//default//c1/", "/default/c1", ""},
@@ -20,12 +21,13 @@ func TestResolvePath(t *testing.T) {
 		{"/", "", "root cgroup"},
 		{"/default/../../etc", "", `"..`},
 		{"/a/./b", "", `"."`},
-		{"default/c1", "", "must be absolute"},
+		{"default/c1", "", "must be an absolute path"},
 		{"bad-.slice:p:n", "", "invalid systemd slice"},
 		{"a.slice:p:../x", "", "no \"/\""},
 		{"/a\x00b", "", "NUL"},
 	} {
-		got, err := ResolvePath(tc.in)
+		systemd := strings.Contains(tc.in, ":") && !strings.Contains(tc.err, "cgroupfs driver")
+		got, err := ResolvePath(tc.in, systemd)
 		if tc.err != "" {
 			if err == nil || !errdefs.IsInvalidArgument(err) || !strings.Contains(err.Error(), tc.err) {
 				t.Errorf("ResolvePath(%q): want InvalidArgument containing %q, got %v", tc.in, tc.err, err)
@@ -35,6 +37,12 @@ func TestResolvePath(t *testing.T) {
 		if err != nil || got != tc.want {
 			t.Errorf("ResolvePath(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
 		}
+	}
+}
+
+func TestResolvePathDriverMismatch(t *testing.T) {
+	if _, err := ResolvePath("/default/c1", true); err == nil || !strings.Contains(err.Error(), "systemd cgroup driver") {
+		t.Errorf("cgroupfs path with the systemd driver: %v", err)
 	}
 }
 
@@ -54,7 +62,7 @@ func FuzzResolvePath(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
-		got, err := ResolvePath(in)
+		got, err := ResolvePath(in, strings.Contains(in, ":"))
 		if err != nil {
 			return
 		}

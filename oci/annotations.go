@@ -149,6 +149,11 @@ func gather(spec *specs.Spec, cfg *Config) (settings, error) {
 			set.put(base, setting{key: k, value: v, level: levelPod})
 		case target == "":
 			return nil, invalid(k, v, "missing container name after %q", ContainerInfix)
+		case container == "":
+			// Only CRI names containers (io.kubernetes.cri.container-name): elsewhere the
+			// override can never apply, and ignoring it would hide the mistake.
+			return nil, invalid(k, v, "targets container %q, but this container is not in a Kubernetes pod "+
+				"(it has no %s annotation); use %s", target, AnnotationContainerName, base)
 		case target == container:
 			set.put(base, setting{key: k, value: v, level: levelContainer})
 		case base == KeyPolicy:

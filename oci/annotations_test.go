@@ -143,7 +143,6 @@ func TestParseRequestGood(t *testing.T) {
 		{name: "pod-wide quota and non-rt exec still apply without policy", ann: map[string]string{
 			KeyPolicy + ".container.ctl": "fifo", KeyPriority: "80", KeyCPUQuota: "keep", KeyExecPolicy: "idle", AnnotationContainerName: "log"},
 			want: plainReq(Sched{Policy: PolicyOther}, func(r *Request) { r.CPUQuota, r.Exec = QuotaKeep, Sched{Policy: PolicyIdle} })},
-		{name: "override without container name annotation ignored", ann: map[string]string{KeyPolicy + ".container.ctl": "fifo"}, want: nil},
 		{name: "env only", env: []string{"PATH=/bin", "RTSHIM_POLICY=fifo", "RTSHIM_PRIORITY=20"}, want: rtReq(PolicyFIFO, 20)},
 		{name: "annotation wins over env", ann: map[string]string{KeyPriority: "30"}, env: []string{"RTSHIM_POLICY=fifo", "RTSHIM_PRIORITY=20"}, want: rtReq(PolicyFIFO, 30)},
 		{name: "all env names", env: []string{"RTSHIM_POLICY=deadline", "RTSHIM_DEADLINE=runtime=1ms,deadline=2ms,period=2ms",

@@ -54,7 +54,8 @@ func LoadConfig(path string) (*Config, error) {
 		return nil, fmt.Errorf("%w: config file %s: %w", errdefs.ErrNotFound, path, err)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read config file %s: %w", path, err)
+		// Unreadable (a directory, no permission, I/O error): the operator must fix the host.
+		return nil, fmt.Errorf("%w: read config file %q: %w", errdefs.ErrFailedPrecondition, path, err)
 	}
 	return ParseConfig(data, path)
 }

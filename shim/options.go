@@ -77,3 +77,17 @@ func RuncOptions(cfg *oci.Config) *runcoptions.Options {
 		SystemdCgroup: cfg.Runc.SystemdCgroup,
 	}
 }
+
+// systemdCgroup reports whether runc will use the systemd cgroup driver: the stock service
+// gets runc options (translated by resolveOptions), whose SystemdCgroup says so.
+func systemdCgroup(opts *types.Any) bool {
+	if opts == nil {
+		return false
+	}
+	v, err := typeurl.UnmarshalAny(opts)
+	if err != nil {
+		return false
+	}
+	o, ok := v.(*runcoptions.Options)
+	return ok && o.SystemdCgroup
+}

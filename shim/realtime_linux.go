@@ -56,7 +56,7 @@ func (s *Service) prepare(ctx context.Context, ns string, r *taskapi.CreateTaskR
 	if spec.Linux != nil {
 		cgroupsPath = spec.Linux.CgroupsPath
 	}
-	leaf, err := cgroupfix.ResolvePath(cgroupsPath)
+	leaf, err := cgroupfix.ResolvePath(cgroupsPath, systemdCgroup(r.Options))
 	if err != nil {
 		return nil, err
 	}

@@ -29,12 +29,10 @@ type shimSource struct {
 }
 
 // ShimConfig is the rtshim config other tools (rtshim status) should read: --config, else
-// the one containerd's first rt runtime uses, else the default file. It returns where it came
-// from for messages.
-func ShimConfig(h Host) (*oci.Config, string, error) {
-	e := load(h)
-	s := e.shim[0]
-	return s.Cfg, s.Name, s.Err
+// the one containerd's first rt runtime uses, else the default file. Its errors name the file.
+func ShimConfig(h Host) (*oci.Config, error) {
+	s := load(h).shim[0]
+	return s.Cfg, s.Err
 }
 
 // shimSources resolves, for each RT runtime, which config the shim would read, the way the

@@ -1,0 +1,64 @@
+package status
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"text/tabwriter"
+)
+
+// WriteJSON writes the report as one JSON object (see docs/doctor.md for its shape).
+func (r Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+// WriteText writes one line per container, then notes for what needs attention.
+func (r Report) WriteText(w io.Writer) error {
+	if len(r.Containers) == 0 {
+		_, err := fmt.Fprintf(w, "no real-time containers (no claims in %s)\n", r.StateDir)
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAMESPACE\tID\tPIDS\tPOLICY\tRT BUDGET (µs)\tCPU QUOTA\tPOD QUOTA\tSHIM")
+	gone, stale := false, false
+	for _, c := range r.Containers {
+		pids, policy := strconv.Itoa(len(c.Processes)), c.PolicySummary()
+		if !c.CgroupExists {
+			pids, policy, stale = "-", "cgroup gone", true
+		}
+		shim := fmt.Sprintf("alive (pid %d)", c.Shim.PID)
+		if !c.Shim.Alive {
+			shim, gone = fmt.Sprintf("gone (pid %d)", c.Shim.PID), true
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Namespace, c.ID, pids, policy,
+			budget(c.Budget), orDash(c.Quota), orDash(c.PodQuota), shim)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if r.CgroupError != "" {
+		fmt.Fprintf(w, "\ncgroups not read: %s\n", r.CgroupError)
+	}
+	if gone || stale {
+		fmt.Fprintln(w, "\nA claim whose shim is gone and whose cgroup holds no process is released by the next RT "+
+			"container's Create or Delete on this host (or by containerd-shim-rt-v2 delete).")
+	}
+	return nil
+}
+
+func budget(b *Budget) string {
+	if b == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%d/%d", b.RuntimeUS, b.PeriodUS)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

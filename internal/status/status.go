@@ -1,0 +1,209 @@
+// Package status lists the real-time containers rtshim runs on a host. The claims in the
+// state dir say which containers hold RT resources; everything else is read live from the
+// kernel (the cgroup's tasks, their policy, the budget and quota files), because a claim
+// records what was granted, not what the container runs with now.
+package status
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/rtshim/rtshim/cgroupfix"
+)
+
+// Host says where to read. Sched reads a process's scheduling policy; nil means the real
+// sched_getattr (tests pass a fake: a fake procfs cannot answer a syscall).
+type Host struct {
+	ProcRoot string
+	StateDir string
+	Sched    func(pid int) (Sched, error)
+}
+
+// Sched is a process's policy as sched_getattr reports it.
+type Sched struct {
+	Policy   string `json:"policy"`
+	Priority int    `json:"priority"`
+	Nice     int    `json:"nice"`
+}
+
+// Process is one task of a container's cgroup.
+type Process struct {
+	PID   int    `json:"pid"`
+	Sched *Sched `json:"sched,omitempty"`
+	Error string `json:"error,omitempty"`
+}
+
+// Budget is a cgroup v1 RT budget: rt_runtime_us per rt_period_us.
+type Budget struct {
+	RuntimeUS int64 `json:"rt_runtime_us"`
+	PeriodUS  int64 `json:"rt_period_us"`
+}
+
+// Shim is the process that owns the claim.
+type Shim struct {
+	PID   int  `json:"pid"`
+	Alive bool `json:"alive"`
+}
+
+// Container is one claim and what the kernel says about it now.
+type Container struct {
+	Namespace    string    `json:"namespace"`
+	ID           string    `json:"id"`
+	Cgroup       string    `json:"cgroup"`
+	CgroupExists bool      `json:"cgroup_exists"`
+	Pod          string    `json:"pod,omitempty"`
+	Processes    []Process `json:"processes"`
+	Budget       *Budget   `json:"rt_budget,omitempty"`
+	Claimed      *Budget   `json:"claimed_rt_budget,omitempty"`
+	ExemptQuota  bool      `json:"exempt_quota"`
+	// Quota and PodQuota are "max" (no CFS quota) or "<quota>/<period>" in µs; "" if unknown.
+	Quota    string `json:"cpu_quota"`
+	PodQuota string `json:"pod_cpu_quota,omitempty"`
+	Shim     Shim   `json:"shim"`
+}
+
+// Report is everything rtshim status shows.
+type Report struct {
+	StateDir    string      `json:"state_dir"`
+	CgroupMount string      `json:"cgroup_mount,omitempty"`
+	CgroupV2    bool        `json:"cgroup_v2"`
+	CgroupError string      `json:"cgroup_error,omitempty"`
+	Containers  []Container `json:"containers"`
+}
+
+// List reads the claims and the live state of each container. Only an unreadable state dir is
+// an error: a missing cgroup or process is what status is there to show.
+func List(h Host) (Report, error) {
+	r := Report{StateDir: h.StateDir, Containers: []Container{}}
+	claims, err := cgroupfix.State{Dir: h.StateDir}.Claims()
+	if err != nil {
+		return r, fmt.Errorf("read claims in %s: %w", h.StateDir, err)
+	}
+	var cpu cgroupfix.FS
+	if hier, err := cgroupfix.FindCPU(h.ProcRoot); err != nil {
+		r.CgroupError = err.Error()
+	} else {
+		r.CgroupMount, r.CgroupV2 = hier.Mount, hier.V2
+		cpu = cgroupfix.DirFS{Root: hier.Mount}
+	}
+	sched := h.Sched
+	if sched == nil {
+		sched = schedGetAttr
+	}
+	for _, c := range claims {
+		r.Containers = append(r.Containers, inspect(h.ProcRoot, cpu, r.CgroupV2, sched, c))
+	}
+	sort.Slice(r.Containers, func(i, j int) bool {
+		a, b := r.Containers[i], r.Containers[j]
+		return a.Namespace < b.Namespace || a.Namespace == b.Namespace && a.ID < b.ID
+	})
+	return r, nil
+}
+
+func inspect(procRoot string, cpu cgroupfix.FS, v2 bool, sched func(int) (Sched, error), c *cgroupfix.Claim) Container {
+	out := Container{
+		Namespace: c.Namespace, ID: c.ID, Cgroup: c.Leaf, Pod: c.Pod, ExemptQuota: c.ExemptQuota,
+		Processes: []Process{},
+		Shim:      Shim{PID: c.Owner.PID, Alive: c.Owner.Alive(procRoot)},
+	}
+	if c.RuntimeUS > 0 {
+		out.Claimed = &Budget{c.RuntimeUS, c.PeriodUS}
+	}
+	if cpu == nil || !cpu.Exists(c.Leaf) {
+		return out
+	}
+	out.CgroupExists = true
+	procs, _ := cpu.ReadFile(c.Leaf, "cgroup.procs")
+	for _, f := range strings.Fields(procs) {
+		pid, err := strconv.Atoi(f)
+		if err != nil {
+			continue
+		}
+		p := Process{PID: pid}
+		if s, err := sched(pid); err != nil {
+			p.Error = err.Error()
+		} else {
+			p.Sched = &s
+		}
+		out.Processes = append(out.Processes, p)
+	}
+	if !v2 {
+		rt, err1 := readInt(cpu, c.Leaf, "cpu.rt_runtime_us")
+		period, err2 := readInt(cpu, c.Leaf, "cpu.rt_period_us")
+		if err1 == nil && err2 == nil {
+			out.Budget = &Budget{rt, period}
+		}
+	}
+	out.Quota = quota(cpu, v2, c.Leaf)
+	if c.Pod != "" {
+		out.PodQuota = quota(cpu, v2, c.Pod)
+	}
+	return out
+}
+
+func readInt(cpu cgroupfix.FS, cg, file string) (int64, error) {
+	s, err := cpu.ReadFile(cg, file)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseInt(s, 10, 64)
+}
+
+// quota reads a cgroup's CFS quota in one form for both versions: "max" or "quota/period".
+func quota(cpu cgroupfix.FS, v2 bool, cg string) string {
+	if v2 {
+		s, err := cpu.ReadFile(cg, "cpu.max") // "max 100000" or "50000 100000"
+		if err != nil {
+			return ""
+		}
+		q, p, _ := strings.Cut(s, " ")
+		if q == "max" {
+			return "max"
+		}
+		return q + "/" + p
+	}
+	q, err1 := cpu.ReadFile(cg, "cpu.cfs_quota_us")
+	p, err2 := cpu.ReadFile(cg, "cpu.cfs_period_us")
+	switch {
+	case err1 != nil:
+		return ""
+	case q == "-1":
+		return "max"
+	case err2 != nil:
+		return q
+	}
+	return q + "/" + p
+}
+
+// PolicySummary is the processes' policies in a few words: "SCHED_FIFO/80" when they agree,
+// else each distinct policy with its count.
+func (c Container) PolicySummary() string {
+	counts := map[string]int{}
+	var order []string
+	for _, p := range c.Processes {
+		s := "?"
+		if p.Sched != nil {
+			s = p.Sched.Policy
+			if p.Sched.Policy == "SCHED_FIFO" || p.Sched.Policy == "SCHED_RR" {
+				s += "/" + strconv.Itoa(p.Sched.Priority)
+			}
+		}
+		if counts[s] == 0 {
+			order = append(order, s)
+		}
+		counts[s]++
+	}
+	switch len(order) {
+	case 0:
+		return "-"
+	case 1:
+		return order[0]
+	}
+	parts := make([]string, len(order))
+	for i, s := range order {
+		parts[i] = fmt.Sprintf("%s×%d", s, counts[s])
+	}
+	return strings.Join(parts, ",")
+}

@@ -1,0 +1,150 @@
+//go:build linux
+
+package vmtest
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// vmConfig is how TestVM boots the VM; `make test-v2` sets it in the environment.
+type vmConfig struct {
+	qemu, kernel, initrd, consoleLog string
+	memoryMiB, cpus                  int
+	timeout                          time.Duration
+	appendArgs                       string
+}
+
+func vmConfigFromEnv(t *testing.T) vmConfig {
+	t.Helper()
+	c := vmConfig{
+		qemu:       envOr("RTSHIM_QEMU", "qemu-system-x86_64"),
+		kernel:     os.Getenv("RTSHIM_VM_KERNEL"),
+		initrd:     os.Getenv("RTSHIM_VM_INITRD"),
+		consoleLog: os.Getenv("RTSHIM_VM_CONSOLE_LOG"),
+		appendArgs: os.Getenv("RTSHIM_VM_APPEND"),
+	}
+	if c.kernel == "" || c.initrd == "" {
+		t.Skip("boots a VM: run by `make test-v2`, which sets RTSHIM_VM_KERNEL and RTSHIM_VM_INITRD")
+	}
+	var err error
+	if c.memoryMiB, err = strconv.Atoi(envOr("RTSHIM_VM_MEMORY_MIB", "3072")); err != nil {
+		t.Fatalf("RTSHIM_VM_MEMORY_MIB: %v", err)
+	}
+	if c.cpus, err = strconv.Atoi(envOr("RTSHIM_VM_CPUS", "2")); err != nil {
+		t.Fatalf("RTSHIM_VM_CPUS: %v", err)
+	}
+	if c.timeout, err = time.ParseDuration(envOr("RTSHIM_VM_TIMEOUT", "9m")); err != nil {
+		t.Fatalf("RTSHIM_VM_TIMEOUT: %v", err)
+	}
+	for _, f := range []string{c.kernel, c.initrd} {
+		if _, err := os.Stat(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return c
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+// args is qemu's command line: software emulation (no KVM here), the kernel's serial console
+// on stdout, no network, no reboot (a guest panic or poweroff ends qemu).
+func (c vmConfig) args() []string {
+	cmdline := "console=ttyS0 rdinit=/init panic=-1 quiet loglevel=4 random.trust_cpu=on"
+	if c.appendArgs != "" {
+		cmdline += " " + c.appendArgs
+	}
+	return []string{
+		"-accel", "tcg,thread=multi", "-cpu", "max",
+		"-smp", strconv.Itoa(c.cpus), "-m", strconv.Itoa(c.memoryMiB),
+		"-nographic", "-no-reboot", "-nic", "none",
+		"-kernel", c.kernel, "-initrd", c.initrd, "-append", cmdline,
+	}
+}
+
+// TestVM boots the cgroup v2 VM, which runs the TestV2 tests, and reports their results as
+// its subtests.
+func TestVM(t *testing.T) {
+	if os.Getenv(envGuest) != "" {
+		t.Skip("runs on the host")
+	}
+	cfg := vmConfigFromEnv(t)
+
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, cfg.qemu, cfg.args()...)
+	// qemu goes with the test binary, whatever kills it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.WaitDelay = 5 * time.Second
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	var logFile io.Writer = io.Discard
+	if cfg.consoleLog != "" {
+		f, err := os.Create(cfg.consoleLog)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		logFile = f
+	}
+
+	t.Logf("booting %s: %s %s", cfg.kernel, cfg.qemu, strings.Join(cfg.args(), " "))
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waited := make(chan error, 1)
+	go func() {
+		err := cmd.Wait()
+		pw.Close()
+		waited <- err
+	}()
+
+	var c console
+	sc := bufio.NewScanner(pr)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for sc.Scan() {
+		line := clean(sc.Text())
+		fmt.Fprintln(logFile, line)
+		fmt.Println(line)
+		c.feed(line)
+	}
+	err := <-waited
+	elapsed := time.Since(start).Round(100 * time.Millisecond)
+
+	for _, r := range c.results {
+		t.Run(r.name, func(t *testing.T) {
+			switch r.status {
+			case "FAIL":
+				t.Errorf("failed in the VM after %s (its output is above)", r.elapsed)
+			case "SKIP":
+				t.Errorf("skipped in the VM (its reason is above): every check must run there")
+			}
+		})
+	}
+	switch {
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		t.Errorf("the VM did not finish within %v (RTSHIM_VM_TIMEOUT); killed", cfg.timeout)
+	case err != nil:
+		t.Errorf("qemu: %v", err)
+	}
+	if p := c.problems(); len(p) > 0 {
+		t.Errorf("the VM run did not pass:\n  %s\nlast console lines:\n%s", strings.Join(p, "\n  "), strings.Join(c.lines, "\n"))
+	}
+	t.Logf("VM: boot, tests and poweroff took %v", elapsed)
+}
