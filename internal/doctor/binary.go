@@ -73,13 +73,13 @@ func (e *env) shimBinary() Finding {
 		return f
 	}
 	f.Severity = Fail
-	dir := "/usr/local/bin"
+	dir, where := "/usr/local/bin", "on containerd's PATH"
 	if exe, _ := e.containerdExe(); exe != "" {
-		dir = filepath.Dir(exe)
+		dir, where = filepath.Dir(exe), "next to containerd"
 	}
-	f.Fix = fmt.Sprintf("Build and install the shim: make build && install -m 755 _output/bin/%s %s/ (next to containerd; "+
-		"or set runtime_path to where it is). containerd looks it up on its own PATH, which may differ from this shell's.",
-		shimBinary, dir)
+	f.Fix = fmt.Sprintf("Build and install the shim (%s): make build && install -m 755 _output/bin/%s %s/ "+
+		"(or point runtime_path at it). containerd searches its own PATH, which may differ from this shell's.",
+		where, shimBinary, dir)
 	return f
 }
 

@@ -85,15 +85,15 @@ func (e *env) cgroupVersion() Finding {
 		f.Why = "cgroup v2 is containerd's supported cgroup version; it has no per-cgroup RT budgets, so RT needs a kernel " +
 			"that allows RT tasks in child cgroups (see rt.group-sched)."
 	default:
-		kind := "v1"
+		kind := "a cgroup v1 host"
 		f.Saw = fmt.Sprintf("cgroup v1: cpu controller at %s; v1 controllers %s", m.cpu.Mount, strings.Join(m.v1, ","))
 		if m.v2 != "" {
-			kind = "hybrid"
+			kind = "a hybrid host (controllers on v1)"
 			f.Saw = fmt.Sprintf("cgroup hybrid: cpu controller on v1 at %s; v1 controllers %s; cgroup2 at %s",
 				m.cpu.Mount, strings.Join(m.v1, ","), m.v2)
 		}
 		f.Severity = Info
-		f.Why = "On cgroup " + kind + " rtshim grants each RT container an RT budget up the cgroup tree (see rt.group-sched). " +
+		f.Why = "On " + kind + " rtshim grants each RT container an RT budget up the cgroup tree (see rt.group-sched). " +
 			"containerd deprecates cgroup v1 and supports it until May 2029."
 		f.Fix = "Nothing needed now. To move to cgroup v2 later: boot with systemd.unified_cgroup_hierarchy=1 (systemd hosts) " +
 			"or cgroup_no_v1=all with cgroup2 mounted on /sys/fs/cgroup, then run rtshim doctor again."

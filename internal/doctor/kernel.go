@@ -67,8 +67,9 @@ func (e *env) cpuIsolation() Finding {
 	}
 	f.Why = "Without isolated CPUs, RT threads share their CPUs with the scheduler tick, RCU callbacks, kernel threads " +
 		"and other tasks' migrations, each of which delays a wake-up by µs to tens of µs."
-	f.Fix = "Reserve CPUs for RT containers at boot, e.g. isolcpus=managed_irq,domain,2-3 nohz_full=2-3 rcu_nocbs=2-3 " +
-		"(the CPUs you will pin RT containers to), and pin the containers there (cpuset, e.g. docker run --cpuset-cpus 2-3)."
+	f.Fix = "Reserve CPUs for RT containers at boot, e.g. for CPUs 2-3: isolcpus=managed_irq,domain,2-3 " +
+		"nohz_full=2-3 rcu_nocbs=2-3; then pin the RT containers there (cpuset: docker run --cpuset-cpus 2-3, " +
+		"ctr run --cpuset-cpus 2-3, or a Kubernetes Guaranteed pod with the static CPU manager)."
 	switch {
 	case len(missing) == 0:
 		f.Severity, f.Fix = OK, ""
