@@ -36,6 +36,9 @@ func TestDropIn(t *testing.T) {
 			if ps := d.MustCtr(t, "tasks", "ps", id); !strings.Contains(ps, "PID") {
 				t.Errorf("tasks ps: %q", ps)
 			}
+			if m := d.MustCtr(t, "tasks", "metrics", id); !strings.Contains(m, "pids.current") && !strings.Contains(m, "METRIC") {
+				t.Errorf("tasks metrics: %q", m)
+			}
 			d.MustCtr(t, "tasks", "pause", id)
 			d.MustCtr(t, "tasks", "resume", id)
 			d.remove(t, id) // kill -s SIGKILL, delete the task and the container

@@ -1,0 +1,38 @@
+//go:build linux
+
+package integration
+
+import (
+	"context"
+	"errors"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestTTY: a container with a terminal (ctr run -t, as docker run -it) works through the rt
+// shim as through the stock one, RT request or not. script(1) gives ctr the terminal it needs.
+func TestTTY(t *testing.T) {
+	requireRoot(t)
+	if _, err := exec.LookPath("script"); err != nil {
+		t.Fatal("script(1) (util-linux) is needed to give ctr a terminal")
+	}
+	d := startContainerd(t)
+	for i, tc := range []struct {
+		runtime string
+		ann     []string
+	}{{stockRuntime, nil}, {rtRuntime, nil}, {rtRuntime, []string{"--annotation", "rtshim.io/policy=fifo"}}} {
+		ctr := []string{filepath.Join(containerdDir, "ctr"), "--address", d.Address, "--namespace", d.Namespace,
+			"run", "-t", "--rm", "--runtime", tc.runtime}
+		ctr = append(append(ctr, tc.ann...), "--rootfs", rootfsDir, "tty-"+string(rune('a'+i)), "/bin/sh", "-c", "tty; exit 4")
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		out, err := exec.CommandContext(ctx, "script", "-qec", strings.Join(ctr, " "), "/dev/null").CombinedOutput()
+		cancel()
+		var exit *exec.ExitError
+		if !strings.Contains(string(out), "/dev/pts/") || err == nil || !errors.As(err, &exit) || exit.ExitCode() != 4 {
+			t.Errorf("%s %v: want a /dev/pts terminal and exit 4, got %v:\n%s", tc.runtime, tc.ann, err, out)
+		}
+	}
+}

@@ -1,0 +1,345 @@
+//go:build linux
+
+package vmtest
+
+// The checks of the cgroup v2 tier, run inside the VM in this order (TestV2NoResidue last).
+
+import (
+	"os"
+	"path"
+	"strings"
+	"testing"
+
+	"github.com/rtshim/rtshim/cgroupfix"
+)
+
+var (
+	fifo80 = map[string]string{"rtshim.io/policy": "SCHED_FIFO", "rtshim.io/priority": "80"}
+	// criContainer marks an application container of a pod: its cgroup's parent is the pod's.
+	criContainer = map[string]string{"io.kubernetes.cri.container-type": "container"}
+)
+
+func with(maps ...map[string]string) map[string]string {
+	out := map[string]string{}
+	for _, m := range maps {
+		for k, v := range m {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// TestV2Kernel: the VM is what the tier claims: PREEMPT_RT, cgroup v2 only, every controller
+// enabled, no RT group scheduling (so real-time tasks are allowed in any cgroup).
+func TestV2Kernel(t *testing.T) {
+	guest(t)
+	release, _ := os.ReadFile("/proc/sys/kernel/osrelease")
+	version, _ := os.ReadFile("/proc/sys/kernel/version")
+	t.Logf("kernel %s %s", strings.TrimSpace(string(release)), strings.TrimSpace(string(version)))
+	if rt, err := os.ReadFile("/sys/kernel/realtime"); err != nil || strings.TrimSpace(string(rt)) != "1" {
+		t.Errorf("not a PREEMPT_RT kernel: /sys/kernel/realtime %q, %v", rt, err)
+	}
+	hier, err := cgroupfix.FindCPU("/proc")
+	if err != nil || !hier.V2 || hier.Mount != cgroupRoot {
+		t.Errorf("cpu controller: %+v, %v; want cgroup v2 at %s", hier, err, cgroupRoot)
+	}
+	enabled := strings.Fields(readCgroup(t, "/", "cgroup.subtree_control"))
+	for _, c := range []string{"cpu", "cpuset", "memory", "pids", "io"} {
+		if !contains(enabled, c) {
+			t.Errorf("controller %s not enabled in the root's subtree_control %v", c, enabled)
+		}
+	}
+	config := "/boot/config-" + strings.TrimSpace(string(release))
+	if _, err := os.Stat(config); err != nil {
+		t.Errorf("the kernel config must be where the shim looks for it: %v", err)
+	}
+	if refused, _ := cgroupfix.V2RefusesRT("/proc", "/boot"); refused {
+		t.Error("V2RefusesRT: this kernel has no RT_GROUP_SCHED")
+	}
+}
+
+func contains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// TestV2StockControl: the stock runc shim ignores rtshim's annotations, and an unprivileged
+// container cannot switch itself to RT; a privileged one can on this kernel.
+func TestV2StockControl(t *testing.T) {
+	d := guest(t)
+	s := parseSched(t, d.mustRun(t, runOpts{id: "stock", runtime: stockRuntime, annotations: fifo80, args: []string{"/bin/schedinfo"}}))
+	if s["policy"] != "SCHED_OTHER" {
+		t.Errorf("stock runc shim: policy %s, want SCHED_OTHER", s["policy"])
+	}
+	out := d.mustRun(t, runOpts{id: "stock-set", runtime: stockRuntime, args: []string{"/bin/schedinfo", "-set", "fifo", "10"}})
+	if !strings.Contains(out, "set=error:Operation not permitted") {
+		t.Errorf("unprivileged stock container switched to FIFO:\n%s", out)
+	}
+	out = d.mustRun(t, runOpts{id: "stock-priv", runtime: stockRuntime, privileged: true, args: []string{"/bin/schedinfo", "-set", "fifo", "10"}})
+	if !strings.Contains(out, "set=ok") {
+		t.Errorf("privileged stock container could not switch to FIFO on cgroup v2 without RT_GROUP_SCHED:\n%s", out)
+	}
+	assertNoResidue(t, "stock", "stock-set", "stock-priv")
+}
+
+// TestV2PolicyAtFirstInstruction: the program's first instruction already runs with the
+// policy the annotations ask for, in an unprivileged container.
+func TestV2PolicyAtFirstInstruction(t *testing.T) {
+	d := guest(t)
+	for _, tc := range []struct {
+		id          string
+		annotations map[string]string
+		policy      string
+		prio        string
+	}{
+		{"fifo", fifo80, "SCHED_FIFO", "80"},
+		{"rr", map[string]string{"rtshim.io/policy": "rr", "rtshim.io/priority": "10"}, "SCHED_RR", "10"},
+	} {
+		t.Run(tc.policy, func(t *testing.T) {
+			s := parseSched(t, d.mustRun(t, runOpts{id: tc.id, annotations: tc.annotations, args: []string{"/bin/schedinfo"}}))
+			if s["policy"] != tc.policy || s["priority"] != tc.prio {
+				t.Errorf("got %v, want %s %s", s, tc.policy, tc.prio)
+			}
+		})
+	}
+	assertNoResidue(t, "fifo", "rr")
+}
+
+// TestV2GrantMode: the program starts SCHED_OTHER with CAP_SYS_NICE and switches itself.
+func TestV2GrantMode(t *testing.T) {
+	d := guest(t)
+	grant := map[string]string{"rtshim.io/policy": "SCHED_FIFO", "rtshim.io/mode": "grant"}
+	out := d.mustRun(t, runOpts{id: "grant", annotations: grant, args: []string{"/bin/schedinfo", "-caps", "-set", "fifo", "30"}})
+	if s := parseSched(t, out); s["policy"] != "SCHED_OTHER" {
+		t.Errorf("grant mode: started with %s, want SCHED_OTHER", s["policy"])
+	}
+	if !hasCap(t, out, capSysNice) {
+		t.Errorf("grant mode: CAP_SYS_NICE missing:\n%s", out)
+	}
+	if !strings.Contains(out, "set=ok\n") || !strings.Contains(out, "policy=SCHED_FIFO priority=30 ") {
+		t.Errorf("grant mode: switching to FIFO 30 failed:\n%s", out)
+	}
+	assertNoResidue(t, "grant")
+}
+
+// TestV2ExecPolicy: a process exec'd into a FIFO container runs SCHED_OTHER unless the
+// container asks for another exec policy.
+func TestV2ExecPolicy(t *testing.T) {
+	d := guest(t)
+	d.start(t, runOpts{id: "exec", annotations: fifo80, args: []string{"/bin/schedinfo", "-sleep", "600"}}, "policy=SCHED_FIFO")
+	if s := parseSched(t, d.mustCtr(t, "tasks", "exec", "--exec-id", "x", "exec", "/bin/schedinfo")); s["policy"] != "SCHED_OTHER" {
+		t.Errorf("exec into a FIFO 80 container: %v, want SCHED_OTHER", s)
+	}
+	rr := map[string]string{"rtshim.io/policy": "fifo", "rtshim.io/exec-policy": "SCHED_RR"}
+	d.start(t, runOpts{id: "exec-rr", annotations: rr, args: []string{"/bin/schedinfo", "-sleep", "600"}}, "policy=SCHED_FIFO")
+	if s := parseSched(t, d.mustCtr(t, "tasks", "exec", "--exec-id", "x", "exec-rr", "/bin/schedinfo")); s["policy"] != "SCHED_RR" || s["priority"] != "50" {
+		t.Errorf("exec with exec-policy SCHED_RR: %v", s)
+	}
+	d.remove(t, "exec")
+	d.remove(t, "exec-rr")
+	assertNoResidue(t, "exec", "exec-rr")
+}
+
+// TestV2QuotaExemption: an RT container's cgroup has no CFS quota (cpu.max "max <period>");
+// a non-RT container, an RT one that keeps its quota, and the stock shim's keep theirs. The
+// shim's claim names the cgroup the kernel reports for the init.
+func TestV2QuotaExemption(t *testing.T) {
+	d := guest(t)
+	keep := map[string]string{"rtshim.io/policy": "fifo", "rtshim.io/cpu-quota": "keep"}
+	for _, tc := range []struct {
+		id          string
+		runtime     string
+		annotations map[string]string
+		want        string
+	}{
+		{"quota-rt", rtRuntime, fifo80, "max 100000"},
+		{"quota-plain", rtRuntime, nil, "50000 100000"},
+		{"quota-keep", rtRuntime, keep, "50000 100000"},
+		{"quota-stock", stockRuntime, fifo80, "50000 100000"},
+	} {
+		t.Run(tc.id, func(t *testing.T) {
+			d.start(t, runOpts{id: tc.id, runtime: tc.runtime, annotations: tc.annotations, cpuQuota: 50000, cpuPeriod: 100000,
+				args: []string{"/bin/schedinfo", "-sleep", "600"}}, "policy=")
+			cg := cgroupOf(t, d.pid(t, tc.id))
+			if want := "/" + namespace + "/" + tc.id; cg != want {
+				t.Errorf("init's cgroup %s, want %s", cg, want)
+			}
+			if got := cpuMax(t, cg); got != tc.want {
+				t.Errorf("cpu.max = %q, want %q", got, tc.want)
+			}
+			if c := claimOf(t, tc.id); c != nil && c.Leaf != cg {
+				t.Errorf("claim names cgroup %s, the init is in %s", c.Leaf, cg)
+			}
+			d.remove(t, tc.id)
+			assertNoResidue(t, tc.id)
+		})
+	}
+}
+
+// TestV2PodExemption: RT containers of a pod (CRI containers whose cgroup's parent is the
+// pod's) lift the pod-level quota while any of them runs; it comes back after the last one.
+// A pod with only non-RT containers keeps its quota.
+func TestV2PodExemption(t *testing.T) {
+	d := guest(t)
+	const rtPod, plainPod, podQuota = "/pod-rt", "/pod-plain", "50000 100000"
+	makePod(t, rtPod, podQuota)
+	makePod(t, plainPod, podQuota)
+	sleep := []string{"/bin/schedinfo", "-sleep", "600"}
+	rt := with(fifo80, criContainer)
+
+	d.start(t, runOpts{id: "pod-rt1", annotations: rt, cgroup: rtPod + "/rt1", cpuQuota: 20000, cpuPeriod: 100000, args: sleep}, "policy=SCHED_FIFO")
+	d.start(t, runOpts{id: "pod-rt2", annotations: rt, cgroup: rtPod + "/rt2", cpuQuota: 20000, cpuPeriod: 100000, args: sleep}, "policy=SCHED_FIFO")
+	d.start(t, runOpts{id: "pod-plain", annotations: criContainer, cgroup: plainPod + "/plain", cpuQuota: 20000, cpuPeriod: 100000, args: sleep}, "policy=SCHED_OTHER")
+
+	for id, leaf := range map[string]string{"pod-rt1": rtPod + "/rt1", "pod-rt2": rtPod + "/rt2"} {
+		if cg := cgroupOf(t, d.pid(t, id)); cg != leaf {
+			t.Errorf("%s: init's cgroup %s, want %s", id, cg, leaf)
+		}
+		if got := cpuMax(t, leaf); got != "max 100000" {
+			t.Errorf("%s: container cpu.max %q, want \"max 100000\"", id, got)
+		}
+		if c := claimOf(t, id); c == nil || c.Leaf != leaf || c.Pod != rtPod {
+			t.Errorf("%s: claim %+v, want leaf %s pod %s", id, c, leaf, rtPod)
+		}
+	}
+	if got := cpuMax(t, rtPod); got != "max 100000" {
+		t.Errorf("RT pod cpu.max %q while its RT containers run, want \"max 100000\"", got)
+	}
+	if got := cpuMax(t, plainPod); got != podQuota {
+		t.Errorf("non-RT pod cpu.max %q, want %q", got, podQuota)
+	}
+	if got := cpuMax(t, plainPod+"/plain"); got != "20000 100000" {
+		t.Errorf("non-RT container cpu.max %q, want \"20000 100000\"", got)
+	}
+
+	d.remove(t, "pod-rt1")
+	if got := cpuMax(t, rtPod); got != "max 100000" {
+		t.Errorf("RT pod cpu.max %q while pod-rt2 still runs, want \"max 100000\"", got)
+	}
+	d.remove(t, "pod-rt2")
+	if got := cpuMax(t, rtPod); got != podQuota {
+		t.Errorf("RT pod cpu.max %q after its RT containers were deleted, want %q back", got, podQuota)
+	}
+	d.remove(t, "pod-plain")
+	for _, cg := range []string{rtPod + "/rt1", rtPod + "/rt2", plainPod + "/plain"} {
+		if cgroupExists(cg) {
+			t.Errorf("cgroup %s left behind", cg)
+		}
+	}
+	assertNoResidue(t)
+}
+
+// TestV2UpdateKeepsExemption: a task Update that sets a quota on an RT container keeps it
+// exempt; on a non-RT container it works as with runc.
+func TestV2UpdateKeepsExemption(t *testing.T) {
+	d := guest(t)
+	for _, tc := range []struct {
+		id          string
+		annotations map[string]string
+		want        string
+	}{
+		{"update-rt", fifo80, "max 100000"},
+		{"update-plain", nil, "20000 100000"},
+	} {
+		t.Run(tc.id, func(t *testing.T) {
+			d.start(t, runOpts{id: tc.id, annotations: tc.annotations, args: []string{"/bin/schedinfo", "-sleep", "600"}}, "policy=")
+			if err := d.updateCPU(t, tc.id, 20000, 100000); err != nil {
+				t.Fatalf("update: %v", err)
+			}
+			if got := cpuMax(t, cgroupOf(t, d.pid(t, tc.id))); got != tc.want {
+				t.Errorf("cpu.max = %q after update, want %q", got, tc.want)
+			}
+			d.remove(t, tc.id)
+			assertNoResidue(t, tc.id)
+		})
+	}
+}
+
+// TestV2BadInput: a bad request fails Create with invalid argument, naming the key and the
+// value, and leaves nothing behind.
+func TestV2BadInput(t *testing.T) {
+	d := guest(t)
+	for _, tc := range []struct {
+		id          string
+		annotations map[string]string
+		want        []string
+	}{
+		{"bad-priority", map[string]string{"rtshim.io/policy": "fifo", "rtshim.io/priority": "150"}, []string{"rtshim.io/priority", `"150"`, "99"}},
+		{"bad-policy", map[string]string{"rtshim.io/policy": "SCHED_FOO"}, []string{"rtshim.io/policy", `"SCHED_FOO"`}},
+	} {
+		t.Run(tc.id, func(t *testing.T) {
+			out, _, err := d.run(t, runOpts{id: tc.id, annotations: tc.annotations, args: []string{"/bin/schedinfo"}})
+			d.ctr(t, "containers", "delete", tc.id)
+			if err == nil {
+				t.Fatalf("container ran:\n%s", out)
+			}
+			for _, w := range append(tc.want, "invalid argument") {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error does not say %q:\n%v", w, err)
+				}
+			}
+			t.Logf("refused as expected: %v", err)
+			assertNoResidue(t, tc.id)
+		})
+	}
+}
+
+// TestV2RefusedRTGroupSched: a kernel built with RT_GROUP_SCHED refuses RT tasks in every
+// non-root cgroup v2. The shim detects that from the kernel config and fails Create up front
+// with the fix. This kernel has no RT_GROUP_SCHED, so the test puts a config that has it where
+// the shim reads it (/boot/config-<release>), and puts the real one back after.
+func TestV2RefusedRTGroupSched(t *testing.T) {
+	d := guest(t)
+	release, _ := os.ReadFile("/proc/sys/kernel/osrelease")
+	config := "/boot/config-" + strings.TrimSpace(string(release))
+	real, err := os.ReadFile(config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := os.WriteFile(config, real, 0o644); err != nil {
+			t.Error(err)
+		}
+	})
+	if err := os.WriteFile(config, []byte(strings.Replace(string(real), "# CONFIG_RT_GROUP_SCHED is not set", "CONFIG_RT_GROUP_SCHED=y", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := d.run(t, runOpts{id: "refused", annotations: fifo80, args: []string{"/bin/schedinfo"}})
+	d.ctr(t, "containers", "delete", "refused")
+	if err == nil {
+		t.Fatalf("a FIFO container ran although the kernel config says RT_GROUP_SCHED:\n%s", out)
+	}
+	for _, w := range []string{"not implemented", "rtshim.io/policy=SCHED_FIFO", "rt_group_sched=0"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error does not say %q:\n%v", w, err)
+		}
+	}
+	t.Logf("refused as expected: %v", err)
+	// Non-RT containers are not affected.
+	s := parseSched(t, d.mustRun(t, runOpts{id: "refused-batch", annotations: map[string]string{"rtshim.io/policy": "batch"},
+		args: []string{"/bin/schedinfo"}}))
+	if s["policy"] != "SCHED_BATCH" {
+		t.Errorf("non-RT container: %v", s)
+	}
+	assertNoResidue(t, "refused", "refused-batch")
+}
+
+// TestV2NoResidue runs last: nothing of any test is left: containers, their cgroups, the
+// shim's records.
+func TestV2NoResidue(t *testing.T) {
+	d := guest(t)
+	if out := d.mustCtr(t, "containers", "ls", "-q"); strings.TrimSpace(out) != "" {
+		t.Errorf("containers left: %s", out)
+	}
+	ents, _ := os.ReadDir(path.Join(cgroupRoot, namespace))
+	for _, e := range ents {
+		if e.IsDir() {
+			t.Errorf("cgroup %s left behind", path.Join("/", namespace, e.Name()))
+		}
+	}
+	assertNoResidue(t)
+}
