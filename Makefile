@@ -46,6 +46,28 @@ CONTAINERD_LDFLAGS = -s -w -X github.com/containerd/containerd/v2/version.Versio
 # (hack/install-deps.sh tries to install them).
 RUNC_TAGS = urfave_cli_no_docs $(shell $(PKG_CONFIG) --exists libseccomp 2>/dev/null && echo seccomp)
 
+# Compatibility matrix (make test-compat): a subset of the integration tests
+# against every combination of the newest and the oldest containerd the shim
+# supports (tools/go.mod's, and 2.0 from tools/containerd-2.0/go.mod) and of
+# runc 1.5 (tools/go.mod's) and Debian's runc 1.1, which predates
+# process.scheduler: apply mode must not depend on the runtime.
+TOOLS_20_DIR ?= $(OUTPUT)/tools-2.0/bin
+TOOLS_20_DEPS := tools/containerd-2.0/go.mod tools/containerd-2.0/go.sum
+TOOL_20_BINS := $(addprefix $(TOOLS_20_DIR)/,containerd ctr containerd-shim-runc-v2)
+CONTAINERD_20_VERSION = $(shell cd tools/containerd-2.0 && $(GO) list -m -f '{{.Version}}' github.com/containerd/containerd/v2)
+CONTAINERD_20_LDFLAGS = -s -w -X github.com/containerd/containerd/v2/version.Version=$(CONTAINERD_20_VERSION)
+# Debian's runc package, unpacked here (not installed).
+DEBIAN_RUNC_DIR ?= $(OUTPUT)/runc-debian
+DEBIAN_RUNC := $(DEBIAN_RUNC_DIR)/usr/sbin/runc
+# Combinations: <dir of containerd and ctr>,<runc>.
+COMPAT_MATRIX ?= $(TOOLS_DIR),$(TOOLS_DIR)/runc $(TOOLS_20_DIR),$(TOOLS_DIR)/runc \
+	$(TOOLS_DIR),$(DEBIAN_RUNC) $(TOOLS_20_DIR),$(DEBIAN_RUNC)
+COMPAT_RUN ?= ^(TestSmokeStockRuntime|TestDropIn|TestPolicyAtFirstInstruction|TestGrantMode|TestBudgets|TestBadInput|TestQuotaExemption|TestExecPolicy|TestDeadline|TestShimKilled|TestUpdateKeepsExemption|TestRuncOptionsForm|TestContribContainerdConfig|TestTTY)$$
+# Not run with a runc that predates process.scheduler: an RT exec policy is
+# then set only after the exec'd process started (docs/design.md, Known limits).
+COMPAT_OLD_RUNC_SKIP ?= ^TestExecPolicy$$
+COMPAT_LOG_DIR ?= $(OUTPUT)/compat
+
 # The container root filesystem: busybox plus the C test programs.
 TESTDATA_SRCS := $(wildcard integration/testdata/*.c)
 TESTDATA_BINS := $(patsubst integration/testdata/%.c,$(ROOTFS)/bin/%,$(TESTDATA_SRCS))
@@ -55,12 +77,13 @@ ROOTFS_STAMP := $(OUTPUT)/rootfs.stamp
 # root and the binaries above (run by `make integration`).
 UNIT_PKGS = $(shell $(GO) list -e ./... | grep -v '/integration')
 
-.PHONY: help build build-fp tools rootfs demo deps test test-unit integration soak lint clean
+.PHONY: help build build-fp tools tools-compat rootfs demo deps test test-unit test-compat integration soak lint clean
 
 ##@ Build
 
-build: ## build the shim into _output/bin
+build: ## build the shim and the rtshim CLI (doctor, status) into _output/bin
 	CGO_ENABLED=0 $(GO) build $(GO_BUILD_FLAGS) -ldflags '$(GO_LDFLAGS)' -o $(BIN_DIR)/$(SHIM) ./cmd/$(SHIM)
+	CGO_ENABLED=0 $(GO) build $(GO_BUILD_FLAGS) -ldflags '$(GO_LDFLAGS)' -o $(BIN_DIR)/rtshim ./cmd/rtshim
 
 build-fp: ## build the shim with failpoints (crash-safety tests only) into _output/bin-fp
 	CGO_ENABLED=0 $(GO) build $(GO_BUILD_FLAGS) -tags failpoints -ldflags '$(GO_LDFLAGS)' -o $(FP_BIN_DIR)/$(SHIM) ./cmd/$(SHIM)
@@ -77,6 +100,25 @@ $(TOOLS_DIR)/runc: $(TOOLS_DEPS)
 	cd tools && CGO_ENABLED=1 $(GO) build -trimpath -tags '$(strip $(RUNC_TAGS))' -ldflags '-s -w' \
 		-o $(abspath $@) github.com/opencontainers/runc
 	$@ --version
+
+tools-compat: $(TOOL_20_BINS) $(DEBIAN_RUNC) ## build containerd 2.0 (tools/containerd-2.0) into _output/tools-2.0/bin; unpack Debian's runc into _output/runc-debian
+
+$(TOOL_20_BINS): $(TOOLS_20_DEPS)
+	@mkdir -p $(@D)
+	cd tools/containerd-2.0 && CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(CONTAINERD_20_LDFLAGS)' \
+		-o $(abspath $@) github.com/containerd/containerd/v2/cmd/$(@F)
+
+# apt-get download needs the package lists: `apt-get update` runs only if it
+# fails. The binary must predate process.scheduler (OCI spec 1.0.x).
+$(DEBIAN_RUNC):
+	rm -rf $(DEBIAN_RUNC_DIR).tmp && mkdir -p $(DEBIAN_RUNC_DIR).tmp
+	cd $(DEBIAN_RUNC_DIR).tmp && apt_download() { apt-get download -q -o APT::Sandbox::User=root runc </dev/null; } && \
+		{ apt_download || { apt-get update -q </dev/null && apt_download; }; }
+	dpkg-deb -x $(DEBIAN_RUNC_DIR).tmp/runc_*.deb $(DEBIAN_RUNC_DIR).tmp
+	$(DEBIAN_RUNC_DIR).tmp/usr/sbin/runc --version
+	@$(DEBIAN_RUNC_DIR).tmp/usr/sbin/runc --version | grep -q '^spec: 1\.0\.' || \
+		{ echo "Debian's runc supports process.scheduler (OCI spec >= 1.1): test-compat needs one that predates it" >&2; exit 1; }
+	rm -rf $(DEBIAN_RUNC_DIR) && mv $(DEBIAN_RUNC_DIR).tmp $(DEBIAN_RUNC_DIR)
 
 rootfs: $(ROOTFS_STAMP) ## build the test container rootfs (busybox and integration/testdata programs) in _output/rootfs
 
@@ -127,6 +169,33 @@ integration: build build-fp tools rootfs ## run the integration tests (root); lo
 		grep -e '--- SKIP' $(INTEGRATION_LOG) >&2; \
 		exit 1; \
 	fi
+
+test-compat: build tools tools-compat rootfs ## run an integration subset against containerd 2.0 and 2.4 x runc 1.5 and 1.1 (root); logs and table in _output/compat
+	@[ "$$(id -u)" -eq 0 ] || { echo "make test-compat needs root (containerd, runc, cgroups)" >&2; exit 1; }
+	COMPAT_MATRIX='$(COMPAT_MATRIX)' COMPAT_RUN='$(COMPAT_RUN)' COMPAT_OLD_RUNC_SKIP='$(COMPAT_OLD_RUNC_SKIP)' \
+		COMPAT_LOG_DIR=$(COMPAT_LOG_DIR) GO=$(GO) GO_TEST_FLAGS='$(GO_TEST_FLAGS)' INTEGRATION_TIMEOUT=$(INTEGRATION_TIMEOUT) \
+		RTSHIM_BIN_DIR=$(abspath $(BIN_DIR)) RTSHIM_TOOLS_DIR=$(abspath $(TOOLS_DIR)) RTSHIM_ROOTFS=$(abspath $(ROOTFS)) \
+		bash hack/test-compat.sh
+
+# The cgroup v2 tier (make test-v2): Debian's PREEMPT_RT kernel under qemu's software
+# emulation, booted from an initramfs holding containerd, runc, both shims, the test rootfs
+# and the vmtest binary. hack/vm/install-deps.sh installs qemu and unpacks the kernel in VM_DIR.
+VM_DIR ?= $(OUTPUT)/vm
+VM_TIMEOUT ?= 9m
+VM_GUEST_TIMEOUT ?= 8m
+VM_LOG ?= $(VM_DIR)/test-v2.log
+
+.PHONY: test-v2
+test-v2: build tools rootfs ## run the cgroup v2 tests in Debian's PREEMPT_RT kernel under qemu (installs qemu, fetches the kernel); log in _output/vm/test-v2.log
+	@mkdir -p $(VM_DIR)
+	CGO_ENABLED=0 $(GO) test -c -trimpath -ldflags '-s -w' -o $(VM_DIR)/vmtest.test ./vmtest
+	kernel=$$(VM_DIR=$(VM_DIR) bash hack/vm/install-deps.sh) && \
+	BUSYBOX=$(BUSYBOX) bash hack/vm/initramfs.sh $(VM_DIR)/initramfs.cpio $(BIN_DIR) $(TOOLS_DIR) $(ROOTFS) \
+		$(VM_DIR)/vmtest.test "$$kernel" $(VM_GUEST_TIMEOUT) && \
+	RTSHIM_VM_KERNEL="$$kernel" RTSHIM_VM_INITRD=$(abspath $(VM_DIR))/initramfs.cpio \
+		RTSHIM_VM_CONSOLE_LOG=$(abspath $(VM_DIR))/console.log RTSHIM_VM_TIMEOUT=$(VM_TIMEOUT) \
+		$(GO) test $(GO_TEST_FLAGS) -v -timeout 15m -run '^TestVM$$' ./vmtest 2>&1 | tee $(VM_LOG)
+	@if grep -q -e '--- SKIP: TestVM ' $(VM_LOG); then echo "FAIL: the VM tier was skipped (see $(VM_LOG))" >&2; exit 1; fi
 
 .PHONY: bench
 # -benchtime 1x: each benchmark measures once (RTSHIM_BENCH_ROUNDS rounds), whatever b.N.

@@ -130,12 +130,15 @@ func TestParseProcCgroupV2(t *testing.T) {
 // linux.cgroupsPath before create is the one the kernel reports for the container's init
 // after create, so LocateV2 normally has nothing to do.
 func TestProcCgroupMatchesResolvePath(t *testing.T) {
-	for _, tc := range []struct{ cgroupsPath, procLine string }{
-		{"/k8s.io/abc", "0::/k8s.io/abc"},
-		{"/kubepods/burstable/pod1/abc", "0::/kubepods/burstable/pod1/abc"},
+	for _, tc := range []struct {
+		cgroupsPath, procLine string
+		systemd               bool
+	}{
+		{"/k8s.io/abc", "0::/k8s.io/abc", false},
+		{"/kubepods/burstable/pod1/abc", "0::/kubepods/burstable/pod1/abc", false},
 		{"kubepods-burstable-pod1.slice:cri-containerd:abc",
-			"0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1.slice/cri-containerd-abc.scope"},
-		{"system.slice:docker:abc", "0::/system.slice/docker-abc.scope"},
+			"0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1.slice/cri-containerd-abc.scope", true},
+		{"system.slice:docker:abc", "0::/system.slice/docker-abc.scope", true},
 	} {
 		proc := t.TempDir()
 		os.MkdirAll(filepath.Join(proc, "42"), 0o755)

@@ -63,7 +63,7 @@ func parseMountinfo(r io.Reader) (Hierarchy, error) {
 	if v2 != "" {
 		return Hierarchy{Mount: v2, V2: true}, nil
 	}
-	return Hierarchy{}, fmt.Errorf("%w: no cgroup cpu controller mounted (neither a v1 cpu hierarchy nor cgroup2)", errdefs.ErrNotImplemented)
+	return Hierarchy{}, fmt.Errorf("%w: no cgroup cpu controller mounted (neither a v1 cpu hierarchy nor cgroup2)", errdefs.ErrFailedPrecondition)
 }
 
 // unescapeMount undoes mountinfo's octal escapes (\040 for a space).

@@ -160,7 +160,6 @@ func BenchmarkShimMemory(b *testing.B) {
 	d := startContainerd(b)
 	d.keepLog(b)
 
-	type shimMem struct{ rss, anon, file, pss, uss []float64 } // KiB
 	// The first two are the comparison; the third tells the RT handling's
 	// share from the binary's.
 	runtimes := []struct {
@@ -171,7 +170,7 @@ func BenchmarkShimMemory(b *testing.B) {
 		{"runc shim, same annot.", "runc", stock, runcBinary, fifo80}, // it ignores them
 		{"rt shim, no request", "rt-nonrt", rtRuntime, rtBinary, nil},
 	}
-	mem := make([]shimMem, len(runtimes))
+	mem := make([][]memSample, len(runtimes))
 	// The comparison's two runtimes interleaved and running at once, so they
 	// see the same host; then the third alone, so that in each phase 5 shims
 	// share a binary's pages (which Pss splits among them).
@@ -193,30 +192,11 @@ func BenchmarkShimMemory(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			m := &mem[idRuntime[i]]
-			var private float64
-			for _, f := range []struct {
-				dst       *[]float64
-				file, key string
-			}{
-				{&m.rss, "status", "VmRSS:"},
-				{&m.anon, "status", "RssAnon:"}, // heap, stacks, Go runtime
-				{&m.file, "status", "RssFile:"}, // the binary's pages touched
-				{&m.pss, "smaps_rollup", "Pss:"},
-				{nil, "smaps_rollup", "Private_Clean:"},
-				{nil, "smaps_rollup", "Private_Dirty:"},
-			} {
-				kib, err := procKiB(pid, f.file, f.key)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if f.dst == nil {
-					private += kib
-					continue
-				}
-				*f.dst = append(*f.dst, kib)
+			m, err := readMem(pid)
+			if err != nil {
+				b.Fatal(err)
 			}
-			m.uss = append(m.uss, private)
+			mem[idRuntime[i]] = append(mem[idRuntime[i]], m)
 		}
 		for _, id := range ids {
 			d.remove(b, id)
@@ -228,17 +208,32 @@ func BenchmarkShimMemory(b *testing.B) {
 	fmt.Fprintf(&t, "Pss splits the pages the %d running shims of a binary share, USS (Private_Clean+Private_Dirty) counts\n", perRuntime)
 	fmt.Fprintf(&t, "a shim's own pages only\n\n")
 	fmt.Fprintf(&t, "  %-24s %8s %8s %8s %8s %8s %8s %8s\n", "KiB (median unless said)", "RSS min", "RSS", "RSS max", "RssAnon", "RssFile", "Pss", "USS")
-	for r, rt := range runtimes {
-		m := mem[r]
-		fmt.Fprintf(&t, "  %-24s %8.0f %8.0f %8.0f %8.0f %8.0f %8.0f %8.0f\n", rt.name, percentile(m.rss, 0), median(m.rss),
-			percentile(m.rss, 100), median(m.anon), median(m.file), median(m.pss), median(m.uss))
-		b.ReportMetric(median(m.rss), "KiB-rss-"+rt.metric)
-		b.ReportMetric(median(m.pss), "KiB-pss-"+rt.metric)
+	// med is the median of one field over runtime r's shims.
+	med := func(r int, field func(memSample) float64) float64 {
+		var xs []float64
+		for _, m := range mem[r] {
+			xs = append(xs, field(m))
+		}
+		return median(xs)
 	}
-	rssRatio := median(mem[0].rss) / median(mem[1].rss)
-	pssRatio := median(mem[0].pss) / median(mem[1].pss)
-	ussRatio := median(mem[0].uss) / median(mem[1].uss)
-	nonRTRatio := median(mem[2].rss) / median(mem[1].rss)
+	rss := func(m memSample) float64 { return m.rss }
+	pss := func(m memSample) float64 { return m.pss }
+	uss := func(m memSample) float64 { return m.uss }
+	for r, rt := range runtimes {
+		rssMin, rssMax := mem[r][0].rss, mem[r][0].rss
+		for _, m := range mem[r] {
+			rssMin, rssMax = min(rssMin, m.rss), max(rssMax, m.rss)
+		}
+		fmt.Fprintf(&t, "  %-24s %8.0f %8.0f %8.0f %8.0f %8.0f %8.0f %8.0f\n", rt.name, rssMin, med(r, rss), rssMax,
+			med(r, func(m memSample) float64 { return m.anon }), med(r, func(m memSample) float64 { return m.file }),
+			med(r, pss), med(r, uss))
+		b.ReportMetric(med(r, rss), "KiB-rss-"+rt.metric)
+		b.ReportMetric(med(r, pss), "KiB-pss-"+rt.metric)
+	}
+	rssRatio := med(0, rss) / med(1, rss)
+	pssRatio := med(0, pss) / med(1, pss)
+	ussRatio := med(0, uss) / med(1, uss)
+	nonRTRatio := med(2, rss) / med(1, rss)
 	fmt.Fprintf(&t, "\n  %-32s %7.3f  goal ≤ %.2f  %s\n", "RSS rt FIFO / runc (median)", rssRatio, goalRSS, verdict(rssRatio, goalRSS))
 	fmt.Fprintf(&t, "  %-32s %7.3f\n", "Pss rt FIFO / runc (median)", pssRatio)
 	fmt.Fprintf(&t, "  %-32s %7.3f\n", "USS rt FIFO / runc (median)", ussRatio)
@@ -325,6 +320,39 @@ func (d *Daemon) keepLog(b *testing.B) {
 			b.Errorf("keep the containerd log: %v", err)
 		}
 	})
+}
+
+// memSample is a process's memory, in KiB.
+type memSample struct {
+	rss  float64 // VmRSS
+	anon float64 // RssAnon: heap, stacks, the Go runtime's
+	file float64 // RssFile: the binary's pages touched
+	pss  float64 // Pss: shared pages split among their users
+	uss  float64 // Private_Clean + Private_Dirty: its own pages only
+}
+
+func readMem(pid int) (memSample, error) {
+	var m memSample
+	var privClean, privDirty float64
+	for _, f := range []struct {
+		dst       *float64
+		file, key string
+	}{
+		{&m.rss, "status", "VmRSS:"},
+		{&m.anon, "status", "RssAnon:"},
+		{&m.file, "status", "RssFile:"},
+		{&m.pss, "smaps_rollup", "Pss:"},
+		{&privClean, "smaps_rollup", "Private_Clean:"},
+		{&privDirty, "smaps_rollup", "Private_Dirty:"},
+	} {
+		v, err := procKiB(pid, f.file, f.key)
+		if err != nil {
+			return m, err
+		}
+		*f.dst = v
+	}
+	m.uss = privClean + privDirty
+	return m, nil
 }
 
 // procKiB reads the "<key> <n> kB" line of /proc/<pid>/<file>.

@@ -97,6 +97,17 @@ type DaemonOpts struct {
 	// PathDir is put first in the daemon's PATH, e.g. to make a name resolve to another shim.
 	PathDir string
 	Env     []string // added to the daemon's environment (which its shims inherit)
+	// CRI keeps containerd's CRI plugins and the pod sandbox controller, which the generated
+	// config disables; the caller configures them in TOML (see cri_test.go).
+	CRI bool
+}
+
+// criPlugins are the plugins DaemonOpts.CRI takes off daemonConfig's disabled_plugins.
+var criPlugins = []string{
+	"io.containerd.grpc.v1.cri",
+	"io.containerd.cri.v1.images",
+	"io.containerd.cri.v1.runtime",
+	"io.containerd.podsandbox.controller.v1.podsandbox",
 }
 
 // startContainerdWith is startContainerd with options.
@@ -119,6 +130,11 @@ func startContainerdWith(t testing.TB, o DaemonOpts) *Daemon {
 	writeFile(t, dir, ownerFile, strconv.Itoa(os.Getpid()))
 
 	config := daemonConfig
+	if o.CRI {
+		for _, p := range criPlugins {
+			config = strings.Replace(config, "  \""+p+"\",\n", "", 1)
+		}
+	}
 	if daemonVersion.atLeast(2, 3) {
 		config += socketDirConfig
 	}

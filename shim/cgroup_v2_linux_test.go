@@ -5,15 +5,18 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	taskapi "github.com/containerd/containerd/api/runtime/task/v3"
+	runtimeoptions "github.com/containerd/containerd/api/types/runtimeoptions/v1"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/errdefs/pkg/errgrpc"
+	"github.com/containerd/typeurl/v2"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/rtshim/rtshim/cgroupfix"
@@ -82,8 +85,10 @@ func bundle(t *testing.T, cgroupsPath string, annotations map[string]string) str
 }
 
 // TestCreateRefusesRTGroupSchedV2: on cgroup v2 with a kernel whose RT_GROUP_SCHED refuses
-// real-time tasks in non-root cgroups, Create fails up front with NotImplemented and the fix,
-// before runc create and without touching the spec or recording anything.
+// real-time tasks in non-root cgroups, Create fails up front with FailedPrecondition and the
+// fix, before runc create and without touching the spec or recording anything. Never with
+// NotImplemented: containerd takes that from task.Create as "the shim speaks an older task
+// API", retries with that API and shows the user "service containerd.task.v2.Task" instead.
 func TestCreateRefusesRTGroupSchedV2(t *testing.T) {
 	h := newV2Host(t, "CONFIG_RT_GROUP_SCHED=y\n", "/default/c1")
 	stock := &fakeStock{pid: initPID}
@@ -97,8 +102,8 @@ func TestCreateRefusesRTGroupSchedV2(t *testing.T) {
 		t.Fatal("Create of a FIFO container succeeded on a kernel that refuses RT in cgroup v2")
 	}
 	err = errgrpc.ToNative(err)
-	if !errdefs.IsNotImplemented(err) {
-		t.Errorf("want NotImplemented, got %v", err)
+	if !errdefs.IsFailedPrecondition(err) || errdefs.IsNotImplemented(err) {
+		t.Errorf("want FailedPrecondition, got %v", err)
 	}
 	for _, want := range []string{"rtshim.io/policy=SCHED_FIFO", "CONFIG_RT_GROUP_SCHED=y", "rt_group_sched=0"} {
 		if !strings.Contains(err.Error(), want) {
@@ -121,10 +126,13 @@ func TestCreateRefusesRTGroupSchedV2(t *testing.T) {
 // as /proc/<pid>/cgroup says, not the one guessed from linux.cgroupsPath; the pod exemption
 // follows it.
 func TestCreateLocatesCgroupV2(t *testing.T) {
-	for _, tc := range []struct{ name, cgroupsPath, real string }{
-		{"cgroupfs, where guessed", "/pod1/c1", "/pod1/c1"},
-		{"systemd, where guessed", "pod1.slice:cri-containerd:c1", "/pod1.slice/cri-containerd-c1.scope"},
-		{"elsewhere", "/pod1/c1", "/pod2/c1"},
+	for _, tc := range []struct {
+		name, cgroupsPath, real string
+		systemd                 bool
+	}{
+		{"cgroupfs, where guessed", "/pod1/c1", "/pod1/c1", false},
+		{"systemd, where guessed", "pod1.slice:cri-containerd:c1", "/pod1.slice/cri-containerd-c1.scope", true},
+		{"elsewhere", "/pod1/c1", "/pod2/c1", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newV2Host(t, "# CONFIG_RT_GROUP_SCHED is not set\n", tc.real)
@@ -140,7 +148,14 @@ func TestCreateLocatesCgroupV2(t *testing.T) {
 			b := bundle(t, tc.cgroupsPath, map[string]string{"rtshim.io/policy": "SCHED_FIFO", "rtshim.io/mode": "grant",
 				"io.kubernetes.cri.container-type": "container"})
 			ctx := namespaces.WithNamespace(context.Background(), "k8s.io")
-			if _, err := s.Create(ctx, &taskapi.CreateTaskRequest{ID: "c1", Bundle: b}); err != nil {
+			// The runtime options carry the config, as CRI sends them: its [runc] table picks
+			// runc's cgroup driver.
+			opts, err := typeurl.MarshalAnyToProto(&runtimeoptions.Options{
+				ConfigBody: []byte(fmt.Sprintf("state_dir = %q\n[runc]\nsystemd_cgroup = %v\n", h.stateDir, tc.systemd))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Create(ctx, &taskapi.CreateTaskRequest{ID: "c1", Bundle: b, Options: opts}); err != nil {
 				t.Fatal(err)
 			}
 			c, err := (cgroupfix.State{Dir: h.stateDir}).LoadClaim("k8s.io", "c1")

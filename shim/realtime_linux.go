@@ -49,7 +49,9 @@ func (s *Service) prepare(ctx context.Context, ns string, r *taskapi.CreateTaskR
 	}
 	if cg.V2 && req.Sched.Policy.RealTime() {
 		if refused, fix := cgroupfix.V2RefusesRT(s.host.ProcRoot, s.host.BootDir); refused {
-			return nil, fmt.Errorf("%w: %s=%s: %s", errdefs.ErrNotImplemented, oci.KeyPolicy, req.Sched.Policy, fix)
+			// Not NotImplemented: containerd takes that from task.Create to mean "older shim
+			// API", retries with it and loses this message.
+			return nil, fmt.Errorf("%w: %s=%s: %s", errdefs.ErrFailedPrecondition, oci.KeyPolicy, req.Sched.Policy, fix)
 		}
 	}
 	var cgroupsPath string

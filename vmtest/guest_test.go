@@ -313,7 +313,7 @@ func TestV2RefusedRTGroupSched(t *testing.T) {
 	if err == nil {
 		t.Fatalf("a FIFO container ran although the kernel config says RT_GROUP_SCHED:\n%s", out)
 	}
-	for _, w := range []string{"not implemented", "rtshim.io/policy=SCHED_FIFO", "rt_group_sched=0"} {
+	for _, w := range []string{"failed precondition", "rtshim.io/policy=SCHED_FIFO", "rt_group_sched=0"} {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("error does not say %q:\n%v", w, err)
 		}

@@ -32,7 +32,7 @@ done
 # Shared libraries of the dynamically linked binaries (runc: libc, libseccomp), at the paths
 # the loader looks for them.
 for f in "$stage"/usr/local/bin/*; do
-	ldd "$f" 2>/dev/null | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'
+	{ ldd "$f" 2>/dev/null || true; } | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'
 done | sort -u | while read -r lib; do
 	mkdir -p "$stage$(dirname "$lib")"
 	cp -L "$lib" "$stage$lib"

@@ -56,7 +56,7 @@ if ! compgen -G "$dest/boot/vmlinuz-*" >/dev/null; then
 	log "fetching $pkg (unpacked under $dest, not installed)"
 	tmp=$(mktemp -d "$vm_dir/fetch.XXXXXX")
 	trap 'rm -rf "$tmp"' EXIT
-	(cd "$tmp" && apt-get download -q "$pkg" >&2) || { apt_update && (cd "$tmp" && apt-get download -q "$pkg" >&2); }
+	(cd "$tmp" && apt-get download -q -o APT::Sandbox::User=root "$pkg" >&2) || { apt_update && (cd "$tmp" && apt-get download -q -o APT::Sandbox::User=root "$pkg" >&2); }
 	dpkg-deb -x "$tmp"/*.deb "$tmp/root"
 	rm -rf "$dest"
 	mkdir -p "$dest"

@@ -20,12 +20,44 @@ func (e *env) containerdExe() (exe string, pid int) {
 	return lookPath(e.h.PATH, "containerd"), 0
 }
 
+// resolveShim looks containerd-shim-rt-v2 up as containerd does (core/runtime/v2
+// shim_manager.go): on containerd's PATH first (the running daemon's own PATH when it can be
+// read), then next to the containerd binary. found is the path and how it was found, or why
+// nothing was; where describes the daemon and PATH used.
+func (e *env) resolveShim() (found, where string) {
+	exe, pid := e.containerdExe()
+	pathList, pathName := e.h.PATH, "PATH"
+	switch {
+	case pid > 0:
+		where = fmt.Sprintf("containerd: running as pid %d from %s", pid, exe)
+		if n := len(e.procs["containerd"]); n > 1 {
+			where += fmt.Sprintf(" (the first of %d containerd daemons)", n)
+		}
+		if p, ok := e.containerdEnvOK("PATH"); ok {
+			pathList, pathName = p, "containerd's PATH"
+		}
+	case exe != "":
+		where = "containerd: not running; on PATH at " + exe
+	default:
+		where = "containerd: not running and not on PATH"
+	}
+	if p := lookPath(pathList, shimBinary); p != "" {
+		return p + " (on " + pathName + ")", where
+	}
+	if exe != "" {
+		if p := filepath.Join(filepath.Dir(exe), shimBinary); isExecutable(p) {
+			return p + " (next to containerd)", where
+		}
+	}
+	return shimBinary + " is neither on " + pathName + " (" + pathList + ") nor next to containerd", where
+}
+
 // shimBinary checks what containerd would run: an RT runtime's absolute runtime_path as it
 // is, otherwise containerd-shim-rt-v2 next to the containerd binary, then on PATH.
 func (e *env) shimBinary() Finding {
 	f := Finding{ID: "shim.binary", Title: "shim binary " + shimBinary}
-	f.Why = "containerd starts the shim binary for every container of the runtime; if it cannot find it, Create " +
-		"fails with \"failed to start shim\"."
+	f.Why = "containerd starts the shim binary for every container of the runtime; if it cannot find it, every " +
+		"container of the runtime fails with \"binary not installed\"."
 	var saw, missing []string
 	byName := false
 	for _, r := range e.runtimes {
@@ -42,29 +74,10 @@ func (e *env) shimBinary() Finding {
 	// ctr and Docker name the runtime type directly, so the name lookup matters even when no
 	// runtime table names the binary by path.
 	if byName || len(saw)+len(missing) == 0 {
-		exe, pid := e.containerdExe()
-		where := "containerd: not running and not on PATH"
-		switch {
-		case pid > 0:
-			where = fmt.Sprintf("containerd: running as pid %d from %s", pid, exe)
-		case exe != "":
-			where = "containerd: not running; on PATH at " + exe
-		}
-		var found string
-		if exe != "" {
-			if p := filepath.Join(filepath.Dir(exe), shimBinary); isExecutable(p) {
-				found = p + " (next to containerd)"
-			}
-		}
-		if found == "" {
-			if p := lookPath(e.h.PATH, shimBinary); p != "" {
-				found = p + " (on PATH)"
-			}
-		}
-		if found != "" {
+		if found, where := e.resolveShim(); strings.HasPrefix(found, "/") {
 			saw = append(saw, where+"; "+runtimeRT+" resolves to "+found)
 		} else {
-			missing = append(missing, where+"; "+shimBinary+" is neither next to containerd nor on PATH ("+e.h.PATH+")")
+			missing = append(missing, where+"; "+found)
 		}
 	}
 	f.Saw = strings.Join(append(missing, saw...), "; ")

@@ -113,6 +113,9 @@ func (e *env) cgroupDriver() Finding {
 	}
 	drivers := e.rtDrivers()
 	var parts []string
+	if len(drivers) == 0 {
+		parts = append(parts, "rt runtimes: driver unknown, the rtshim config does not load (see shim.config)")
+	}
 	var rtSystemd, rtCgroupfs bool
 	for _, d := range drivers {
 		parts = append(parts, fmt.Sprintf("%s: %s (%s)", d.runtime, driverName(d.systemd), d.from))
@@ -179,13 +182,20 @@ func (e *env) rtDrivers() []rtDriver {
 		if r.Type == runtimeRunc {
 			out = append(out, rtDriver{r.Name, optBool(r.Options, "SystemdCgroup"), "SystemdCgroup in " + r.File})
 		} else if s := e.shimSourceOf(r); s != nil && s.Cfg != nil {
-			out = append(out, rtDriver{r.Name, s.Cfg.Runc.SystemdCgroup, "runc.systemd_cgroup in " + s.Name})
+			out = append(out, rtDriver{r.Name, s.Cfg.Runc.SystemdCgroup, s.driverFrom()})
 		}
 	}
 	if len(out) == 0 && len(e.shim) > 0 && e.shim[0].Cfg != nil {
-		out = append(out, rtDriver{"io.containerd.rt.v2", e.shim[0].Cfg.Runc.SystemdCgroup, "runc.systemd_cgroup in " + e.shim[0].Name})
+		out = append(out, rtDriver{runtimeRT, e.shim[0].Cfg.Runc.SystemdCgroup, e.shim[0].driverFrom()})
 	}
 	return out
+}
+
+func (s *shimSource) driverFrom() string {
+	if s.Builtin {
+		return "runc.systemd_cgroup default: no " + s.Name
+	}
+	return "runc.systemd_cgroup in " + s.Name
 }
 
 func optBool(opts map[string]any, key string) bool {

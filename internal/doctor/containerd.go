@@ -62,7 +62,7 @@ func (e *env) loadContainerdFile(file string, required bool, seen map[string]boo
 	seen[file] = true
 	cf := &containerdFile{Path: file, Required: required}
 	e.containerd = append(e.containerd, cf)
-	data, err := os.ReadFile(file)
+	data, err := readConfig(file)
 	if errors.Is(err, fs.ErrNotExist) && !required {
 		return
 	}
@@ -94,6 +94,20 @@ func (e *env) loadContainerdFile(file string, required bool, seen map[string]boo
 			e.loadContainerdFile(m, false, seen)
 		}
 	}
+}
+
+// maxConfigSize bounds what is read: an imports glob can name anything, /dev/zero included.
+const maxConfigSize = 4 << 20
+
+func readConfig(file string) ([]byte, error) {
+	st, err := os.Stat(file)
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() || st.Size() > maxConfigSize {
+		return nil, fmt.Errorf("not a regular file of at most %d bytes", maxConfigSize)
+	}
+	return os.ReadFile(file)
 }
 
 func walkRuntimes(m map[string]any, at []string, visit func(table []string, name string, t map[string]any)) {

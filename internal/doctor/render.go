@@ -44,7 +44,7 @@ func label(s Severity) string {
 
 // writeField writes "  saw: ..." with continuation lines indented under the text.
 func writeField(b *strings.Builder, name, text string, width int) {
-	if text == "" {
+	if text = strings.TrimSpace(text); text == "" {
 		return
 	}
 	prefix := "       " + name + ": "

@@ -58,11 +58,13 @@ func (e *env) shimSources() []shimSource {
 		}
 		return i
 	}
+	defKey := "path:" + e.defaultPath()
 	for i := range e.runtimes {
 		r := &e.runtimes[i]
 		if !r.isRT() {
 			continue
 		}
+		// Keyed by file, so a ConfigPath naming the default file is one source, not two.
 		cp, _ := r.Options["ConfigPath"].(string)
 		switch {
 		case r.Type == runtimeRT && cp != "":
@@ -73,11 +75,11 @@ func (e *env) shimSources() []shimSource {
 		case r.Type == runtimeRT && len(r.Options) > 0:
 			r.shim = add("body:"+r.File+":"+r.Table, func() shimSource { return optionsSource(r) }, r.Name)
 		default:
-			r.shim = add("default", e.defaultSource, r.Name)
+			r.shim = add(defKey, e.defaultSource, r.Name)
 		}
 	}
 	if len(out) == 0 {
-		add("default", e.defaultSource, "")
+		add(defKey, e.defaultSource, "")
 	}
 	return out
 }
@@ -100,7 +102,7 @@ func (e *env) defaultSource() shimSource {
 		cfg, err := oci.LoadConfig(p)
 		return shimSource{Name: p + " ($" + envConfig + " of containerd)", Cfg: cfg, Err: err}
 	}
-	p := filepath.Join(e.h.EtcRoot, strings.TrimPrefix(oci.DefaultConfigPath, "/etc/"))
+	p := e.defaultPath()
 	if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) {
 		return shimSource{Name: p, Cfg: oci.DefaultConfig(), Builtin: true}
 	}
@@ -108,8 +110,21 @@ func (e *env) defaultSource() shimSource {
 	return shimSource{Name: p, Cfg: cfg, Err: err}
 }
 
+// defaultPath is the file the shim reads when the runtime options name none.
+func (e *env) defaultPath() string {
+	if p := e.containerdEnv(envConfig); p != "" {
+		return p
+	}
+	return filepath.Join(e.h.EtcRoot, strings.TrimPrefix(oci.DefaultConfigPath, "/etc/"))
+}
+
 // containerdEnv reads a variable of the running containerd, whose environment its shims get.
 func (e *env) containerdEnv(key string) string {
+	v, _ := e.containerdEnvOK(key)
+	return v
+}
+
+func (e *env) containerdEnvOK(key string) (string, bool) {
 	for _, pid := range e.procs["containerd"] {
 		b, err := os.ReadFile(filepath.Join(e.h.ProcRoot, strconv.Itoa(pid), "environ"))
 		if err != nil {
@@ -117,11 +132,11 @@ func (e *env) containerdEnv(key string) string {
 		}
 		for _, kv := range strings.Split(string(b), "\x00") {
 			if k, v, _ := strings.Cut(kv, "="); k == key {
-				return v
+				return v, true
 			}
 		}
 	}
-	return ""
+	return "", false
 }
 
 // config is the rtshim config other checks use (defaults for budgets, the runc driver).

@@ -13,5 +13,6 @@ func schedGetAttr(pid int) (Sched, error) {
 	if err != nil {
 		return Sched{}, err
 	}
-	return Sched{Policy: string(sched.PolicyName(a.Policy)), Priority: int(a.Priority), Nice: int(a.Nice)}, nil
+	return Sched{Policy: string(sched.PolicyName(a.Policy)), Priority: int(a.Priority), Nice: int(a.Nice),
+		RuntimeNS: a.Runtime, DeadlineNS: a.Deadline, PeriodNS: a.Period}, nil
 }

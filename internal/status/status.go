@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/rtshim/rtshim/cgroupfix"
 )
@@ -26,6 +27,23 @@ type Sched struct {
 	Policy   string `json:"policy"`
 	Priority int    `json:"priority"`
 	Nice     int    `json:"nice"`
+	// SCHED_DEADLINE parameters, in nanoseconds.
+	RuntimeNS  uint64 `json:"runtime_ns,omitempty"`
+	DeadlineNS uint64 `json:"deadline_ns,omitempty"`
+	PeriodNS   uint64 `json:"period_ns,omitempty"`
+}
+
+// String is the policy in a few words: FIFO/RR with their priority, DEADLINE with its
+// parameters in rtshim.io/deadline's form.
+func (s Sched) String() string {
+	switch s.Policy {
+	case "SCHED_FIFO", "SCHED_RR":
+		return s.Policy + "/" + strconv.Itoa(s.Priority)
+	case "SCHED_DEADLINE":
+		return fmt.Sprintf("%s/runtime=%v,deadline=%v,period=%v", s.Policy,
+			time.Duration(s.RuntimeNS), time.Duration(s.DeadlineNS), time.Duration(s.PeriodNS))
+	}
+	return s.Policy
 }
 
 // Process is one task of a container's cgroup.
@@ -185,10 +203,7 @@ func (c Container) PolicySummary() string {
 	for _, p := range c.Processes {
 		s := "?"
 		if p.Sched != nil {
-			s = p.Sched.Policy
-			if p.Sched.Policy == "SCHED_FIFO" || p.Sched.Policy == "SCHED_RR" {
-				s += "/" + strconv.Itoa(p.Sched.Priority)
-			}
+			s = p.Sched.String()
 		}
 		if counts[s] == 0 {
 			order = append(order, s)

@@ -1,0 +1,189 @@
+//go:build linux
+
+package integration
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	rspec "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// criNamespace is the containerd namespace of everything the CRI plugin makes.
+const criNamespace = "k8s.io"
+
+// criTimeout bounds each CRI call.
+const criTimeout = 30 * time.Second
+
+// criClient is a CRI client of a test daemon: what the kubelet talks to.
+type criClient struct {
+	cri.RuntimeServiceClient
+	cri.ImageServiceClient
+}
+
+// dialCRI connects to the CRI plugin on the daemon's gRPC socket and waits until it reports
+// the runtime ready (it initializes after the daemon serves).
+func dialCRI(t testing.TB, d *Daemon) criClient {
+	t.Helper()
+	conn, err := grpc.NewClient("unix://"+d.Address, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	c := criClient{cri.NewRuntimeServiceClient(conn), cri.NewImageServiceClient(conn)}
+	deadline := time.Now().Add(startTimeout)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		st, err := c.Status(ctx, &cri.StatusRequest{})
+		cancel()
+		if err == nil && slices.ContainsFunc(st.GetStatus().GetConditions(), func(c *cri.RuntimeCondition) bool {
+			return c.Type == cri.RuntimeReady && c.Status
+		}) {
+			return c
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("CRI not ready within %v: %v %v", startTimeout, st, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func criCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), criTimeout)
+}
+
+// criInfo is what containerd's CRI plugin puts in the "info" entry of a verbose sandbox or
+// container status: the process and the OCI spec it made.
+type criInfo struct {
+	Pid         int         `json:"pid"`
+	RuntimeType string      `json:"runtimeType"`
+	RuntimeSpec *rspec.Spec `json:"runtimeSpec"`
+}
+
+func parseCRIInfo(t testing.TB, what string, info map[string]string) criInfo {
+	t.Helper()
+	var ci criInfo
+	if err := json.Unmarshal([]byte(info["info"]), &ci); err != nil {
+		t.Fatalf("%s: verbose info: %v\n%s", what, err, info["info"])
+	}
+	if ci.Pid <= 0 || ci.RuntimeSpec == nil {
+		t.Fatalf("%s: verbose info without pid or runtimeSpec:\n%s", what, info["info"])
+	}
+	return ci
+}
+
+// schedOf is the scheduling policy and RT priority of pid's main thread.
+func schedOf(t testing.TB, pid int) (policy, priority uint32) {
+	t.Helper()
+	a, err := unix.SchedGetAttr(pid, 0)
+	if err != nil {
+		t.Fatalf("sched_getattr(%d): %v", pid, err)
+	}
+	return a.Policy, a.Priority
+}
+
+// policyName names the policies the test sees.
+func policyName(p uint32) string {
+	if name, ok := map[uint32]string{0: "SCHED_OTHER", 1: "SCHED_FIFO", 2: "SCHED_RR", 3: "SCHED_BATCH", 5: "SCHED_IDLE", 6: "SCHED_DEADLINE"}[p]; ok {
+		return name
+	}
+	return strconv.Itoa(int(p))
+}
+
+// cpuCgroupOf is pid's cgroup in the v1 cpu hierarchy, from /proc/<pid>/cgroup.
+func cpuCgroupOf(t testing.TB, pid int) string {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(string(b)) {
+		f := strings.SplitN(strings.TrimSpace(line), ":", 3)
+		if len(f) == 3 && slices.Contains(strings.Split(f[1], ","), "cpu") {
+			return f[2]
+		}
+	}
+	t.Fatalf("pid %d: no cpu cgroup in:\n%s", pid, b)
+	return ""
+}
+
+// procSchedLine matches the lines of /proc/<pid>/sched that pod.yaml's containers print:
+// "policy   :   1", "prio   :   39".
+var procSchedLine = regexp.MustCompile(`^(policy|prio)\s+:\s+(-?\d+)$`)
+
+// waitForProcSched reads a CRI container log ("<time> <stream> <tag> <message>" lines) until
+// it holds the policy and prio lines, and returns them.
+func waitForProcSched(t testing.TB, logPath string) (policy, prio int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		found := map[string]int{}
+		if f, err := os.Open(logPath); err == nil {
+			s := bufio.NewScanner(f)
+			for s.Scan() {
+				fields := strings.SplitN(s.Text(), " ", 4)
+				if len(fields) < 4 {
+					continue
+				}
+				if m := procSchedLine.FindStringSubmatch(strings.TrimSpace(fields[3])); m != nil {
+					found[m[1]], _ = strconv.Atoi(m[2])
+				}
+			}
+			f.Close()
+		}
+		if len(found) == 2 {
+			return found["policy"], found["prio"]
+		}
+		if time.Now().After(deadline) {
+			b, _ := os.ReadFile(logPath)
+			t.Fatalf("%s: no policy and prio lines within 10s:\n%s", logPath, b)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// criClaims lists rtshim's claims of CRI containers among ids.
+func criClaims(t testing.TB, ids ...string) []string {
+	t.Helper()
+	var out []string
+	for _, c := range claims(t) {
+		for _, id := range ids {
+			if c == criNamespace+"."+id+".json" {
+				out = append(out, c)
+			}
+		}
+	}
+	return out
+}
+
+// createPodCgroup makes the pod-level cgroup in the cpu hierarchy with the pod's CFS quota and
+// shares, as the kubelet does before RunPodSandbox.
+func createPodCgroup(t testing.TB, rel string, r kubeletResources) {
+	t.Helper()
+	dir := cgroupV1Path("cpu", rel)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []struct {
+		name string
+		v    int64
+	}{{"cpu.shares", r.shares}, {"cpu.cfs_period_us", cfsPeriodUS}, {"cpu.cfs_quota_us", r.quota}} {
+		if err := os.WriteFile(filepath.Join(dir, f.name), []byte(strconv.FormatInt(f.v, 10)), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
