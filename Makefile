@@ -81,9 +81,10 @@ UNIT_PKGS = $(shell $(GO) list -e ./... | grep -v '/integration')
 
 ##@ Build
 
-build: ## build the shim and the rtshim CLI (doctor, status) into _output/bin
+build: ## build the shim, the runc-rt wrapper and the rtshim CLI (doctor, status) into _output/bin
 	CGO_ENABLED=0 $(GO) build $(GO_BUILD_FLAGS) -ldflags '$(GO_LDFLAGS)' -o $(BIN_DIR)/$(SHIM) ./cmd/$(SHIM)
 	CGO_ENABLED=0 $(GO) build $(GO_BUILD_FLAGS) -ldflags '$(GO_LDFLAGS)' -o $(BIN_DIR)/rtshim ./cmd/rtshim
+	CGO_ENABLED=0 $(GO) build $(GO_BUILD_FLAGS) -ldflags '$(GO_LDFLAGS)' -o $(BIN_DIR)/runc-rt ./cmd/runc-rt
 
 build-fp: ## build the shim with failpoints (crash-safety tests only) into _output/bin-fp
 	CGO_ENABLED=0 $(GO) build $(GO_BUILD_FLAGS) -tags failpoints -ldflags '$(GO_LDFLAGS)' -o $(FP_BIN_DIR)/$(SHIM) ./cmd/$(SHIM)

@@ -97,6 +97,22 @@ func (m *Manager) Release(ctx context.Context, namespace, id string) error {
 	return err
 }
 
+// Adopt hands a claim to another owner: the runc wrapper exits after `runc create`, so the
+// container's init owns its claim from then on.
+func (m *Manager) Adopt(namespace, id string, owner Owner) error {
+	unlock, err := m.State.Lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	c, err := m.State.LoadClaim(namespace, id)
+	if err != nil || c == nil {
+		return err
+	}
+	c.Owner = owner
+	return m.State.SaveClaim(c)
+}
+
 // Reconcile finishes what crashed shims and failed releases left: claims whose owner is gone
 // and whose cgroup holds no process, and budget claims whose cgroup is gone (runc delete
 // removed it; a grant creates the cgroup before it returns), are released. Every Grant and

@@ -141,7 +141,9 @@ func (d *Daemon) findShim(id string) int {
 func (d *Daemon) claimsOf(t testing.TB) []string {
 	var out []string
 	for _, c := range claims(t) {
-		if strings.HasPrefix(c, d.Namespace+".") {
+		// The shim's claims are "<namespace>.<id>.json"; runc-rt's name runc's --root, which
+		// ends in the namespace ("runc%3A%2Frun%2Fcontainerd%2Frunc%2F<namespace>.<id>.json").
+		if strings.HasPrefix(c, d.Namespace+".") || strings.Contains(c, "%2F"+d.Namespace+".") {
 			out = append(out, c)
 		}
 	}

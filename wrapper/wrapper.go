@@ -1,0 +1,201 @@
+package wrapper
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/containerd/errdefs"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/rtshim/rtshim/oci"
+	"github.com/rtshim/rtshim/rtcontainer"
+)
+
+// EnvRunc names the real runc; it wins over the config's runc.binary_name.
+const EnvRunc = "RTSHIM_RUNC"
+
+// Wrapper runs one runc command line.
+type Wrapper struct {
+	Host   rtcontainer.Host
+	Stderr io.Writer
+}
+
+// Main runs args (without the program name) and returns the exit status.
+func (w Wrapper) Main(args []string) int {
+	inv := Parse(args)
+	cfg, err := loadConfig()
+	if err != nil {
+		return w.fail(inv, err)
+	}
+	runc, err := realRunc(cfg)
+	if err != nil {
+		return w.fail(inv, err)
+	}
+	switch inv.Command {
+	case "create":
+		return w.create(inv, cfg, runc)
+	case "start":
+		return w.start(inv, cfg, runc)
+	case "exec":
+		return w.exec(inv, cfg, runc)
+	case "delete":
+		return w.delete(inv, cfg, runc)
+	case "run":
+		return w.run(inv, cfg, runc)
+	}
+	return w.handOver(runc, args)
+}
+
+func loadConfig() (*oci.Config, error) {
+	if p := os.Getenv("RTSHIM_CONFIG"); p != "" {
+		return oci.LoadConfig(p)
+	}
+	return oci.LoadDefaultConfig()
+}
+
+// realRunc finds the runc to hand commands to, refusing to find runc-rt itself (installed as
+// "runc" earlier on PATH, it would call itself forever).
+func realRunc(cfg *oci.Config) (string, error) {
+	name := cfg.Runc.BinaryName
+	if env := os.Getenv(EnvRunc); env != "" {
+		name = env
+	}
+	p, err := exec.LookPath(name)
+	if err != nil {
+		return "", fmt.Errorf("%w: the real runc %q (%s or runc.binary_name in the rtshim config): %w", errdefs.ErrNotFound, name, EnvRunc, err)
+	}
+	self, _ := os.Executable()
+	if a, b := resolve(p), resolve(self); a == b {
+		return "", fmt.Errorf("%w: the real runc %q is runc-rt itself: point %s or runc.binary_name at runc", errdefs.ErrInvalidArgument, p, EnvRunc)
+	}
+	return p, nil
+}
+
+func resolve(p string) string {
+	if r, err := filepath.EvalSymlinks(p); err == nil {
+		return r
+	}
+	return p
+}
+
+// namespace keys the wrapper's claims: runc's --root, which engines set per engine (and Docker
+// per daemon), so IDs of different engines never collide.
+func namespace(inv Invocation) string {
+	root := inv.Global["root"]
+	if root == "" {
+		root = "/run/runc"
+	}
+	return "runc:" + root
+}
+
+// handOver replaces the wrapper with the real runc: for every command rtshim has no part in,
+// the engine talks to runc itself.
+func (w Wrapper) handOver(runc string, args []string) int {
+	err := syscall.Exec(runc, append([]string{runc}, args...), os.Environ())
+	fmt.Fprintf(w.Stderr, "runc-rt: exec %s: %v\n", runc, err)
+	return 1
+}
+
+// runReal runs the real runc as a child with the wrapper's stdio and inherited fds
+// (--preserve-fds passes fds 3 and up), and returns its exit status.
+func runReal(runc string, args []string, preserve int) int {
+	cmd := exec.Command(runc, args...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	for fd := 3; fd < 3+preserve; fd++ {
+		cmd.ExtraFiles = append(cmd.ExtraFiles, os.NewFile(uintptr(fd), "preserved-fd-"+strconv.Itoa(fd)))
+	}
+	err := cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &exit):
+		return exit.ExitCode()
+	}
+	fmt.Fprintf(os.Stderr, "runc-rt: %s: %v\n", runc, err)
+	return 1
+}
+
+// fail reports err where the engine looks: stderr, and runc's --log file in its format
+// (containerd and Docker quote the last error logged there).
+func (w Wrapper) fail(inv Invocation, err error) int {
+	msg := "runc-rt: " + err.Error()
+	fmt.Fprintln(w.Stderr, msg)
+	if p := inv.Global["log"]; p != "" {
+		if f, ferr := os.OpenFile(p, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600); ferr == nil {
+			if inv.Global["log-format"] == "json" {
+				line, _ := json.Marshal(map[string]string{"level": "error", "msg": msg, "time": time.Now().Format(time.RFC3339Nano)})
+				fmt.Fprintf(f, "%s\n", line)
+			} else {
+				fmt.Fprintf(f, "time=%q level=error msg=%q\n", time.Now().Format(time.RFC3339Nano), msg)
+			}
+			f.Close()
+		}
+	}
+	return 1
+}
+
+// record is what the wrapper keeps of a container between its commands (each a new process).
+type record struct {
+	Bundle  string       `json:"bundle"`
+	Request *oci.Request `json:"request"`
+}
+
+func recordPath(cfg *oci.Config, ns, id string) string {
+	return filepath.Join(cfg.StateDir, "wrapper", url.PathEscape(ns)+"."+url.PathEscape(id)+".json")
+}
+
+func saveRecord(cfg *oci.Config, ns, id string, r record) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	p := recordPath(cfg, ns, id)
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return err
+	}
+	return os.WriteFile(p, b, 0o600)
+}
+
+func loadRecord(cfg *oci.Config, ns, id string) (*record, error) {
+	b, err := os.ReadFile(recordPath(cfg, ns, id))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var r record
+	return &r, json.Unmarshal(b, &r)
+}
+
+// initPID asks the real runc for the container's init PID.
+func initPID(runc string, inv Invocation, id string) (int, error) {
+	args := []string{}
+	for _, g := range []string{"root", "systemd-cgroup"} {
+		if v, ok := inv.Global[g]; ok {
+			args = append(args, "--"+g+"="+v)
+		}
+	}
+	out, err := exec.Command(runc, append(args, "state", id)...).Output()
+	if err != nil {
+		return 0, fmt.Errorf("runc state %s: %w", id, err)
+	}
+	var st specs.State
+	if err := json.Unmarshal(out, &st); err != nil {
+		return 0, fmt.Errorf("runc state %s: %w", id, err)
+	}
+	return st.Pid, nil
+}
+
+func truthy(v string) bool { return v != "" && !strings.EqualFold(v, "false") }
