@@ -170,9 +170,9 @@ func criClaims(t testing.TB, ids ...string) []string {
 	return out
 }
 
-// createPodCgroup makes the pod-level cgroup in the cpu hierarchy with the pod's CFS quota and
+// makeQuotaCgroup makes a pod-level cgroup in the cpu hierarchy with the pod's CFS quota and
 // shares, as the kubelet does before RunPodSandbox.
-func createPodCgroup(t testing.TB, rel string, r kubeletResources) {
+func makeQuotaCgroup(t testing.TB, rel string, r kubeletResources) {
 	t.Helper()
 	dir := cgroupV1Path("cpu", rel)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -186,4 +186,27 @@ func createPodCgroup(t testing.TB, rel string, r kubeletResources) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// criShims maps the daemon's shim processes serving CRI containers to the ID each was started
+// for (the first container of its group: a pod's sandbox).
+func criShims(d *Daemon) map[int]string {
+	shims := map[int]string{}
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		args := strings.Split(string(b), "\x00")
+		if !strings.HasPrefix(filepath.Base(args[0]), "containerd-shim-") ||
+			!slices.Contains(args, d.Address) || !slices.Contains(args, criNamespace) {
+			continue
+		}
+		if i := slices.Index(args, "-id"); i >= 0 && i+1 < len(args) {
+			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+			shims[pid] = args[i+1]
+		}
+	}
+	return shims
 }
