@@ -185,3 +185,9 @@ func requireRTGroupSched(t testing.TB) {
 		t.Skip("needs cgroup v1 with CONFIG_RT_GROUP_SCHED (no cpu.rt_runtime_us at the cpu hierarchy's root)")
 	}
 }
+
+// runcIgnoresScheduler reports whether the runc under test predates process.scheduler
+// (runc < 1.2, e.g. Debian's 1.1.5).
+func runcIgnoresScheduler() bool {
+	return strings.HasPrefix(runcVersion, "1.0.") || strings.HasPrefix(runcVersion, "1.1.")
+}

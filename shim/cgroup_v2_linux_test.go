@@ -176,3 +176,38 @@ func TestCreateLocatesCgroupV2(t *testing.T) {
 		})
 	}
 }
+
+// TestCreateRefusesRestrictedDeadlineV2: a SCHED_DEADLINE container pinned to fewer CPUs than
+// its root domain fails Create with the reason, before runc create; unpinned it goes on.
+func TestCreateRefusesRestrictedDeadlineV2(t *testing.T) {
+	h := newV2Host(t, "# CONFIG_RT_GROUP_SCHED is not set\n", "/default/c1")
+	if err := os.WriteFile(filepath.Join(h.cgroupRoot, "cpuset.cpus.effective"), []byte("0-1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dl := map[string]string{"rtshim.io/policy": "deadline", "rtshim.io/deadline": "runtime=1ms,deadline=10ms,period=10ms", "rtshim.io/mode": "grant"}
+	ctx := namespaces.WithNamespace(context.Background(), "default")
+	for _, tc := range []struct {
+		cpus    string
+		refused bool
+	}{{"1", true}, {"0-1", false}, {"", false}} {
+		stock := &fakeStock{pid: initPID}
+		b := bundle(t, "/default/c1", dl)
+		spec, _ := readSpec(filepath.Join(b, "config.json"))
+		spec.Linux.Resources = &specs.LinuxResources{CPU: &specs.LinuxCPU{Cpus: tc.cpus}}
+		if err := writeSpec(filepath.Join(b, "config.json"), spec); err != nil {
+			t.Fatal(err)
+		}
+		_, err := New(stock, h.Host).Create(ctx, &taskapi.CreateTaskRequest{ID: "c1", Bundle: b})
+		if !tc.refused {
+			if err != nil {
+				t.Errorf("cpus %q: %v", tc.cpus, err)
+			}
+			continue
+		}
+		err = errgrpc.ToNative(err)
+		if !errdefs.IsFailedPrecondition(err) || !strings.Contains(err.Error(), "root domain") || len(stock.created) > 0 {
+			t.Errorf("cpus %q: want FailedPrecondition about the root domain before runc create, got %v (runc create ran: %v)",
+				tc.cpus, err, len(stock.created) > 0)
+		}
+	}
+}

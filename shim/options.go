@@ -78,16 +78,27 @@ func RuncOptions(cfg *oci.Config) *runcoptions.Options {
 	}
 }
 
-// systemdCgroup reports whether runc will use the systemd cgroup driver: the stock service
-// gets runc options (translated by resolveOptions), whose SystemdCgroup says so.
-func systemdCgroup(opts *types.Any) bool {
+// runcOptions are the runc options the stock service gets (translated by resolveOptions);
+// nil when there are none.
+func runcOptions(opts *types.Any) *runcoptions.Options {
 	if opts == nil {
-		return false
+		return nil
 	}
 	v, err := typeurl.UnmarshalAny(opts)
 	if err != nil {
-		return false
+		return nil
 	}
-	o, ok := v.(*runcoptions.Options)
-	return ok && o.SystemdCgroup
+	o, _ := v.(*runcoptions.Options)
+	return o
+}
+
+// systemdCgroup reports whether runc will use the systemd cgroup driver.
+func systemdCgroup(opts *types.Any) bool { return runcOptions(opts).GetSystemdCgroup() }
+
+// runtimeBinary is the runc binary the stock service runs.
+func runtimeBinary(opts *types.Any) string {
+	if b := runcOptions(opts).GetBinaryName(); b != "" {
+		return b
+	}
+	return "runc"
 }

@@ -1,16 +1,12 @@
 package shim
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	taskapi "github.com/containerd/containerd/api/runtime/task/v3"
@@ -64,6 +60,9 @@ func (s *Service) prepare(ctx context.Context, ns string, r *taskapi.CreateTaskR
 	}
 	leaf, err := cgroupfix.ResolvePath(cgroupsPath, systemdCgroup(r.Options))
 	if err != nil {
+		return nil, err
+	}
+	if err := checkDeadlineV2(cg, spec, req, leaf); err != nil {
 		return nil, err
 	}
 	budget := req.NeedsBudget() && cg.RTGroupSched()
@@ -127,29 +126,6 @@ func (s *Service) verifyInit(ctx context.Context, c *rtContainer) error {
 		}
 	}
 	return nil
-}
-
-// applyExec sets a non-default exec policy on a started exec process where the runtime did
-// not (runc < 1.3 ignores the exec spec's scheduler). The default, SCHED_OTHER, needs nothing:
-// an exec'd process starts from runc exec, which runs SCHED_OTHER. The process may already
-// have exited, and its PID been reused: it is only touched while it is in the init's cgroups.
-func (s *Service) applyExec(ctx context.Context, c *rtContainer, pid int) {
-	if c.req.Exec == (oci.Sched{Policy: oci.PolicyOther}) || !sameCgroups(s.host.ProcRoot, pid, c.pid) {
-		return
-	}
-	if _, err := s.host.procs().Apply(pid, c.req.Exec); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		log.G(ctx).WithError(err).WithField("pid", pid).Warn("set exec policy")
-	}
-}
-
-// sameCgroups reports whether two processes are in the same cgroups.
-func sameCgroups(procRoot string, a, b int) bool {
-	ca, err := os.ReadFile(filepath.Join(procRoot, strconv.Itoa(a), "cgroup"))
-	if err != nil {
-		return false
-	}
-	cb, err := os.ReadFile(filepath.Join(procRoot, strconv.Itoa(b), "cgroup"))
-	return err == nil && bytes.Equal(ca, cb)
 }
 
 func execSpec(a *types.Any, req *oci.Request) (*types.Any, error) {

@@ -38,6 +38,8 @@ type Service struct {
 
 	mu   sync.Mutex
 	ctrs map[string]*rtContainer // by container ID; only containers with a request
+
+	schedSupport sync.Map // runtime binary -> schedulerSupport
 }
 
 // rtContainer is what the shim keeps of a container with a real-time request.
@@ -46,6 +48,7 @@ type rtContainer struct {
 	req       *oci.Request
 	cgroups   *cgroupfix.Manager
 	pid       int
+	runtime   string // the runc binary the stock service runs
 	// annotations arm the crash-safety tests' failpoints (test builds only).
 	annotations map[string]string
 }
@@ -103,7 +106,7 @@ func (s *Service) Create(ctx context.Context, r *taskapi.CreateTaskRequest) (_ *
 	if err != nil {
 		return nil, err
 	}
-	c.pid = int(resp.Pid)
+	c.pid, c.runtime = int(resp.Pid), runtimeBinary(r.Options)
 	err = c.hit(failpoint.CreateCreated)
 	if err == nil {
 		err = s.locateCgroup(ctx, r.ID, c)
@@ -140,17 +143,16 @@ func (s *Service) Start(ctx context.Context, r *taskapi.StartRequest) (*taskapi.
 		}
 		return s.TTRPCTaskService.Start(ctx, r)
 	}
-	resp, err := s.TTRPCTaskService.Start(ctx, r)
-	if err == nil {
-		s.applyExec(ctx, c, int(resp.Pid))
-	}
-	return resp, err
+	return s.TTRPCTaskService.Start(ctx, r)
 }
 
 // Exec gives exec'd processes the exec policy (SCHED_OTHER unless asked), never the
 // container's: a debug shell must not inherit FIFO 80.
 func (s *Service) Exec(ctx context.Context, r *taskapi.ExecProcessRequest) (*ptypes.Empty, error) {
 	if c := s.get(r.ID); c != nil && r.Spec != nil {
+		if err := s.checkExecPolicy(ctx, c); err != nil {
+			return nil, errgrpc.ToGRPC(err)
+		}
 		spec, err := execSpec(r.Spec, c.req)
 		if err != nil {
 			return nil, errgrpc.ToGRPC(err)
