@@ -40,6 +40,8 @@ type Daemon struct {
 	proc   *os.Process
 	exited chan struct{}
 	runs   atomic.Int64
+	// args and env start the daemon process (again, for Restart).
+	args, env []string
 }
 
 // daemonConfig is the generated config.toml: CRI and the plugins that write
@@ -124,7 +126,6 @@ func startContainerdWith(t testing.TB, o DaemonOpts) *Daemon {
 		Namespace: filepath.Base(dir),
 		Address:   filepath.Join(dir, socketName),
 		Dir:       dir,
-		exited:    make(chan struct{}),
 	}
 	t.Cleanup(func() { d.cleanup(t) })
 	writeFile(t, dir, ownerFile, strconv.Itoa(os.Getpid()))
@@ -143,12 +144,6 @@ func startContainerdWith(t testing.TB, o DaemonOpts) *Daemon {
 	if err := os.Mkdir(filepath.Join(dir, "output"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	logFile, err := os.Create(d.logPath())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logFile.Close()
-
 	path := []string{o.PathDir}
 	if runcBin != filepath.Join(toolsDir, "runc") {
 		// The shims run "runc" from PATH: give them RTSHIM_RUNC by that name.
@@ -162,11 +157,25 @@ func startContainerdWith(t testing.TB, o DaemonOpts) *Daemon {
 		path = append(path, runcDir)
 	}
 	path = append(path, binDir, containerdDir, toolsDir, os.Getenv("PATH"))
-	cmd := exec.Command(filepath.Join(containerdDir, "containerd"), "--config", configPath)
-	cmd.Env = append(slices.DeleteFunc(os.Environ(), func(kv string) bool {
+	d.args = []string{filepath.Join(containerdDir, "containerd"), "--config", configPath}
+	d.env = append(slices.DeleteFunc(os.Environ(), func(kv string) bool {
 		return strings.HasPrefix(kv, "PATH=")
 	}), "PATH="+strings.Join(slices.DeleteFunc(slices.Compact(path), func(p string) bool { return p == "" }), ":"))
-	cmd.Env = append(cmd.Env, o.Env...)
+	d.env = append(d.env, o.Env...)
+	d.launch(t)
+	return d
+}
+
+// launch starts the daemon process and waits until it serves; the log is appended to.
+func (d *Daemon) launch(t testing.TB) {
+	t.Helper()
+	logFile, err := os.OpenFile(d.logPath(), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logFile.Close()
+	cmd := exec.Command(d.args[0], d.args[1:]...)
+	cmd.Env = d.env
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	// If the test binary dies without its cleanups (go test -timeout), take
 	// the daemon along; the next run's sweepStale removes the rest.
@@ -174,22 +183,23 @@ func startContainerdWith(t testing.TB, o DaemonOpts) *Daemon {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	d.proc = cmd.Process
+	exited := make(chan struct{})
+	d.proc, d.exited = cmd.Process, exited
 	go func() {
 		_ = cmd.Wait()
-		close(d.exited)
+		close(exited)
 	}()
 
 	deadline := time.Now().Add(startTimeout)
 	for {
 		select {
-		case <-d.exited:
+		case <-exited:
 			t.Fatalf("containerd exited during start: %v", cmd.ProcessState)
 		default:
 		}
 		if serving(d.Address) {
 			if _, _, err := d.Ctr(t, "version"); err == nil {
-				return d
+				return
 			}
 		}
 		if time.Now().After(deadline) {
@@ -197,6 +207,21 @@ func startContainerdWith(t testing.TB, o DaemonOpts) *Daemon {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// Restart stops the daemon (SIGTERM, as a service manager does; its shims and containers go
+// on) and starts it again with the same config, state and environment.
+func (d *Daemon) Restart(t testing.TB) {
+	t.Helper()
+	if err := d.proc.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-d.exited:
+	case <-time.After(30 * time.Second):
+		t.Fatal("containerd did not stop within 30s of SIGTERM")
+	}
+	d.launch(t)
 }
 
 func (d *Daemon) logPath() string { return filepath.Join(d.Dir, "containerd.log") }
