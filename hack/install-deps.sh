@@ -5,14 +5,23 @@
 # `apt-get update` only before an install. Needs root (or nothing to do).
 #
 # Required: make, libc6-dev (static libc for the test programs, headers for
-# runc's cgo) and busybox-static (the test rootfs is busybox plus static test
-# programs). Optional: libseccomp-dev and pkg-config, so `make tools` builds
-# runc with seccomp support; a failure to install them is only a warning.
+# runc's cgo), busybox-static (the test rootfs is busybox plus static test
+# programs) and libseccomp2 (Debian's runc binary, which `make test-compat`
+# unpacks rather than installs, links it). Optional: libseccomp-dev and
+# pkg-config, so `make tools` builds runc with seccomp support; a failure to
+# install them is only a warning.
+# Required for the Docker and Podman integration tests: docker.io (dockerd 20.10,
+# run privately against the tests' containerd) and podman. Their maintainer
+# scripts start no service: a policy-rc.d refuses it while they install.
+# Required for `make bench` and `make bench-smoke`: rt-tests (cyclictest, which
+# `make rootfs-bench` copies with its libraries into the benchmarks' rootfs).
 set -euo pipefail
 
 export DEBIAN_FRONTEND=noninteractive
 
-required=(make libc6-dev busybox-static)
+required=(make libc6-dev busybox-static libseccomp2)
+required+=(docker.io podman)
+required+=(rt-tests)
 optional=(libseccomp-dev pkg-config)
 
 missing() {
@@ -46,6 +55,11 @@ apt_get() {
 }
 
 echo "install-deps: installing ${need[*]} ${want[*]}"
+if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+	printf '#!/bin/sh\n# install-deps: no service starts during the install\nexit 101\n' >/usr/sbin/policy-rc.d
+	chmod 755 /usr/sbin/policy-rc.d
+	trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+fi
 apt_get update
 if [[ ${#need[@]} -gt 0 ]]; then
 	apt_get install --no-install-recommends "${need[@]}"

@@ -115,6 +115,12 @@ func rewriteProcess(p string, req *oci.Request) error {
 // delete runs runc delete, then gives the budget back.
 func (w Wrapper) delete(inv Invocation, cfg *oci.Config, runc string) int {
 	code := runReal(runc, inv.Args, 0)
+	w.release(inv, cfg)
+	return code
+}
+
+// release gives back the container's budget and forgets its record.
+func (w Wrapper) release(inv Invocation, cfg *oci.Config) {
 	ns, id := namespace(inv), inv.ID()
 	cg, err := w.Host.CgroupManager(cfg.StateDir)
 	if err == nil {
@@ -126,7 +132,6 @@ func (w Wrapper) delete(inv Invocation, cfg *oci.Config, runc string) int {
 	if err := os.Remove(recordPath(cfg, ns, id)); err != nil && !os.IsNotExist(err) {
 		fmt.Fprintf(w.Stderr, "runc-rt: %v\n", err)
 	}
-	return code
 }
 
 // run (create and start in one) cannot stop between the two: a real-time request is refused

@@ -16,6 +16,7 @@ import (
 
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/sirupsen/logrus"
 
 	"github.com/rtshim/rtshim/oci"
 	"github.com/rtshim/rtshim/rtcontainer"
@@ -33,13 +34,25 @@ type Wrapper struct {
 // Main runs args (without the program name) and returns the exit status.
 func (w Wrapper) Main(args []string) int {
 	inv := Parse(args)
+	defer logTo(inv)()
+	if os.Getenv("PATH") == "" {
+		// Podman runs `runc delete` with no environment at all: look where runc's callers
+		// would, rather than fail to find runc and leave the budget behind.
+		os.Setenv("PATH", defaultPath)
+	}
 	cfg, err := loadConfig()
 	if err != nil {
 		return w.fail(inv, err)
 	}
 	runc, err := realRunc(cfg)
 	if err != nil {
+		if inv.Command == "delete" {
+			w.release(inv, cfg) // the container is gone either way
+		}
 		return w.fail(inv, err)
+	}
+	if truthy(inv.Flags["help"]) {
+		return w.handOver(runc, args) // `runc-rt create --help` is runc's help
 	}
 	switch inv.Command {
 	case "create":
@@ -54,6 +67,31 @@ func (w Wrapper) Main(args []string) int {
 		return w.run(inv, cfg, runc)
 	}
 	return w.handOver(runc, args)
+}
+
+// defaultPath is where runc is looked up when the caller passed no PATH.
+const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// logTo sends the wrapper's logs where runc sends its own: the --log file, in --log-format.
+// Never to stderr, which the engine may have connected to the container's (a runc shim runs
+// `runc create` with the container's stdio, and docker logs would show them). Without --log
+// only errors matter, and fail() prints those.
+func logTo(inv Invocation) func() {
+	logger := logrus.StandardLogger()
+	logger.SetOutput(io.Discard)
+	p := inv.Global["log"]
+	if p == "" {
+		return func() {}
+	}
+	f, err := os.OpenFile(p, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+	if err != nil {
+		return func() {}
+	}
+	logger.SetOutput(f)
+	if inv.Global["log-format"] == "json" {
+		logger.SetFormatter(&logrus.JSONFormatter{TimestampFormat: time.RFC3339Nano})
+	}
+	return func() { f.Close() }
 }
 
 func loadConfig() (*oci.Config, error) {

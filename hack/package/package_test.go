@@ -1,0 +1,271 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// repo is the rtshim checkout this module sits in.
+const repo = "../.."
+
+// installed is what make install puts under DESTDIR with prefix: path (without the leading
+// "/") → a check of the file's content. Every file of docs/ and contrib/ is there, so that a
+// page or an example added there cannot be left out of the package.
+func installed(t *testing.T, prefix string) map[string]func([]byte) bool {
+	t.Helper()
+	p := strings.TrimPrefix(prefix, "/")
+	doc := p + "/share/doc/rtshim/"
+	same := func(file string) func([]byte) bool {
+		want, err := os.ReadFile(filepath.Join(repo, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return func(b []byte) bool { return bytes.Equal(b, want) }
+	}
+	has := func(s ...string) func([]byte) bool {
+		return func(b []byte) bool {
+			return !slices.ContainsFunc(s, func(s string) bool { return !bytes.Contains(b, []byte(s)) })
+		}
+	}
+	files := map[string]func([]byte) bool{
+		p + "/bin/containerd-shim-rt-v2": has("\x7fELF"),
+		p + "/bin/runc-rt":               has("\x7fELF"),
+		p + "/bin/rtshim":                has("\x7fELF"),
+		"etc/containerd/rtshim.toml":     same("contrib/rtshim.toml"),
+		doc + "README.md":                same("README.md"),
+		doc + "CHANGELOG.md":             same("CHANGELOG.md"),
+		doc + "LICENSE":                  same("LICENSE"),
+		doc + "rtshim.txt":               has("NAME\n    rtshim - ", "rtshim doctor"),
+		doc + "runc-rt.txt":              has("NAME\n    runc-rt - ", "real runc"),
+		doc + "containerd-shim-rt-v2.txt": has("containerd-shim-rt-v2 - ", "io.containerd.rt.v2",
+			"Usage of containerd-shim-rt-v2:", "-namespace"),
+	}
+	// docs/ (less the benchmark report's temp files) and contrib/, whole.
+	for dir, to := range map[string]string{"docs": doc + "docs/", "contrib": doc + "examples/"} {
+		err := filepath.WalkDir(filepath.Join(repo, dir), func(path string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() || strings.HasSuffix(path, ".tmp") {
+				return err
+			}
+			rel, _ := filepath.Rel(filepath.Join(repo, dir), path)
+			files[to+rel] = same(dir + "/" + rel)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return files
+}
+
+// checkTree compares the regular files under root with want, file by file: content, and mode
+// 0755 for bin/, 0644 for the rest.
+func checkTree(t *testing.T, root string, want map[string]func([]byte) bool) {
+	t.Helper()
+	got := map[string]bool{}
+	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(root, path)
+		got[rel] = true
+		check, ok := want[rel]
+		if !ok {
+			t.Errorf("unexpected file %s", rel)
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		mode := os.FileMode(0o644)
+		if strings.Contains(rel, "/bin/") {
+			mode = 0o755
+		}
+		if !fi.Mode().IsRegular() || fi.Mode().Perm() != mode {
+			t.Errorf("%s: mode %v, want a regular file with %v", rel, fi.Mode(), mode)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if !check(b) {
+			t.Errorf("%s: wrong content", rel)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rel := range want {
+		if !got[rel] {
+			t.Errorf("missing %s", rel)
+		}
+	}
+}
+
+// runBinaries runs the installed binaries' help and version.
+func runBinaries(t *testing.T, bin string) {
+	t.Helper()
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"runc-rt", "--help"}, "runc's own commands and flags are passed through"},
+		{[]string{"rtshim", "--help"}, "rtshim doctor"},
+		{[]string{"containerd-shim-rt-v2", "-v"}, "containerd-shim-rt-v2:\n  Version:"},
+	} {
+		out, err := exec.Command(filepath.Join(bin, c.args[0]), c.args[1:]...).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), c.want) {
+			t.Errorf("%s: %v, want %q in:\n%s", strings.Join(c.args, " "), err, c.want, out)
+		}
+	}
+}
+
+func run(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	// A make that runs this test passes its command line (PREFIX=..., DESTDIR=...) to every
+	// make below it through MAKEFLAGS: the make install under test must get only ours.
+	cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool {
+		return strings.HasPrefix(kv, "MAKEFLAGS=") || strings.HasPrefix(kv, "MFLAGS=") || strings.HasPrefix(kv, "MAKELEVEL=")
+	})
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// TestInstall: make install with the default PREFIX into a DESTDIR puts exactly the expected
+// files there, the binaries run, and a second make install keeps a changed config.
+func TestInstall(t *testing.T) {
+	dest := t.TempDir()
+	run(t, "make", "-C", repo, "--no-print-directory", "install", "DESTDIR="+dest)
+	checkTree(t, dest, installed(t, "/usr/local"))
+	runBinaries(t, filepath.Join(dest, "usr/local/bin"))
+
+	conf := filepath.Join(dest, "etc/containerd/rtshim.toml")
+	if err := os.WriteFile(conf, []byte("# the operator's\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := run(t, "make", "-C", repo, "--no-print-directory", "install", "DESTDIR="+dest)
+	if b, _ := os.ReadFile(conf); string(b) != "# the operator's\n" || !strings.Contains(out, "keeping "+conf) {
+		t.Errorf("a second make install replaced the config: %q\n%s", b, out)
+	}
+}
+
+// debPath is the .deb that make test-package built, or skips.
+func debPath(t *testing.T) string {
+	deb := os.Getenv("RTSHIM_DEB")
+	if deb == "" {
+		t.Skip("RTSHIM_DEB is not set: run make test-package")
+	}
+	return deb
+}
+
+// TestDeb: the .deb's control fields, its files (those of make install with PREFIX=/usr, owned
+// by root), the config as its only conffile; apt-get accepts it for the host.
+func TestDeb(t *testing.T) {
+	deb := debPath(t)
+	fields := run(t, "dpkg-deb", "--field", deb, "Package", "Version", "Architecture", "Recommends")
+	want := "Package: rtshim\nVersion: " + os.Getenv("RTSHIM_PKG_VERSION") + "\nArchitecture: " +
+		strings.TrimSpace(run(t, "dpkg", "--print-architecture")) + "\nRecommends: runc\n"
+	if fields != want {
+		t.Errorf("control fields:\n%s\nwant:\n%s", fields, want)
+	}
+	if c := run(t, "dpkg-deb", "--info", deb, "conffiles"); c != "/etc/containerd/rtshim.toml\n" {
+		t.Errorf("conffiles: %q, want only /etc/containerd/rtshim.toml", c)
+	}
+	for line := range strings.Lines(run(t, "dpkg-deb", "--contents", deb)) {
+		if f := strings.Fields(line); len(f) < 2 || f[1] != "root/root" {
+			t.Errorf("not owned by root/root: %s", line)
+		}
+	}
+	x := t.TempDir()
+	run(t, "dpkg-deb", "--extract", deb, x)
+	checkTree(t, x, installed(t, "/usr"))
+	runBinaries(t, filepath.Join(x, "usr/bin"))
+
+	// Against the host's package database, changing nothing.
+	abs, err := filepath.Abs(deb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := run(t, "apt-get", "install", "--simulate", "--no-install-recommends", abs)
+	if !strings.Contains(out, "\nInst rtshim (") || !strings.Contains(out, "\nConf rtshim (") {
+		t.Errorf("apt-get install --simulate %s:\n%s", deb, out)
+	}
+	for line := range strings.Lines(out) {
+		if strings.HasPrefix(line, "Inst ") || strings.HasPrefix(line, "Conf ") {
+			t.Logf("apt-get install --simulate: %s", strings.TrimSpace(line))
+		}
+	}
+}
+
+// TestDpkgInstall installs the .deb for real with dpkg into an empty root (the package has no
+// maintainer scripts, which is what makes --root safe): installed, upgraded over an operator's
+// changed config (kept), removed (config kept), purged (config gone).
+func TestDpkgInstall(t *testing.T) {
+	deb := debPath(t)
+	if os.Geteuid() != 0 {
+		t.Skip("dpkg needs root to install files owned by root")
+	}
+	root := t.TempDir()
+	for _, d := range []string{"info", "updates", "triggers"} {
+		if err := os.MkdirAll(filepath.Join(root, "var/lib/dpkg", d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range []string{"status", "available"} {
+		if err := os.WriteFile(filepath.Join(root, "var/lib/dpkg", f), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dpkg := func(args ...string) string {
+		return run(t, "dpkg", append([]string{"--root=" + root, "--log=" + filepath.Join(root, "dpkg.log")}, args...)...)
+	}
+	status := func() string {
+		out, _ := exec.Command("dpkg-query", "--root="+root, "--showformat=${Status}", "--show", "rtshim").Output()
+		return string(out)
+	}
+	conf := filepath.Join(root, "etc/containerd/rtshim.toml")
+
+	dpkg("--install", deb)
+	if s := status(); s != "install ok installed" {
+		t.Fatalf("after dpkg --install: status %q", s)
+	}
+	runBinaries(t, filepath.Join(root, "usr/bin"))
+
+	b, err := os.ReadFile(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := string(b) + "\n# the operator's\n"
+	if err := os.WriteFile(conf, []byte(changed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dpkg("--force-confold", "--install", deb)
+	if b, _ := os.ReadFile(conf); string(b) != changed {
+		t.Errorf("upgrade replaced the operator's config")
+	}
+
+	dpkg("--remove", "rtshim")
+	if s := status(); s != "deinstall ok config-files" {
+		t.Errorf("after dpkg --remove: status %q", s)
+	}
+	if _, err := os.Stat(filepath.Join(root, "usr/bin/runc-rt")); !os.IsNotExist(err) {
+		t.Errorf("after dpkg --remove: runc-rt still there (%v)", err)
+	}
+	if b, _ := os.ReadFile(conf); string(b) != changed {
+		t.Errorf("dpkg --remove did not keep the config")
+	}
+	dpkg("--purge", "rtshim")
+	if _, err := os.Stat(conf); !os.IsNotExist(err) {
+		t.Errorf("after dpkg --purge: %s still there (%v)", conf, err)
+	}
+}

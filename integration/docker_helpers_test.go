@@ -1,0 +1,351 @@
+//go:build linux
+
+package integration
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The files in contrib/docker that TestDocker loads, so that they cannot rot.
+const (
+	contribDockerPath = "../contrib/docker/daemon.json"      // "path": runc-rt, any Docker
+	contribDockerShim = "../contrib/docker/daemon-shim.json" // "runtimeType": the shim, Docker >= 24 on containerd 2.x
+)
+
+// dockerDaemonJSON is what contrib/docker's files may hold, decoded strictly: a field the test
+// does not know would go untested, so it fails the test.
+type dockerDaemonJSON struct {
+	Runtimes map[string]struct {
+		Path        string `json:"path,omitempty"`
+		RuntimeType string `json:"runtimeType,omitempty"`
+		// Options of a runtimeType runtime: Docker sends them to the shim as
+		// runtimeoptions.v1.Options, of which it fills only ConfigPath.
+		Options *struct {
+			ConfigPath string `json:"ConfigPath"`
+		} `json:"options,omitempty"`
+	} `json:"runtimes"`
+}
+
+func loadDockerContrib(t testing.TB, path string) dockerDaemonJSON {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var c dockerDaemonJSON
+	if err := dec.Decode(&c); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	if _, ok := c.Runtimes["rt"]; !ok || len(c.Runtimes) != 1 {
+		t.Fatalf("%s: want exactly one runtime, \"rt\": %+v", path, c.Runtimes)
+	}
+	return c
+}
+
+// daemonConfig is c as a daemon.json for startDockerd, with the settings in extra added.
+func (c dockerDaemonJSON) daemonConfig(t testing.TB, extra map[string]any) map[string]any {
+	t.Helper()
+	b, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	maps.Copy(m, extra)
+	return m
+}
+
+// Dockerd is a private dockerd started by startDockerd: its data root, exec root, pid file,
+// API socket and log are under Dir (inside its containerd's dir), and it uses that containerd.
+type Dockerd struct {
+	Dir    string
+	Socket string
+	cli    string // the docker CLI that drives it
+	proc   *os.Process
+	exited chan struct{}
+}
+
+// dockerHostPaths are where a dockerd writes by default. startDockerd moves each elsewhere;
+// dockerd (20.10 and 29 alike) makes /run/docker/plugins (plugin discovery) regardless, so the
+// cleanup removes /run/docker when the test made it.
+var dockerHostPaths = []string{"/etc/docker/key.json", "/var/lib/docker", "/run/docker", "/run/docker.sock", "/run/docker.pid"}
+
+// requireDockerd returns the dockerd binary, or skips.
+func requireDockerd(t testing.TB) string {
+	t.Helper()
+	p, err := exec.LookPath("dockerd")
+	if err != nil {
+		t.Skip("dockerd not found: install docker.io (hack/install-deps.sh does)")
+	}
+	return p
+}
+
+// startDockerd starts dockerd with daemon.json config (written to its dir) against containerd
+// d, in d's namespace, and drives it with the docker CLI cli: no iptables, no bridge, no IP
+// forwarding (the host's network settings are left alone), the cgroupfs driver with the
+// containers' cgroups under /<d.Namespace>/docker (which d's cleanup removes, whatever
+// happens), and nothing written outside d.Dir. t.Cleanup removes every container, stops the
+// daemon and logs its log if t failed.
+func startDockerd(t testing.TB, d *Daemon, dockerd, cli string, config map[string]any) *Dockerd {
+	t.Helper()
+	k := &Dockerd{Dir: filepath.Join(d.Dir, "docker"), cli: cli, exited: make(chan struct{})}
+	k.Socket = filepath.Join(k.Dir, "docker.sock")
+	b, err := json.MarshalIndent(config, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	configPath := writeFile(t, k.Dir, "daemon.json", string(b))
+	if err := os.MkdirAll(filepath.Join(k.Dir, "cli"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	existed := map[string]bool{}
+	for _, p := range dockerHostPaths {
+		existed[p] = exists(p)
+	}
+	ipForward := readSysctl("net/ipv4/ip_forward")
+
+	logFile, err := os.Create(filepath.Join(k.Dir, "dockerd.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logFile.Close()
+	cmd := exec.Command(dockerd,
+		"--config-file", configPath,
+		"--data-root", filepath.Join(k.Dir, "data"),
+		"--exec-root", filepath.Join(k.Dir, "exec"),
+		"--pidfile", filepath.Join(k.Dir, "dockerd.pid"),
+		"-H", "unix://"+k.Socket,
+		"--containerd", d.Address,
+		// The namespace's runc state and claims are then d's, which its cleanup knows.
+		"--containerd-namespace", d.Namespace, "--containerd-plugins-namespace", d.Namespace+"-plugins",
+		"--cgroup-parent", "/"+d.Namespace+"/docker",
+		"--exec-opt", "native.cgroupdriver=cgroupfs",
+		"--iptables=false", "--ip6tables=false", "--ip-forward=false", "--ip-masq=false", "--bridge=none", "--userland-proxy=false",
+	)
+	// The default runtime's "runc" is found on the PATH of containerd (and so of its shims),
+	// which startContainerd set; dockerd's own PATH only serves `docker info`.
+	cmd.Env = append(slices.DeleteFunc(os.Environ(), func(kv string) bool {
+		return strings.HasPrefix(kv, "DOCKER_") || strings.HasPrefix(kv, "PATH=")
+	}), "PATH="+toolsDir+":"+os.Getenv("PATH"))
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	k.proc = cmd.Process
+	go func() {
+		_ = cmd.Wait()
+		close(k.exited)
+	}()
+	t.Cleanup(func() { k.cleanup(t, existed, ipForward) })
+
+	deadline := time.Now().Add(startTimeout)
+	for {
+		select {
+		case <-k.exited:
+			t.Fatalf("dockerd exited during start: %v", cmd.ProcessState)
+		default:
+		}
+		if serving(k.Socket) {
+			if _, _, err := k.Docker(t, "version"); err == nil {
+				return k
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("dockerd did not serve on %s within %v", k.Socket, startTimeout)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// dockerdMajor is dockerd's major version ("Docker version 20.10.24+dfsg1, build 5d6db84").
+func dockerdMajor(t testing.TB, dockerd string) int {
+	t.Helper()
+	out, err := exec.Command(dockerd, "--version").Output()
+	if err != nil {
+		t.Fatalf("%s --version: %v", dockerd, err)
+	}
+	v, _ := strings.CutPrefix(strings.TrimSpace(string(out)), "Docker version ")
+	major, err := strconv.Atoi(strings.Split(v, ".")[0])
+	if err != nil {
+		t.Fatalf("%s --version: no version in %q", dockerd, out)
+	}
+	return major
+}
+
+// dockerCLI picks the docker CLI installed with dockerd (Debian: /usr/sbin/dockerd,
+// /usr/bin/docker), before any other docker on PATH.
+func dockerCLI(dockerd string) string {
+	for _, p := range []string{
+		filepath.Join(filepath.Dir(dockerd), "docker"),
+		filepath.Join(filepath.Dir(filepath.Dir(dockerd)), "bin", "docker"),
+	} {
+		if st, err := os.Stat(p); err == nil && !st.IsDir() {
+			return p
+		}
+	}
+	return "docker"
+}
+
+func readSysctl(name string) string {
+	b, _ := os.ReadFile(filepath.Join("/proc/sys", name))
+	return strings.TrimSpace(string(b))
+}
+
+func (k *Dockerd) cleanup(t testing.TB, existed map[string]bool, ipForward string) {
+	if k.serves() {
+		if ids, _, err := k.Docker(t, "ps", "-aq", "--no-trunc"); err == nil && strings.TrimSpace(ids) != "" {
+			if _, _, err := k.Docker(t, append([]string{"rm", "-f"}, strings.Fields(ids)...)...); err != nil {
+				t.Errorf("cleanup: %v", err)
+			}
+		}
+	}
+	_ = k.proc.Signal(syscall.SIGTERM)
+	select {
+	case <-k.exited:
+	case <-time.After(20 * time.Second):
+		t.Errorf("cleanup: dockerd did not stop on SIGTERM within 20s")
+		_ = k.proc.Kill()
+		<-k.exited
+	}
+	// dockerd's data root is a mount point of its own; the daemon's cleanup unmounts what
+	// is left under its dir.
+	if !existed["/run/docker"] {
+		_ = os.Remove("/run/docker/plugins")
+		_ = os.Remove("/run/docker")
+	}
+	for _, p := range dockerHostPaths {
+		if !existed[p] && exists(p) {
+			t.Errorf("dockerd left %s on the host", p)
+		}
+	}
+	if now := readSysctl("net/ipv4/ip_forward"); now != ipForward {
+		t.Errorf("net.ipv4.ip_forward changed from %s to %s", ipForward, now)
+	}
+	if t.Failed() {
+		if b, err := os.ReadFile(filepath.Join(k.Dir, "dockerd.log")); err == nil {
+			t.Logf("dockerd log:\n%s", b)
+		}
+	}
+}
+
+func (k *Dockerd) serves() bool {
+	select {
+	case <-k.exited:
+		return false
+	default:
+		return serving(k.Socket)
+	}
+}
+
+// Docker runs the docker CLI against the daemon, with a 60s timeout and its own config dir
+// (nothing in ~/.docker). err, when docker fails, quotes its stderr.
+func (k *Dockerd) Docker(t testing.TB, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), ctrTimeout)
+	defer cancel()
+	var out, errOut bytes.Buffer
+	cmd := exec.CommandContext(ctx, k.cli, args...)
+	cmd.Env = append(slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "DOCKER_") }),
+		"DOCKER_HOST=unix://"+k.Socket, "DOCKER_CONFIG="+filepath.Join(k.Dir, "cli"))
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := cmd.Run(); err != nil {
+		return out.String(), errOut.String(), fmt.Errorf("docker %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(errOut.String()))
+	}
+	return out.String(), errOut.String(), nil
+}
+
+// MustDocker is Docker that fails the test on error and returns stdout.
+func (k *Dockerd) MustDocker(t testing.TB, args ...string) string {
+	t.Helper()
+	out, _, err := k.Docker(t, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// importRootfs makes image name from the test rootfs with `docker import`.
+func (k *Dockerd) importRootfs(t testing.TB, name string) {
+	t.Helper()
+	tarball := filepath.Join(k.Dir, "rootfs.tar")
+	if out, err := exec.Command("tar", "-C", rootfsDir, "-cf", tarball, ".").CombinedOutput(); err != nil {
+		t.Fatalf("tar %s: %v\n%s", rootfsDir, err, out)
+	}
+	k.MustDocker(t, "import", tarball, name)
+	if err := os.Remove(tarball); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// procCPUCgroup is the cgroup v1 cpu hierarchy's path of process pid.
+func procCPUCgroup(t testing.TB, pid int) string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(string(b)) {
+		// hierarchy-ID:controller-list:path
+		f := strings.SplitN(strings.TrimSpace(line), ":", 3)
+		if len(f) == 3 && slices.Contains(strings.Split(f[1], ","), "cpu") {
+			return f[2]
+		}
+	}
+	t.Fatalf("process %d: no cpu cgroup in\n%s", pid, b)
+	return ""
+}
+
+// claimsNaming lists rtshim's claims and runc-rt's records whose name holds id.
+func claimsNaming(t testing.TB, id string) []string {
+	t.Helper()
+	var out []string
+	for _, dir := range []string{"claims", "wrapper"} {
+		ents, err := os.ReadDir(filepath.Join(stateDir, dir))
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			t.Fatal(err)
+		}
+		for _, e := range ents {
+			if strings.Contains(e.Name(), id) {
+				out = append(out, filepath.Join(dir, e.Name()))
+			}
+		}
+	}
+	return out
+}
+
+// procSched is process pid's scheduling policy (0 SCHED_OTHER, 1 SCHED_FIFO, ...) and RT
+// priority, from /proc/<pid>/stat (fields 41 and 40).
+func procSched(t testing.TB, pid int) (policy, priority int) {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The fields after the command name (in parentheses) start with the state, field 3.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 39 {
+		t.Fatalf("/proc/%d/stat: %s", pid, b)
+	}
+	priority, _ = strconv.Atoi(f[40-3])
+	policy, _ = strconv.Atoi(f[41-3])
+	return policy, priority
+}

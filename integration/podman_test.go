@@ -1,0 +1,237 @@
+//go:build linux
+
+package integration
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestPodman runs Debian's podman (4.3) with runc-rt as its OCI runtime: `podman run --runtime
+// runc-rt -e RTSHIM_POLICY=SCHED_FIFO` starts the program SCHED_FIFO, a running container holds
+// its budget, `podman exec` gets the exec policy, and `podman rm -f` gives the budget back.
+//
+// Podman runs the runtime with almost no environment (`delete` with none at all: no PATH, no
+// RTSHIM_RUNC), so runc-rt must find the real runc through the rtshim config's absolute
+// runc.binary_name (docs/docker.md). That config is /etc/containerd/rtshim.toml, which a test
+// must not write: the runtime podman runs here is a two-line script that points RTSHIM_CONFIG
+// at a copy of contrib/rtshim.toml with binary_name set, then runs runc-rt.
+func TestPodman(t *testing.T) {
+	requireRoot(t)
+	p := startPodman(t)
+	before := snapshotCPUTree(t)
+
+	fifo70 := []string{"-e", "RTSHIM_POLICY=SCHED_FIFO", "-e", "RTSHIM_PRIORITY=70"}
+	t.Run("rt runtime", func(t *testing.T) {
+		out := p.MustPodman(t, p.runArgs(p.runcRT, append(fifo70, "--rm"), "/bin/schedinfo")...)
+		if s := parseSched(t, out); s["policy"] != "SCHED_FIFO" || s["priority"] != "70" {
+			t.Errorf("podman run --runtime runc-rt: %v, want SCHED_FIFO 70", s)
+		}
+	})
+	t.Run("runc", func(t *testing.T) {
+		out := p.MustPodman(t, p.runArgs(runcBin, append(fifo70, "--rm"), "/bin/schedinfo")...)
+		if s := parseSched(t, out); s["policy"] != "SCHED_OTHER" {
+			t.Errorf("podman run --runtime runc: %v, want SCHED_OTHER", s)
+		}
+	})
+	t.Run("refused", func(t *testing.T) {
+		_, stderr, err := p.Podman(t, p.runArgs(p.runcRT,
+			[]string{"--rm", "-e", "RTSHIM_POLICY=SCHED_FIFO", "-e", "RTSHIM_PRIORITY=150"}, "/bin/true")...)
+		if err == nil || !strings.Contains(stderr, `RTSHIM_PRIORITY="150"`) {
+			t.Errorf("priority 150: want podman run to fail naming RTSHIM_PRIORITY, got %v", err)
+		}
+		t.Logf("as expected: %s", strings.TrimSpace(stderr))
+	})
+	t.Run("budget", func(t *testing.T) {
+		id := strings.TrimSpace(p.MustPodman(t, p.runArgs(p.runcRT, append(fifo70, "-d"), "/bin/schedinfo", "-sleep", "300")...))
+		pid, err := strconv.Atoi(strings.TrimSpace(p.MustPodman(t, "inspect", "-f", "{{.State.Pid}}", id)))
+		if err != nil || pid <= 0 {
+			t.Fatalf("podman inspect %s: pid %d, %v", id, pid, err)
+		}
+		cg := procCPUCgroup(t, pid)
+		if want := "/" + p.Namespace + "/podman/libpod-" + id; cg != want {
+			t.Errorf("container cgroup %s, want %s (podman --cgroup-parent)", cg, want)
+		}
+		if exists(cgroupV1Path("cpu", "cpu.rt_runtime_us")) {
+			if got := readCgroupInt(t, filepath.Join(cgroupV1Path("cpu", cg), "cpu.rt_runtime_us")); got != 100000 {
+				t.Errorf("cpu.rt_runtime_us of %s while running: %d, want 100000", cg, got)
+			}
+			if len(claimsNaming(t, id)) == 0 {
+				t.Errorf("no rtshim claim of container %s while it runs", id)
+			}
+		}
+		if s := parseSched(t, p.MustPodman(t, "exec", id, "/bin/schedinfo")); s["policy"] != "SCHED_OTHER" {
+			t.Errorf("podman exec: %v, want SCHED_OTHER (the exec policy)", s)
+		}
+		if s := parseSched(t, p.MustPodman(t, "logs", id)); s["policy"] != "SCHED_FIFO" || s["priority"] != "70" {
+			t.Errorf("podman run -d --runtime runc-rt: %v, want SCHED_FIFO 70", s)
+		}
+		p.MustPodman(t, "rm", "-f", "-t", "0", id)
+		if c := claimsNaming(t, id); len(c) > 0 {
+			t.Errorf("after podman rm -f: rtshim state left in %s: %v", stateDir, c)
+		}
+	})
+	if diff := diffCPUTree(before, withoutNewIdle(before, snapshotCPUTree(t))); len(diff) > 0 {
+		t.Errorf("cpu cgroup tree not restored:\n%s", strings.Join(diff, "\n"))
+	}
+}
+
+// Podman is a private podman setup: storage, run root, temp dir, locks, events and network
+// config under Dir, the containers' cgroups under /<Namespace>/podman.
+type Podman struct {
+	Dir       string
+	Namespace string // Dir's base name: the test prefix, so sweepStale cleans up after a killed run
+	runcRT    string // the runtime podman runs: RTSHIM_CONFIG=... runc-rt
+	env       []string
+}
+
+// podmanHostPaths are where podman writes by default; startPodman moves each elsewhere, and
+// runs containers from the test rootfs (--rootfs) rather than an imported image: `podman
+// import` writes a blob cache to /var/lib/containers/cache whatever --root says. runc's own
+// default root, /run/runc, is the one path left: podman 4.3 does not pass --runtime-flag
+// root=... to `runc delete`. The cleanup removes /run/runc when the test made it.
+var podmanHostPaths = []string{"/var/lib/containers", "/run/containers", "/run/libpod", "/run/runc", "/etc/cni/net.d"}
+
+// startPodman checks that podman and conmon are installed (or skips) and sets podman up in
+// a temp dir; t.Cleanup removes its containers, and everything they left.
+func startPodman(t testing.TB) *Podman {
+	t.Helper()
+	for _, bin := range []string{"podman", "conmon"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			if _, err := os.Stat("/usr/libexec/podman/" + bin); err != nil {
+				t.Skipf("%s not found: install podman (hack/install-deps.sh does)", bin)
+			}
+		}
+	}
+	dir, err := os.MkdirTemp(tempRoot, tempPrefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &Podman{Dir: dir, Namespace: filepath.Base(dir)}
+	existed := map[string]bool{}
+	for _, path := range podmanHostPaths {
+		existed[path] = exists(path)
+	}
+	t.Cleanup(func() { p.cleanup(t, existed) })
+	writeFile(t, dir, ownerFile, strconv.Itoa(os.Getpid()))
+
+	conf, err := os.ReadFile(contribRtshim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rtshimConf := strings.Replace(string(conf), `binary_name = "runc"`, "binary_name = "+strconv.Quote(runcBin), 1)
+	if rtshimConf == string(conf) {
+		t.Fatalf("%s: no binary_name = \"runc\" to point at %s", contribRtshim, runcBin)
+	}
+	confPath := writeFile(t, dir, "rtshim.toml", rtshimConf)
+	p.runcRT = writeFile(t, dir, "bin/runc-rt", fmt.Sprintf("#!/bin/sh\nRTSHIM_CONFIG=%s exec %s \"$@\"\n", confPath, filepath.Join(binDir, "runc-rt")))
+	if err := os.Chmod(p.runcRT, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	containersConf := writeFile(t, dir, "containers.conf", fmt.Sprintf(`[engine]
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+lock_type = "file"
+tmp_dir = "%[1]s/tmp"
+volume_path = "%[1]s/volumes"
+
+[network]
+network_config_dir = "%[1]s/net"
+`, dir))
+	storageConf := writeFile(t, dir, "storage.conf", fmt.Sprintf(`[storage]
+driver = "overlay"
+graphroot = "%[1]s/root"
+runroot = "%[1]s/run"
+`, dir))
+	p.env = append(slices.DeleteFunc(os.Environ(), func(kv string) bool {
+		return strings.HasPrefix(kv, "CONTAINERS_") || strings.HasPrefix(kv, "RTSHIM_")
+	}), "CONTAINERS_CONF="+containersConf, "CONTAINERS_STORAGE_CONF="+storageConf)
+	return p
+}
+
+// runArgs is `podman run` of command in the test rootfs with runtime and flags: no network; the cgroup under /<Namespace>/podman;
+// the test rootfs under a private overlay (":O": nothing is written to it); rlimits within the
+// host's hard limits (rootful podman asks for 1048576 open files and processes, which runc can
+// only set with CAP_SYS_RESOURCE).
+func (p *Podman) runArgs(runtime string, flags []string, command ...string) []string {
+	args := []string{"--runtime", runtime, "run", "--network", "none",
+		"--cgroup-parent", "/" + p.Namespace + "/podman",
+		"--ulimit", "nofile=1024:1024", "--ulimit", "nproc=4096:4096"}
+	args = append(append(args, flags...), "--rootfs", rootfsDir+":O")
+	return append(args, command...)
+}
+
+// Podman runs podman with the private setup, with a 60s timeout. err, when podman fails,
+// quotes its stderr.
+func (p *Podman) Podman(t testing.TB, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), ctrTimeout)
+	defer cancel()
+	var out, errOut bytes.Buffer
+	cmd := exec.CommandContext(ctx, "podman", append([]string{
+		"--root", filepath.Join(p.Dir, "root"), "--runroot", filepath.Join(p.Dir, "run"),
+		"--tmpdir", filepath.Join(p.Dir, "tmp"), "--cgroup-manager", "cgroupfs", "--events-backend", "file",
+	}, args...)...)
+	cmd.Env = p.env
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := cmd.Run(); err != nil {
+		return out.String(), errOut.String(), fmt.Errorf("podman %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(errOut.String()))
+	}
+	return out.String(), errOut.String(), nil
+}
+
+// MustPodman is Podman that fails the test on error and returns stdout.
+func (p *Podman) MustPodman(t testing.TB, args ...string) string {
+	t.Helper()
+	out, _, err := p.Podman(t, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func (p *Podman) cleanup(t testing.TB, existed map[string]bool) {
+	if exists(filepath.Join(p.Dir, "root")) {
+		if _, _, err := p.Podman(t, "--runtime", p.runcRT, "rm", "-a", "-f", "-t", "0"); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+	}
+	// conmon, containers' processes, podman's storage mounts and the cgroups under
+	// /<Namespace>, as for a containerd's dir.
+	for _, err := range teardown(p.Dir, nil) {
+		t.Errorf("cleanup: %v", err)
+	}
+	if err := os.RemoveAll(p.Dir); err != nil {
+		t.Errorf("cleanup: %v", err)
+	}
+	if !existed["/run/runc"] {
+		if err := os.Remove("/run/runc"); err != nil && !os.IsNotExist(err) {
+			t.Errorf("cleanup: runc state left: %v", err)
+		}
+	}
+	for _, path := range podmanHostPaths {
+		if !existed[path] && exists(path) {
+			t.Errorf("podman left %s on the host", path)
+		}
+	}
+}
+
+// withoutNewIdle drops from after the cgroups that before did not have and that hold no
+// budget and no quota: the parents podman (or runc) creates and never removes.
+func withoutNewIdle(before, after map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range after {
+		if _, ok := before[k]; ok || (v != "0" && v != "-1") {
+			out[k] = v
+		}
+	}
+	return out
+}
