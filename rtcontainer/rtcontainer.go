@@ -120,6 +120,9 @@ func (h Host) Prepare(ctx context.Context, o Options) (*Container, error) {
 	if c.Leaf, err = cgroupfix.ResolvePath(cgroupsPath, o.SystemdCgroup); err != nil {
 		return nil, err
 	}
+	if err := checkDeadlineV2(cg, spec, req, c.Leaf); err != nil {
+		return nil, err
+	}
 	budget := req.NeedsBudget() && cg.RTGroupSched()
 	claim := &cgroupfix.Claim{Namespace: o.Namespace, ID: o.ID, Leaf: c.Leaf, ExemptQuota: req.ExemptQuota(), Owner: o.Owner}
 	if budget {

@@ -20,6 +20,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/rtshim/rtshim/cgroupfix"
+	"github.com/rtshim/rtshim/rtcontainer"
 )
 
 // fakeStock is the stock runc task service: Create "starts" an init with a fixed PID.
@@ -192,9 +193,9 @@ func TestCreateRefusesRestrictedDeadlineV2(t *testing.T) {
 	}{{"1", true}, {"0-1", false}, {"", false}} {
 		stock := &fakeStock{pid: initPID}
 		b := bundle(t, "/default/c1", dl)
-		spec, _ := readSpec(filepath.Join(b, "config.json"))
+		spec, _ := rtcontainer.ReadSpec(filepath.Join(b, "config.json"))
 		spec.Linux.Resources = &specs.LinuxResources{CPU: &specs.LinuxCPU{Cpus: tc.cpus}}
-		if err := writeSpec(filepath.Join(b, "config.json"), spec); err != nil {
+		if err := rtcontainer.WriteSpec(filepath.Join(b, "config.json"), spec); err != nil {
 			t.Fatal(err)
 		}
 		_, err := New(stock, h.Host).Create(ctx, &taskapi.CreateTaskRequest{ID: "c1", Bundle: b})

@@ -18,6 +18,8 @@ import (
 	"github.com/containerd/log"
 	"github.com/containerd/typeurl/v2"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/rtshim/rtshim/rtcontainer"
 )
 
 // RuntimeName is the runtime type containerd maps to the binary containerd-shim-rt-v2.
@@ -58,7 +60,7 @@ func (m Manager) Start(ctx context.Context, id string, opts shim.StartOpts) (shi
 // shimGroup is the ID the stock manager names the socket after: a pod's containers share
 // their sandbox's shim.
 func shimGroup(id string) string {
-	spec, err := readSpec("config.json")
+	spec, err := rtcontainer.ReadSpec("config.json")
 	if err != nil {
 		return id
 	}
@@ -108,7 +110,7 @@ func (m Manager) Stop(ctx context.Context, id string) (shim.StopStatus, error) {
 		}
 		return st, err
 	}
-	cg, cerr := m.host.cgroupManager(rec.StateDir)
+	cg, cerr := m.host.CgroupManager(rec.StateDir)
 	if cerr == nil {
 		cerr = cg.Release(ctx, rec.Namespace, id)
 	}

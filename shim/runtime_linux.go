@@ -56,12 +56,12 @@ func specAtLeast(v string, major, minor int) bool {
 // with a runtime that ignores the exec spec's scheduler a real-time exec policy would silently
 // not hold. The default exec policy, SCHED_OTHER, always holds: runc exec runs SCHED_OTHER.
 func (s *Service) checkExecPolicy(ctx context.Context, c *rtContainer) error {
-	if c.req.Exec == (oci.Sched{Policy: oci.PolicyOther}) {
+	if c.Req.Exec == (oci.Sched{Policy: oci.PolicyOther}) {
 		return nil
 	}
 	if sup := s.appliesScheduler(ctx, c.runtime); !sup.ok {
 		return fmt.Errorf("%w: %s=%s needs a runtime that applies process.scheduler (runc 1.2 or newer); %s reports %q",
-			errdefs.ErrFailedPrecondition, oci.KeyExecPolicy, c.req.Exec.Policy, c.runtime, firstLine(sup.version))
+			errdefs.ErrFailedPrecondition, oci.KeyExecPolicy, c.Req.Exec.Policy, c.runtime, firstLine(sup.version))
 	}
 	return nil
 }

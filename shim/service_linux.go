@@ -14,22 +14,15 @@ import (
 	"github.com/containerd/log"
 	"github.com/containerd/ttrpc"
 
-	"github.com/rtshim/rtshim/cgroupfix"
 	"github.com/rtshim/rtshim/internal/failpoint"
-	"github.com/rtshim/rtshim/internal/sched"
-	"github.com/rtshim/rtshim/oci"
+	"github.com/rtshim/rtshim/rtcontainer"
 )
 
 // Host is where the shim finds the host's procfs and kernel config; tests point it elsewhere.
-type Host struct {
-	ProcRoot string
-	BootDir  string
-}
+type Host = rtcontainer.Host
 
 // DefaultHost is the real host.
-func DefaultHost() Host { return Host{ProcRoot: "/proc", BootDir: "/boot"} }
-
-func (h Host) procs() sched.Procs { return sched.Procs{Root: h.ProcRoot} }
+func DefaultHost() Host { return rtcontainer.DefaultHost() }
 
 // Service wraps the stock runc task service.
 type Service struct {
@@ -44,16 +37,9 @@ type Service struct {
 
 // rtContainer is what the shim keeps of a container with a real-time request.
 type rtContainer struct {
-	namespace string
-	req       *oci.Request
-	cgroups   *cgroupfix.Manager
-	pid       int
-	runtime   string // the runc binary the stock service runs
-	// annotations arm the crash-safety tests' failpoints (test builds only).
-	annotations map[string]string
+	*rtcontainer.Container
+	runtime string // the runc binary the stock service runs
 }
-
-func (c *rtContainer) hit(step string) error { return failpoint.Hit(c.annotations, step) }
 
 // New wraps stock, the runc task service.
 func New(stock taskapi.TTRPCTaskService, h Host) *Service {
@@ -94,28 +80,28 @@ func (s *Service) Create(ctx context.Context, r *taskapi.CreateTaskRequest) (_ *
 	}
 	defer func() {
 		if retErr != nil {
-			if err := c.cgroups.Release(ctx, ns, r.ID); err != nil {
+			if err := c.Cgroups.Release(ctx, ns, r.ID); err != nil {
 				log.G(ctx).WithError(err).Warn("release RT budget after failed create")
 			}
 		}
 	}()
-	if err := c.hit(failpoint.CreateGranted); err != nil {
+	if err := c.Hit(failpoint.CreateGranted); err != nil {
 		return nil, errgrpc.ToGRPC(err)
 	}
 	resp, err := s.TTRPCTaskService.Create(ctx, r)
 	if err != nil {
 		return nil, err
 	}
-	c.pid, c.runtime = int(resp.Pid), runtimeBinary(r.Options)
-	err = c.hit(failpoint.CreateCreated)
+	c.Pid, c.runtime = int(resp.Pid), runtimeBinary(r.Options)
+	err = c.Hit(failpoint.CreateCreated)
 	if err == nil {
 		err = s.locateCgroup(ctx, r.ID, c)
 	}
 	if err == nil {
-		err = s.afterCreate(ctx, r.ID, c)
+		err = s.host.ApplyInit(ctx, c.Container)
 	}
 	if err == nil {
-		err = c.hit(failpoint.CreateApplied)
+		err = c.Hit(failpoint.CreateApplied)
 	}
 	if err != nil {
 		s.abort(ctx, r.ID)
@@ -135,10 +121,10 @@ func (s *Service) Start(ctx context.Context, r *taskapi.StartRequest) (*taskapi.
 		return s.TTRPCTaskService.Start(ctx, r)
 	}
 	if r.ExecID == "" {
-		if err := c.hit(failpoint.StartBefore); err != nil {
+		if err := c.Hit(failpoint.StartBefore); err != nil {
 			return nil, errgrpc.ToGRPC(err)
 		}
-		if err := s.verifyInit(ctx, c); err != nil {
+		if err := s.host.VerifyInit(ctx, c.Container); err != nil {
 			return nil, errgrpc.ToGRPC(err)
 		}
 		return s.TTRPCTaskService.Start(ctx, r)
@@ -153,7 +139,7 @@ func (s *Service) Exec(ctx context.Context, r *taskapi.ExecProcessRequest) (*pty
 		if err := s.checkExecPolicy(ctx, c); err != nil {
 			return nil, errgrpc.ToGRPC(err)
 		}
-		spec, err := execSpec(r.Spec, c.req)
+		spec, err := execSpec(r.Spec, c.Req)
 		if err != nil {
 			return nil, errgrpc.ToGRPC(err)
 		}
@@ -166,7 +152,7 @@ func (s *Service) Exec(ctx context.Context, r *taskapi.ExecProcessRequest) (*pty
 // (docker update --cpus, a kubelet resize) and leaves RT budgets to the shim.
 func (s *Service) Update(ctx context.Context, r *taskapi.UpdateTaskRequest) (*ptypes.Empty, error) {
 	if c := s.get(r.ID); c != nil && r.Resources != nil {
-		res, err := updateResources(r.Resources, c.req)
+		res, err := updateResources(r.Resources, c.Req)
 		if err != nil {
 			return nil, errgrpc.ToGRPC(err)
 		}
@@ -181,8 +167,8 @@ func (s *Service) Delete(ctx context.Context, r *taskapi.DeleteRequest) (*taskap
 	c := s.get(r.ID)
 	if c != nil && r.ExecID == "" {
 		// An error here stands for a failed cgroup write: quiescing is best effort.
-		if err := c.hit(failpoint.DeleteBefore); err == nil {
-			c.cgroups.Quiesce(ctx, c.namespace, r.ID)
+		if err := c.Hit(failpoint.DeleteBefore); err == nil {
+			c.Cgroups.Quiesce(ctx, c.Namespace, r.ID)
 		}
 	}
 	resp, err := s.TTRPCTaskService.Delete(ctx, r)
@@ -192,9 +178,9 @@ func (s *Service) Delete(ctx context.Context, r *taskapi.DeleteRequest) (*taskap
 	if c != nil {
 		// An error here stands for a release that failed (a cgroup write): the claim stays
 		// on disk and the next lifecycle on this host gives the budget back.
-		err := c.hit(failpoint.DeleteDeleted)
+		err := c.Hit(failpoint.DeleteDeleted)
 		if err == nil {
-			err = c.cgroups.Release(ctx, c.namespace, r.ID)
+			err = c.Cgroups.Release(ctx, c.Namespace, r.ID)
 		}
 		if err != nil {
 			log.G(ctx).WithError(err).WithField("id", r.ID).Error("release RT budget")
