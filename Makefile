@@ -171,8 +171,8 @@ $(ROOTFS_BENCH_STAMP): $(ROOTFS_STAMP) $(CYCLICTEST) Makefile
 		mkdir -p $(ROOTFS_BENCH).tmp$$(dirname $$f) && cp -L $$f $(ROOTFS_BENCH).tmp$$f; \
 	done
 	@if [ "$$(id -u)" -eq 0 ]; then \
-		chroot $(ROOTFS_BENCH).tmp $(CYCLICTEST) --help 2>&1 | grep -q '^cyclictest V' || \
-			{ echo "$(CYCLICTEST) does not run in $(ROOTFS_BENCH).tmp:" >&2; chroot $(ROOTFS_BENCH).tmp $(CYCLICTEST) --help 2>&1 | head -3 >&2; exit 1; }; \
+		out=$$(chroot $(ROOTFS_BENCH).tmp $(CYCLICTEST) --help 2>&1 || true); \
+		case "$$out" in "cyclictest V"*) ;; *) echo "$(CYCLICTEST) does not run in $(ROOTFS_BENCH).tmp: $$out" | head -5 >&2; exit 1;; esac; \
 	fi
 	rm -rf $(ROOTFS_BENCH) && mv $(ROOTFS_BENCH).tmp $(ROOTFS_BENCH)
 	touch $@

@@ -30,6 +30,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rtshim/rtshim/internal/benchreport"
+	"github.com/rtshim/rtshim/internal/plot"
 )
 
 // Goals: the rt shim's figure over the stock runc shim's.
@@ -129,6 +132,7 @@ func BenchmarkLifecycle(b *testing.B) {
 		b.ReportMetric(median(xs), "ms-median-"+kind.metric)
 		b.ReportMetric(percentile(xs, 95), "ms-p95-"+kind.metric)
 	}
+	s := newSection("10-lifecycle", "Lifecycle")
 	fmt.Fprintf(&t, "\n  %-30s %7s %7s %17s %7s %9s\n", "rt shim / runc shim", "median", "goal", "95% CI (bootstr.)", "paired", "p95 ratio")
 	for _, c := range []struct {
 		name, metric string
@@ -144,9 +148,20 @@ func BenchmarkLifecycle(b *testing.B) {
 		fmt.Fprintf(&t, "  %-30s %7.3f %7s %8.3f - %-6.3f %7.3f %9.3f  %s\n", c.name, ratio, fmt.Sprintf("≤ %.2f", c.goal),
 			lo, hi, pairedRatio(num, den), percentile(num, 95)/percentile(den, 95), verdict(ratio, c.goal))
 		b.ReportMetric(ratio, c.metric)
+		s.Goal(benchreport.Goal{Figure: "lifecycle, rt/runc median, " + c.name, Measured: fmt.Sprintf("%.3f", ratio),
+			Goal: fmt.Sprintf("≤ %.2f", c.goal), Verdict: verdict(ratio, c.goal)})
 	}
 	fmt.Fprintf(&t, "  (paired: median over rounds of the per-round ratio)\n")
-	fmt.Print(t.String())
+	s.pre(t.String())
+	bars := plot.Bars{Title: "ctr run --rm of /bin/true", YLabel: "milliseconds",
+		Series: []plot.BarSeries{{Name: "median"}, {Name: "p95"}}}
+	for k, kind := range kinds {
+		bars.Groups = append(bars.Groups, strings.Replace(kind.name, ", ", ",\n", 1))
+		bars.Series[0].Values = append(bars.Series[0].Values, median(times[k]))
+		bars.Series[1].Values = append(bars.Series[1].Values, percentile(times[k], 95))
+	}
+	s.plot(b, "times", "lifecycle wall time by kind", bars.WriteSVG)
+	s.save(b)
 	b.ReportMetric(0, "ns/op") // the benchmark's own wall time means nothing
 }
 
@@ -259,7 +274,11 @@ func BenchmarkShimMemory(b *testing.B) {
 		b.ReportMetric(float64(st.Size()), "bytes-bin-"+bin.metric)
 	}
 	fmt.Fprintf(&t, "  %-24s %10.3f\n", "size rt / runc", float64(sizes[0])/float64(sizes[1]))
-	fmt.Print(t.String())
+	s := newSection("20-memory", "Shim memory and binary size")
+	s.pre(t.String())
+	s.Goal(benchreport.Goal{Figure: "shim RSS, rt FIFO / runc (median)", Measured: fmt.Sprintf("%.3f", rssRatio),
+		Goal: fmt.Sprintf("≤ %.2f", goalRSS), Verdict: verdict(rssRatio, goalRSS)})
+	s.save(b)
 	b.ReportMetric(0, "ns/op")
 }
 
