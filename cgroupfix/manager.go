@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
 
 	"github.com/rtshim/rtshim/internal/failpoint"
@@ -50,11 +51,17 @@ func (m *Manager) Grant(ctx context.Context, c *Claim) (retErr error) {
 		return err
 	}
 	defer unlock()
-	m.reconcile(ctx)
 
 	var plan []rtWrite
 	if c.RuntimeUS > 0 {
-		if plan, err = m.planV1(c); err != nil {
+		plan, err = m.planV1(c)
+		if errdefs.IsResourceExhausted(err) && m.reconcile(ctx) > 0 {
+			// Crashed shims' leftovers are cleared on every Release, and here only when
+			// they stand in the way: reading every claim on every create would make creates
+			// cost more the more containers run.
+			plan, err = m.planV1(c)
+		}
+		if err != nil {
 			return err
 		}
 		c.CreatedLeaf = !m.CPU.Exists(c.Leaf)
@@ -115,8 +122,8 @@ func (m *Manager) Adopt(namespace, id string, owner Owner) error {
 
 // Reconcile finishes what crashed shims and failed releases left: claims whose owner is gone
 // and whose cgroup holds no process, and budget claims whose cgroup is gone (runc delete
-// removed it; a grant creates the cgroup before it returns), are released. Every Grant and
-// Release runs it too.
+// removed it; a grant creates the cgroup before it returns), are released. Every Release runs
+// it too, and a Grant whose budget does not fit.
 func (m *Manager) Reconcile(ctx context.Context) error {
 	unlock, err := m.State.Lock()
 	if err != nil {
@@ -127,11 +134,12 @@ func (m *Manager) Reconcile(ctx context.Context) error {
 	return nil
 }
 
-func (m *Manager) reconcile(ctx context.Context) {
+// reconcile returns how many claims it released.
+func (m *Manager) reconcile(ctx context.Context) (released int) {
 	claims, err := m.State.Claims()
 	if err != nil {
 		log.G(ctx).WithError(err).Warn("list rtshim claims")
-		return
+		return 0
 	}
 	for _, c := range claims {
 		gone := c.CreatedLeaf && !m.CPU.Exists(c.Leaf)
@@ -141,8 +149,11 @@ func (m *Manager) reconcile(ctx context.Context) {
 		log.G(ctx).WithField("id", c.ID).WithField("cgroup", c.Leaf).Info("releasing budget of a container whose shim is gone")
 		if err := m.release(ctx, c); err != nil {
 			log.G(ctx).WithError(err).WithField("id", c.ID).Warn("release stale claim")
+			continue
 		}
+		released++
 	}
+	return released
 }
 
 func (m *Manager) hasTasks(cg string) bool {

@@ -200,8 +200,11 @@ func TestReconcileReleasesClaimsOfDeadShims(t *testing.T) {
 	}
 	g, _ := f.get("/default/c2")
 	g.procs = "42" // its container still runs: the budget stays even though the shim is gone
+	if err := m.Release(ctx, "ns", "other"); err != nil { // any lifecycle's release reconciles
+		t.Fatal(err)
+	}
 	if f.Exists("/default/c1") {
-		t.Fatal("the first grant's leaf should have been reconciled away by the second grant")
+		t.Fatal("the dead shim's claim should have been reconciled away by the next release")
 	}
 	if got := f.runtime("/default"); got != 100000 {
 		t.Errorf("/default runtime %d, want 100000", got)
@@ -291,4 +294,21 @@ func TestReconcileReleasesClaimsWhoseCgroupIsGone(t *testing.T) {
 		t.Errorf("/default runtime %d, want 0", got)
 	}
 	assertNoState(t, m)
+}
+
+// A grant that does not fit first clears what crashed shims left, then tries again.
+func TestGrantReconcilesWhenBudgetIsShort(t *testing.T) {
+	ctx := context.Background()
+	m, f := newTestManager(t)
+	dead := claim("dead", "/default/dead", 900000)
+	dead.Owner = Owner{PID: 1 << 30, StartTime: 1}
+	if err := m.Grant(ctx, dead); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Grant(ctx, claim("c1", "/default/c1", 100000)); err != nil {
+		t.Fatalf("the dead shim's 900000 µs should have been reclaimed: %v", err)
+	}
+	if f.Exists("/default/dead") || f.runtime("/default") != 100000 {
+		t.Errorf("after reclaiming: %s", f.snapshot())
+	}
 }

@@ -13,6 +13,8 @@ func TestParseRequestErrors(t *testing.T) {
 	runRequestCases(t, []requestCase{
 		{name: "priority 150", ann: fifo(KeyPriority, "150"),
 			errs: []string{`invalid argument: rtshim.io/priority="150": must be an integer from 1 to 99 (limits.max_priority is 99)`}},
+		{name: "reset-on-fork in grant mode", ann: map[string]string{KeyPolicy: "fifo", KeyMode: "grant", KeyResetOnFork: "true"},
+			errs: []string{`rtshim.io/reset-on-fork="true"`, "no effect in grant mode"}},
 		{name: "override outside a pod", ann: map[string]string{KeyPolicy + ".container.ctl": "fifo"},
 			errs: []string{`rtshim.io/policy.container.ctl="fifo"`, "not in a Kubernetes pod", "use rtshim.io/policy"}},
 		{name: "priority ten", ann: fifo(KeyPriority, "ten"), errs: []string{`rtshim.io/priority="ten"`, "integer from 1 to 99"}},

@@ -146,9 +146,9 @@ func TestParseRequestGood(t *testing.T) {
 		{name: "env only", env: []string{"PATH=/bin", "RTSHIM_POLICY=fifo", "RTSHIM_PRIORITY=20"}, want: rtReq(PolicyFIFO, 20)},
 		{name: "annotation wins over env", ann: map[string]string{KeyPriority: "30"}, env: []string{"RTSHIM_POLICY=fifo", "RTSHIM_PRIORITY=20"}, want: rtReq(PolicyFIFO, 30)},
 		{name: "all env names", env: []string{"RTSHIM_POLICY=deadline", "RTSHIM_DEADLINE=runtime=1ms,deadline=2ms,period=2ms",
-			"RTSHIM_RESET_ON_FORK=true", "RTSHIM_MODE=grant", "RTSHIM_RT_RUNTIME_US=600000", "RTSHIM_CPU_QUOTA=keep", "RTSHIM_EXEC_POLICY=idle"},
+			"RTSHIM_RESET_ON_FORK=false", "RTSHIM_MODE=grant", "RTSHIM_RT_RUNTIME_US=600000", "RTSHIM_CPU_QUOTA=keep", "RTSHIM_EXEC_POLICY=idle"},
 			want: rtReq(PolicyDeadline, 0, func(r *Request) {
-				r.Sched.Deadline, r.Sched.ResetOnFork = &Deadline{ms, 2 * ms, 2 * ms}, true
+				r.Sched.Deadline = &Deadline{ms, 2 * ms, 2 * ms}
 				r.Mode, r.RTRuntimeUS, r.CPUQuota, r.Exec = ModeGrant, 600000, QuotaKeep, Sched{Policy: PolicyIdle}
 			})},
 		{name: "env nice", env: []string{"RTSHIM_POLICY=other", "RTSHIM_NICE=3"}, want: plainReq(Sched{Policy: PolicyOther, Nice: 3})},

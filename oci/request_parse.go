@@ -62,6 +62,12 @@ func build(set settings, fromSpec *specs.Scheduler, cfg *Config) (*Request, erro
 		}
 		r.Mode = m
 	}
+	if v, ok := set[KeyResetOnFork]; ok && r.Mode == ModeGrant && r.Sched.ResetOnFork {
+		// In grant mode the program sets its own policy, flags included: a flag the runtime
+		// never applies would be silently ignored.
+		return nil, invalid(v.key, v.value, "has no effect in %s mode, where the program sets its own policy "+
+			"(it can pass SCHED_FLAG_RESET_ON_FORK to sched_setattr itself)", ModeGrant)
+	}
 	if err := setBudget(r, set, cfg, budgetKey, budgetValue); err != nil {
 		return nil, err
 	}
