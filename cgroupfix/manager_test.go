@@ -199,7 +199,7 @@ func TestReconcileReleasesClaimsOfDeadShims(t *testing.T) {
 		t.Fatal(err)
 	}
 	g, _ := f.get("/default/c2")
-	g.procs = "42" // its container still runs: the budget stays even though the shim is gone
+	g.procs = "42"                                        // its container still runs: the budget stays even though the shim is gone
 	if err := m.Release(ctx, "ns", "other"); err != nil { // any lifecycle's release reconciles
 		t.Fatal(err)
 	}
