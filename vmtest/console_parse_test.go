@@ -37,17 +37,22 @@ func TestConsole(t *testing.T) {
 		{"skipped", strings.Replace(pass, "--- PASS: TestV2Kernel", "--- SKIP: TestV2Kernel", 1),
 			[]string{"SKIP: TestV2Kernel"}},
 		{"cut off (timeout, panic)", pass[:strings.Index(pass, "--- PASS: TestV2Quota (")],
-			[]string{"no final PASS line from the VM's test binary", "the VM's /init did not report the test binary's exit status"}},
+			[]string{"no result from TestV2Quota", "no final PASS line from the VM's test binary",
+				"the VM's /init did not report the test binary's exit status"}},
 		{"exit status", strings.Replace(pass, "exit status 0", "exit status 1", 1),
 			[]string{"the VM's test binary exited with status 1"}},
 		{"nothing ran", "PASS\nrtshim-vm: exit status 0\n", []string{"no test ran in the VM"}},
+		{"a test missing", strings.Replace(pass, "--- PASS: TestV2Kernel (0.01s)", "", 1), []string{"no result from TestV2Kernel"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := parse(tc.out)
-			if got := c.problems(); !slices.Equal(got, tc.problems) {
+			if got := c.problems([]string{"TestV2Kernel", "TestV2Quota"}); !slices.Equal(got, tc.problems) {
 				t.Errorf("problems %q, want %q", got, tc.problems)
 			}
 		})
+	}
+	if got := clean("\x1bc\x1b[?7lSeaBIOS (version 1.16.2)\r"); got != "SeaBIOS (version 1.16.2)" {
+		t.Errorf("clean: %q", got)
 	}
 	c := parse(pass)
 	want := []result{{"TestV2Kernel", "PASS", "0.01s"}, {"TestV2Quota/rt", "PASS", "3.20s"}, {"TestV2Quota", "PASS", "3.21s"}}

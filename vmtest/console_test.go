@@ -26,7 +26,7 @@ type result struct {
 }
 
 var (
-	ansiEscape = regexp.MustCompile(`\x1b(\[[0-9;?]*[ -/]*[@-~]|[@-Z\\-_])`)
+	ansiEscape = regexp.MustCompile(`\x1b(\[[0-9;?]*[ -/]*[@-~]|[@-~])`)
 	resultLine = regexp.MustCompile(`^\s*--- (PASS|FAIL|SKIP): (\S+) \(([0-9.]+s)\)$`)
 )
 
@@ -58,20 +58,26 @@ func (c *console) feed(line string) {
 	}
 }
 
-// problems lists why the guest's run does not count as passed; none when it does.
-func (c *console) problems() []string {
+// problems lists why the guest's run does not count as passed; none when it does. expected
+// names the top-level tests that must have run (the test binary's -test.list).
+func (c *console) problems(expected []string) []string {
 	var out []string
-	top := 0
+	ran := map[string]bool{}
 	for _, r := range c.results {
 		if r.status != "PASS" {
 			out = append(out, r.status+": "+r.name)
 		}
 		if !strings.Contains(r.name, "/") {
-			top++
+			ran[r.name] = true
 		}
 	}
-	if top == 0 {
+	if len(ran) == 0 {
 		out = append(out, "no test ran in the VM")
+	}
+	for _, name := range expected {
+		if !ran[name] && len(ran) > 0 {
+			out = append(out, "no result from "+name)
+		}
 	}
 	if c.final != "PASS" {
 		out = append(out, "no final PASS line from the VM's test binary")

@@ -215,6 +215,7 @@ type runOpts struct {
 	cgroup      string // --cgroup: linux.cgroupsPath; default /<namespace>/<id>
 	cpuQuota    int64  // --cpu-quota, µs; 0: none
 	cpuPeriod   uint64 // --cpu-period, µs; 0: none
+	cpusetCPUs  string // --cpuset-cpus: linux.resources.cpu.cpus
 	detach      bool   // output goes to d.outputFile(id)
 	args        []string
 }
@@ -248,6 +249,9 @@ func (d *daemon) run(t testing.TB, o runOpts) (out string, exitCode int, err err
 	}
 	if o.cpuPeriod != 0 {
 		args = append(args, "--cpu-period", strconv.FormatUint(o.cpuPeriod, 10))
+	}
+	if o.cpusetCPUs != "" {
+		args = append(args, "--cpuset-cpus", o.cpusetCPUs)
 	}
 	args = append(append(args, "--rootfs", rootfs, o.id), o.args...)
 

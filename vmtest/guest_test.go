@@ -5,8 +5,11 @@ package vmtest
 // The checks of the cgroup v2 tier, run inside the VM in this order (TestV2NoResidue last).
 
 import (
+	"maps"
 	"os"
 	"path"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -19,12 +22,11 @@ var (
 	criContainer = map[string]string{"io.kubernetes.cri.container-type": "container"}
 )
 
-func with(maps ...map[string]string) map[string]string {
+// with merges annotation maps.
+func with(ms ...map[string]string) map[string]string {
 	out := map[string]string{}
-	for _, m := range maps {
-		for k, v := range m {
-			out[k] = v
-		}
+	for _, m := range ms {
+		maps.Copy(out, m)
 	}
 	return out
 }
@@ -45,7 +47,7 @@ func TestV2Kernel(t *testing.T) {
 	}
 	enabled := strings.Fields(readCgroup(t, "/", "cgroup.subtree_control"))
 	for _, c := range []string{"cpu", "cpuset", "memory", "pids", "io"} {
-		if !contains(enabled, c) {
+		if !slices.Contains(enabled, c) {
 			t.Errorf("controller %s not enabled in the root's subtree_control %v", c, enabled)
 		}
 	}
@@ -56,15 +58,6 @@ func TestV2Kernel(t *testing.T) {
 	if refused, _ := cgroupfix.V2RefusesRT("/proc", "/boot"); refused {
 		t.Error("V2RefusesRT: this kernel has no RT_GROUP_SCHED")
 	}
-}
-
-func contains(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // TestV2StockControl: the stock runc shim ignores rtshim's annotations, and an unprivileged
@@ -107,6 +100,36 @@ func TestV2PolicyAtFirstInstruction(t *testing.T) {
 		})
 	}
 	assertNoResidue(t, "fifo", "rr")
+}
+
+// TestV2Deadline: SCHED_DEADLINE from annotations at the first instruction, in a container
+// whose CPUs span the root domain (no cpuset restriction), as the kernel requires. Pinned to
+// fewer CPUs (as Kubernetes' static CPU manager does), it is refused up front with the reason
+// instead of runc's bare "operation not permitted".
+func TestV2Deadline(t *testing.T) {
+	d := guest(t)
+	dl := map[string]string{"rtshim.io/policy": "deadline", "rtshim.io/deadline": "runtime=500us,deadline=2ms,period=2ms"}
+	t.Run("all CPUs", func(t *testing.T) {
+		s := parseSched(t, d.mustRun(t, runOpts{id: "deadline", annotations: dl, args: []string{"/bin/schedinfo"}}))
+		if s["policy"] != "SCHED_DEADLINE" || s["runtime_ns"] != "500000" || s["deadline_ns"] != "2000000" || s["period_ns"] != "2000000" {
+			t.Errorf("got %v, want SCHED_DEADLINE 500us/2ms/2ms", s)
+		}
+		assertNoResidue(t, "deadline")
+	})
+	t.Run("pinned to CPU 1", func(t *testing.T) {
+		out, _, err := d.run(t, runOpts{id: "deadline-pinned", annotations: dl, cpusetCPUs: "1", args: []string{"/bin/schedinfo"}})
+		d.ctr(t, "containers", "delete", "deadline-pinned")
+		if err == nil {
+			t.Fatalf("a SCHED_DEADLINE container pinned to CPU 1 ran:\n%s", out)
+		}
+		for _, w := range []string{"failed precondition", "SCHED_DEADLINE", "root domain spans CPUs 0-1", "cpuset.cpus.partition"} {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("error does not say %q:\n%v", w, err)
+			}
+		}
+		t.Logf("refused as expected: %v", err)
+		assertNoResidue(t, "deadline-pinned")
+	})
 }
 
 // TestV2GrantMode: the program starts SCHED_OTHER with CAP_SYS_NICE and switches itself.
@@ -326,6 +349,83 @@ func TestV2RefusedRTGroupSched(t *testing.T) {
 		t.Errorf("non-RT container: %v", s)
 	}
 	assertNoResidue(t, "refused", "refused-batch")
+}
+
+// TestV2MixedLoad: /bin/mixedapp (integration/testdata/mixedapp.c: an RT loop that waits each
+// cycle on a SCHED_OTHER helper thread, next to SCHED_OTHER burner threads) in a FIFO 80
+// container three ways: no quota; cpu.max 50% exempted by the shim (the default); the same
+// quota kept (rtshim.io/cpu-quota=keep). Kept, the helper is throttled once the burners spent
+// the quota and the RT loop's worst case approaches the throttled part of the 100 ms period;
+// exempted, it stays near the unthrottled one. Software emulation makes every figure slower
+// and noisier than on hardware: the bounds are coarse.
+func TestV2MixedLoad(t *testing.T) {
+	d := guest(t)
+	rt := map[string]string{"rtshim.io/policy": "SCHED_FIFO", "rtshim.io/priority": "80", "rtshim.io/reset-on-fork": "true"}
+	runs := []struct {
+		id          string
+		annotations map[string]string
+		quota       bool
+		cpuMax      string
+	}{
+		{"mixed-unthrottled", rt, false, "max 100000"},
+		{"mixed-exempt", rt, true, "max 100000"},
+		{"mixed-kept", with(rt, map[string]string{"rtshim.io/cpu-quota": "keep"}), true, "50000 100000"},
+	}
+	worst, p99 := map[string]int64{}, map[string]int64{}
+	for _, r := range runs {
+		o := runOpts{id: r.id, annotations: r.annotations, args: []string{"/bin/mixedapp", "-d", "5", "-b", "2"}}
+		if r.quota {
+			o.cpuQuota, o.cpuPeriod = 50000, 100000
+		}
+		d.start(t, o, "cycles=")
+		if got := cpuMax(t, "/"+namespace+"/"+r.id); got != r.cpuMax {
+			t.Errorf("%s: cpu.max %q, want %q", r.id, got, r.cpuMax)
+		}
+		out, _ := os.ReadFile(d.outputFile(r.id))
+		res := parseMixed(t, string(out))
+		if res["policy"] != "SCHED_FIFO" {
+			t.Errorf("%s: RT loop ran %s", r.id, res["policy"])
+		}
+		worst[r.id], _ = strconv.ParseInt(res["max_us"], 10, 64)
+		p99[r.id], _ = strconv.ParseInt(res["p99_us"], 10, 64)
+		t.Logf("%s: cycles=%s missed=%s p50=%sus p99=%sus max=%sus", r.id, res["cycles"], res["missed"], res["p50_us"], res["p99_us"], res["max_us"])
+		d.remove(t, r.id)
+	}
+	// Kept: throttled for the ~75 ms of each period left after two burners spent 50 ms.
+	if worst["mixed-kept"] < 20000 {
+		t.Errorf("quota kept: worst case %d us, want the throttling to show (>= 20 ms)", worst["mixed-kept"])
+	}
+	// Exempted: near the unthrottled run, with room for emulation's hiccups (tens of ms when
+	// the host is busy; still well under the ~75 ms a throttled period stalls); its p99
+	// (robust to one hiccup) far below the kept run's.
+	if limit := max(4*worst["mixed-unthrottled"], 40000); worst["mixed-exempt"] > limit {
+		t.Errorf("quota exempted: worst case %d us, want near the unthrottled %d us (<= %d)",
+			worst["mixed-exempt"], worst["mixed-unthrottled"], limit)
+	}
+	if 4*p99["mixed-exempt"] > p99["mixed-kept"] {
+		t.Errorf("quota exempted: p99 %d us, want under a quarter of the kept run's %d us", p99["mixed-exempt"], p99["mixed-kept"])
+	}
+	assertNoResidue(t, "mixed-unthrottled", "mixed-exempt", "mixed-kept")
+}
+
+// parseMixed reads mixedapp's header ("mixedapp policy=...") and summary ("cycles=... max_us=...")
+// lines into one map.
+func parseMixed(t testing.TB, out string) map[string]string {
+	t.Helper()
+	kv := map[string]string{}
+	for line := range strings.Lines(out) {
+		if f := strings.Fields(line); len(f) > 0 && (f[0] == "mixedapp" || strings.HasPrefix(f[0], "cycles=")) {
+			for _, field := range f {
+				if k, v, ok := strings.Cut(field, "="); ok {
+					kv[k] = v
+				}
+			}
+		}
+	}
+	if kv["max_us"] == "" {
+		t.Fatalf("no mixedapp summary in:\n%s", out)
+	}
+	return kv
 }
 
 // TestV2NoResidue runs last: nothing of any test is left: containers, their cgroups, the

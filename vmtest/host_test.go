@@ -77,6 +77,17 @@ func (c vmConfig) args() []string {
 	}
 }
 
+// guestTests lists the TestV2 tests of the binary the VM runs (RTSHIM_VM_TEST_BINARY, else
+// this one: both are built from this package), so a test that never reported is a failure.
+func guestTests(t *testing.T) []string {
+	t.Helper()
+	out, err := exec.Command(envOr("RTSHIM_VM_TEST_BINARY", os.Args[0]), "-test.list", "^TestV2").Output()
+	if err != nil {
+		t.Fatalf("list the guest's tests: %v", err)
+	}
+	return strings.Fields(string(out))
+}
+
 // TestVM boots the cgroup v2 VM, which runs the TestV2 tests, and reports their results as
 // its subtests.
 func TestVM(t *testing.T) {
@@ -124,6 +135,10 @@ func TestVM(t *testing.T) {
 		fmt.Println(line)
 		c.feed(line)
 	}
+	if err := sc.Err(); err != nil {
+		t.Errorf("read the console: %v", err)
+		_, _ = io.Copy(io.Discard, pr) // keep qemu from blocking on a full pipe
+	}
 	err := <-waited
 	elapsed := time.Since(start).Round(100 * time.Millisecond)
 
@@ -139,11 +154,13 @@ func TestVM(t *testing.T) {
 	}
 	switch {
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		t.Errorf("the VM did not finish within %v (RTSHIM_VM_TIMEOUT); killed", cfg.timeout)
+		load, _ := os.ReadFile("/proc/loadavg")
+		t.Errorf("the VM did not finish within %v (RTSHIM_VM_TIMEOUT); killed. Host load average: %s"+
+			"(software emulation slows down with every runnable task on the host)", cfg.timeout, load)
 	case err != nil:
 		t.Errorf("qemu: %v", err)
 	}
-	if p := c.problems(); len(p) > 0 {
+	if p := c.problems(guestTests(t)); len(p) > 0 {
 		t.Errorf("the VM run did not pass:\n  %s\nlast console lines:\n%s", strings.Join(p, "\n  "), strings.Join(c.lines, "\n"))
 	}
 	t.Logf("VM: boot, tests and poweroff took %v", elapsed)

@@ -13,7 +13,7 @@
 # usage: initramfs.sh OUT BIN_DIR TOOLS_DIR ROOTFS VMTEST_BINARY KERNEL_IMAGE [GUEST_TIMEOUT]
 set -euo pipefail
 
-[[ $# -ge 6 ]] || { sed -n '2,14p' "$0" >&2; exit 2; }
+[[ $# -ge 6 ]] || { sed -n '2,13p' "$0" >&2; exit 2; }
 out=$1 bin_dir=$2 tools_dir=$3 rootfs=$4 vmtest=$5 kernel=$6 guest_timeout=${7:-8m}
 busybox=${BUSYBOX:-/bin/busybox}
 here=$(dirname "$0")
