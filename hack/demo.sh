@@ -12,12 +12,19 @@ export PATH="$bin:$tools:$PATH"
 
 ctr() { command ctr --address "$dir/containerd.sock" --namespace "$ns" "$@" 2> >(grep -v 'cgroup v1' >&2); }
 
+# containerd and its shims make these if missing; the demo removes the ones it made.
+created=()
+for d in /run/containerd/fifo /run/containerd/runc /run/containerd/s /run/containerd; do
+	[ -e "$d" ] || created+=("$d")
+done
+
 cleanup() {
 	for id in $(ctr tasks ls -q 2>/dev/null); do ctr tasks kill -s SIGKILL "$id" || true; ctr tasks delete -f "$id" || true; done
 	for id in $(ctr containers ls -q 2>/dev/null); do ctr containers delete "$id" || true; done
 	[ -n "${daemon:-}" ] && kill "$daemon" 2>/dev/null && wait "$daemon" 2>/dev/null || true
 	for h in /sys/fs/cgroup/*/; do [ -d "$h$ns" ] && rmdir "$h$ns" 2>/dev/null || true; done
 	rm -rf "$dir" "/run/containerd/runc/$ns"
+	for d in "${created[@]}"; do rmdir "$d" 2>/dev/null || true; done
 }
 trap cleanup EXIT
 
