@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rtshim/rtshim/internal/testenv"
 )
 
 const (
@@ -48,27 +50,7 @@ type Daemon struct {
 // outside the daemon's own dirs (NRI's socket in /var/run/nri, "opt" in
 // /opt/containerd) are off. Config version 3 is what containerd 2.0 and
 // later read.
-const daemonConfig = `version = 3
-root = "{{dir}}/root"
-state = "{{dir}}/state"
-disabled_plugins = [
-  "io.containerd.grpc.v1.cri",
-  "io.containerd.cri.v1.images",
-  "io.containerd.cri.v1.runtime",
-  "io.containerd.podsandbox.controller.v1.podsandbox",
-  "io.containerd.nri.v1.nri",
-  "io.containerd.internal.v1.opt",
-]
-
-[grpc]
-  address = "{{dir}}/containerd.sock"
-
-[ttrpc]
-  address = "{{dir}}/containerd.sock.ttrpc"
-
-[debug]
-  level = "debug"
-`
+const daemonConfig = testenv.DaemonConfig
 
 // socketDirConfig, for containerd ≥ 2.3, moves the sockets of shims built
 // with containerd ≥ 2.3 libraries under the daemon's dir; older shims use

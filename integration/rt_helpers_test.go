@@ -12,30 +12,24 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rtshim/rtshim/internal/testenv"
 )
 
 // stateDir is the rtshim state directory the shims under test use (the default).
 const stateDir = "/run/rtshim"
 
-// sched is one line of /bin/schedinfo's output, as a map: policy, priority, nice, ...
-type sched map[string]string
+// sched is one line of /bin/schedinfo's output (see testenv.Sched).
+type sched = testenv.Sched
 
 // parseSched returns the first "policy=..." line of out.
 func parseSched(t testing.TB, out string) sched {
 	t.Helper()
-	for line := range strings.Lines(out) {
-		if !strings.HasPrefix(line, "policy=") {
-			continue
-		}
-		s := sched{}
-		for _, f := range strings.Fields(line) {
-			k, v, _ := strings.Cut(f, "=")
-			s[k] = v
-		}
-		return s
+	s, err := testenv.ParseSched(out)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatalf("no policy line in output:\n%s", out)
-	return nil
+	return s
 }
 
 // mustRun runs a container that must exit 0 and returns its output.

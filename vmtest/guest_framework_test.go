@@ -36,6 +36,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/rtshim/rtshim/cgroupfix"
+	"github.com/rtshim/rtshim/internal/testenv"
 )
 
 const (
@@ -64,24 +65,7 @@ type daemon struct {
 	exited       chan struct{}
 }
 
-const daemonConfig = `version = 3
-root = "{{dir}}/root"
-state = "{{dir}}/state"
-disabled_plugins = [
-  "io.containerd.grpc.v1.cri",
-  "io.containerd.cri.v1.images",
-  "io.containerd.cri.v1.runtime",
-  "io.containerd.podsandbox.controller.v1.podsandbox",
-  "io.containerd.nri.v1.nri",
-  "io.containerd.internal.v1.opt",
-]
-[grpc]
-  address = "{{dir}}/containerd.sock"
-[ttrpc]
-  address = "{{dir}}/containerd.sock.ttrpc"
-[debug]
-  level = "debug"
-`
+const daemonConfig = testenv.DaemonConfig
 
 // startDaemon starts containerd (found on PATH, as are the shims and runc) and waits until it
 // serves.
@@ -490,24 +474,17 @@ func assertNoResidue(t testing.TB, ids ...string) {
 	}
 }
 
-// sched is /bin/schedinfo's first "policy=..." line as a map: policy, priority, nice, ...
-type sched map[string]string
+// sched is one line of /bin/schedinfo's output (see testenv.Sched).
+type sched = testenv.Sched
 
+// parseSched returns the first "policy=..." line of out.
 func parseSched(t testing.TB, out string) sched {
 	t.Helper()
-	for line := range strings.Lines(out) {
-		if !strings.HasPrefix(line, "policy=") {
-			continue
-		}
-		s := sched{}
-		for _, f := range strings.Fields(line) {
-			k, v, _ := strings.Cut(f, "=")
-			s[k] = v
-		}
-		return s
+	s, err := testenv.ParseSched(out)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatalf("no policy line in output:\n%s", out)
-	return nil
+	return s
 }
 
 const capSysNice = 23
