@@ -123,7 +123,7 @@ func BenchmarkLifecycle(b *testing.B) {
 	var t strings.Builder
 	fmt.Fprintf(&t, "\nLifecycle: `ctr run --rm` of /bin/true, wall time of each ctr run, %d rounds of 4 kinds\n", rounds)
 	fmt.Fprintf(&t, "interleaved (balanced Latin square order), after 2 warm-up runs each; load average %s -> %s\n", loadBefore, loadAvg())
-	fmt.Fprintf(&t, "runc shim: %s (containerd %s)\n\n", stockBinary, containerdVersion(stockBinary))
+	fmt.Fprintf(&t, "runc shim: %s (containerd %s)\n\n", repoRel(stockBinary), containerdVersion(stockBinary))
 	fmt.Fprintf(&t, "  %-30s %9s %9s %9s %9s\n", "kind", "min ms", "median ms", "p95 ms", "max ms")
 	for k, kind := range kinds {
 		xs := times[k]
@@ -270,7 +270,7 @@ func BenchmarkShimMemory(b *testing.B) {
 		}
 		sizes = append(sizes, st.Size())
 		fmt.Fprintf(&t, "  %-24s %10d bytes  %6.2f MiB  containerd %s  %s\n", bin.name, st.Size(),
-			float64(st.Size())/(1<<20), containerdVersion(bin.path), bin.path)
+			float64(st.Size())/(1<<20), containerdVersion(bin.path), repoRel(bin.path))
 		b.ReportMetric(float64(st.Size()), "bytes-bin-"+bin.metric)
 	}
 	fmt.Fprintf(&t, "  %-24s %10.3f\n", "size rt / runc", float64(sizes[0])/float64(sizes[1]))
@@ -422,4 +422,15 @@ func loadAvg() string {
 		return "?"
 	}
 	return strings.Fields(string(b))[0]
+}
+
+// repoRel shows a path relative to the repository (the tests run in integration/), so the
+// committed report names no directory of the machine it ran on.
+func repoRel(p string) string {
+	if root, err := filepath.Abs(".."); err == nil {
+		if rel, err := filepath.Rel(root, p); err == nil && !strings.HasPrefix(rel, "..") {
+			return rel
+		}
+	}
+	return filepath.Base(p)
 }
