@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/containerd/errdefs"
@@ -19,20 +20,26 @@ type Hierarchy struct {
 	V2    bool
 }
 
-// FindCPU reads mountinfo (procRoot/self/mountinfo) and returns the cpu controller's hierarchy:
-// cgroup v1's "cpu" mount (possibly co-mounted as cpu,cpuacct) when there is one, else the
-// cgroup2 mount. A hybrid host (v1 controllers plus an empty cgroup2) counts as v1.
-func FindCPU(procRoot string) (Hierarchy, error) {
+// Mount is the root of one cgroup hierarchy, as mountinfo lists it.
+type Mount struct {
+	Point   string   // mount point
+	V2      bool     // cgroup2 (else a v1 hierarchy)
+	Options []string // super options: v1 controllers ("cpu", "cpuacct"), "name=systemd", ...
+}
+
+// Mounts lists the cgroup hierarchies mounted at their root (procRoot/self/mountinfo), in
+// mountinfo's order. Bind mounts of a sub-cgroup are left out.
+func Mounts(procRoot string) ([]Mount, error) {
 	f, err := os.Open(filepath.Join(procRoot, "self", "mountinfo"))
 	if err != nil {
-		return Hierarchy{}, err
+		return nil, err
 	}
 	defer f.Close()
 	return parseMountinfo(f)
 }
 
-func parseMountinfo(r io.Reader) (Hierarchy, error) {
-	var v2 string
+func parseMountinfo(r io.Reader) ([]Mount, error) {
+	var out []Mount
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
 		// "36 35 0:30 / /sys/fs/cgroup/cpu rw,relatime shared:9 - cgroup cgroup rw,cpu"
@@ -41,24 +48,34 @@ func parseMountinfo(r io.Reader) (Hierarchy, error) {
 			continue
 		}
 		fields, after := strings.Fields(pre), strings.Fields(post)
-		if len(fields) < 5 || len(after) < 3 || fields[3] != "/" {
-			continue // bind mounts of a sub-cgroup are not the hierarchy's root
+		if len(fields) < 5 || len(after) < 3 || fields[3] != "/" || (after[0] != "cgroup" && after[0] != "cgroup2") {
+			continue
 		}
-		switch after[0] {
-		case "cgroup":
-			for _, opt := range strings.Split(after[2], ",") {
-				if opt == "cpu" {
-					return Hierarchy{Mount: unescapeMount(fields[4])}, nil
-				}
-			}
-		case "cgroup2":
-			if v2 == "" {
-				v2 = unescapeMount(fields[4])
-			}
-		}
+		out = append(out, Mount{Point: unescapeMount(fields[4]), V2: after[0] == "cgroup2", Options: strings.Split(after[2], ",")})
 	}
-	if err := sc.Err(); err != nil {
+	return out, sc.Err()
+}
+
+// FindCPU returns the cpu controller's hierarchy: cgroup v1's "cpu" mount (possibly co-mounted
+// as cpu,cpuacct) when there is one, else the cgroup2 mount. A hybrid host (v1 controllers
+// plus an empty cgroup2) counts as v1.
+func FindCPU(procRoot string) (Hierarchy, error) {
+	mounts, err := Mounts(procRoot)
+	if err != nil {
 		return Hierarchy{}, err
+	}
+	return cpuHierarchy(mounts)
+}
+
+func cpuHierarchy(mounts []Mount) (Hierarchy, error) {
+	var v2 string
+	for _, m := range mounts {
+		switch {
+		case !m.V2 && slices.Contains(m.Options, "cpu"):
+			return Hierarchy{Mount: m.Point}, nil
+		case m.V2 && v2 == "":
+			v2 = m.Point
+		}
 	}
 	if v2 != "" {
 		return Hierarchy{Mount: v2, V2: true}, nil

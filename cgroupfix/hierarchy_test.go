@@ -25,12 +25,19 @@ func TestParseMountinfo(t *testing.T) {
 		{unified, Hierarchy{Mount: "/sys/fs/cgroup", V2: true}},
 		{bind, Hierarchy{Mount: "/sys/fs/cgroup x", V2: true}},
 	} {
-		got, err := parseMountinfo(strings.NewReader(tc.in))
+		mounts, err := parseMountinfo(strings.NewReader(tc.in))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := cpuHierarchy(mounts)
 		if err != nil || got != tc.want {
 			t.Errorf("got %+v, %v; want %+v", got, err, tc.want)
 		}
 	}
-	if _, err := parseMountinfo(strings.NewReader("1 2 0:1 / / rw - ext4 /dev/vda rw")); err == nil {
+	if mounts, _ := parseMountinfo(strings.NewReader("1 2 0:1 / / rw - ext4 /dev/vda rw")); len(mounts) != 0 {
+		t.Errorf("non-cgroup mount listed: %v", mounts)
+	}
+	if _, err := cpuHierarchy(nil); err == nil {
 		t.Error("no cgroup mounted must be an error")
 	}
 }

@@ -187,6 +187,11 @@ func ProcessStartTime(procRoot string, pid int) uint64 {
 	return v
 }
 
+// OwnerOf identifies process pid (below procRoot) as a claim's owner.
+func OwnerOf(procRoot string, pid int) Owner {
+	return Owner{PID: pid, StartTime: ProcessStartTime(procRoot, pid)}
+}
+
 // Alive reports whether the owner still runs.
 func (o Owner) Alive(procRoot string) bool {
 	return o.PID > 0 && ProcessStartTime(procRoot, o.PID) == o.StartTime

@@ -4,10 +4,8 @@ package integration
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"maps"
 	"os"
 	"os/exec"
@@ -260,17 +258,9 @@ func (k *Dockerd) serves() bool {
 // (nothing in ~/.docker). err, when docker fails, quotes its stderr.
 func (k *Dockerd) Docker(t testing.TB, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), ctrTimeout)
-	defer cancel()
-	var out, errOut bytes.Buffer
-	cmd := exec.CommandContext(ctx, k.cli, args...)
-	cmd.Env = append(slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "DOCKER_") }),
+	env := append(slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "DOCKER_") }),
 		"DOCKER_HOST=unix://"+k.Socket, "DOCKER_CONFIG="+filepath.Join(k.Dir, "cli"))
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	if err := cmd.Run(); err != nil {
-		return out.String(), errOut.String(), fmt.Errorf("docker %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(errOut.String()))
-	}
-	return out.String(), errOut.String(), nil
+	return runTool(env, "docker", []string{k.cli}, args)
 }
 
 // MustDocker is Docker that fails the test on error and returns stdout.
@@ -294,24 +284,6 @@ func (k *Dockerd) importRootfs(t testing.TB, name string) {
 	if err := os.Remove(tarball); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// procCPUCgroup is the cgroup v1 cpu hierarchy's path of process pid.
-func procCPUCgroup(t testing.TB, pid int) string {
-	t.Helper()
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for line := range strings.Lines(string(b)) {
-		// hierarchy-ID:controller-list:path
-		f := strings.SplitN(strings.TrimSpace(line), ":", 3)
-		if len(f) == 3 && slices.Contains(strings.Split(f[1], ","), "cpu") {
-			return f[2]
-		}
-	}
-	t.Fatalf("process %d: no cpu cgroup in\n%s", pid, b)
-	return ""
 }
 
 // claimsNaming lists rtshim's claims and runc-rt's records whose name holds id.

@@ -81,7 +81,7 @@ func TestDockerShim(t *testing.T) {
 		if p := d.shimPID(t, id); p == 0 {
 			t.Errorf("no containerd-shim-rt-v2 serves %s", id)
 		}
-		cg := procCPUCgroup(t, pid)
+		cg := cpuCgroupOf(t, pid)
 		if exists(cgroupV1Path("cpu", "cpu.rt_runtime_us")) {
 			if got := readCgroupInt(t, filepath.Join(cgroupV1Path("cpu", cg), "cpu.rt_runtime_us")); got != 100000 {
 				t.Errorf("cpu.rt_runtime_us of %s while running: %d, want 100000", cg, got)

@@ -89,7 +89,7 @@ func TestDocker(t *testing.T) {
 		if err != nil || pid <= 0 {
 			t.Fatalf("docker inspect %s: pid %d, %v", id, pid, err)
 		}
-		cg := procCPUCgroup(t, pid)
+		cg := cpuCgroupOf(t, pid)
 		if want := "/" + d.Namespace + "/docker/" + id; cg != want {
 			t.Errorf("container cgroup %s, want %s (dockerd --cgroup-parent)", cg, want)
 		}

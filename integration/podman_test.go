@@ -3,8 +3,6 @@
 package integration
 
 import (
-	"bytes"
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -56,7 +54,7 @@ func TestPodman(t *testing.T) {
 		if err != nil || pid <= 0 {
 			t.Fatalf("podman inspect %s: pid %d, %v", id, pid, err)
 		}
-		cg := procCPUCgroup(t, pid)
+		cg := cpuCgroupOf(t, pid)
 		if want := "/" + p.Namespace + "/podman/libpod-" + id; cg != want {
 			t.Errorf("container cgroup %s, want %s (podman --cgroup-parent)", cg, want)
 		}
@@ -173,19 +171,10 @@ func (p *Podman) runArgs(runtime string, flags []string, command ...string) []st
 // quotes its stderr.
 func (p *Podman) Podman(t testing.TB, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), ctrTimeout)
-	defer cancel()
-	var out, errOut bytes.Buffer
-	cmd := exec.CommandContext(ctx, "podman", append([]string{
+	return runTool(p.env, "podman", []string{"podman",
 		"--root", filepath.Join(p.Dir, "root"), "--runroot", filepath.Join(p.Dir, "run"),
 		"--tmpdir", filepath.Join(p.Dir, "tmp"), "--cgroup-manager", "cgroupfs", "--events-backend", "file",
-	}, args...)...)
-	cmd.Env = p.env
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	if err := cmd.Run(); err != nil {
-		return out.String(), errOut.String(), fmt.Errorf("podman %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(errOut.String()))
-	}
-	return out.String(), errOut.String(), nil
+	}, args)
 }
 
 // MustPodman is Podman that fails the test on error and returns stdout.

@@ -3,9 +3,12 @@
 package integration
 
 import (
+	"bytes"
+	"context"
 	"fmt"
 	"maps"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -184,4 +187,19 @@ func requireRTGroupSched(t testing.TB) {
 // (runc < 1.2, e.g. Debian's 1.1.5).
 func runcIgnoresScheduler() bool {
 	return strings.HasPrefix(runcVersion, "1.0.") || strings.HasPrefix(runcVersion, "1.1.")
+}
+
+// runTool runs a command-line client (docker, podman) with a 60 s timeout. err, when it fails,
+// quotes its stderr and names it as label and args (the caller's part of the command line).
+func runTool(env []string, label string, cmdline []string, args []string) (stdout, stderr string, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), ctrTimeout)
+	defer cancel()
+	var out, errOut bytes.Buffer
+	cmd := exec.CommandContext(ctx, cmdline[0], append(cmdline[1:], args...)...)
+	cmd.Env = env
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := cmd.Run(); err != nil {
+		return out.String(), errOut.String(), fmt.Errorf("%s %s: %w: %s", label, strings.Join(args, " "), err, strings.TrimSpace(errOut.String()))
+	}
+	return out.String(), errOut.String(), nil
 }

@@ -46,10 +46,7 @@ func (h Host) CgroupManager(stateDir string) (*cgroupfix.Manager, error) {
 }
 
 // Self identifies the calling process as the owner of a claim.
-func (h Host) Self() cgroupfix.Owner {
-	pid := os.Getpid()
-	return cgroupfix.Owner{PID: pid, StartTime: cgroupfix.ProcessStartTime(h.ProcRoot, pid)}
-}
+func (h Host) Self() cgroupfix.Owner { return cgroupfix.OwnerOf(h.ProcRoot, os.Getpid()) }
 
 // Options describe one container to prepare.
 type Options struct {

@@ -336,11 +336,9 @@ func (d *daemon) client(t testing.TB) *client.Client {
 	return c
 }
 
-// pid is the PID of container id's init.
-func (d *daemon) pid(t testing.TB, id string) int {
+// task loads container id's task through the containerd client.
+func (d *daemon) task(ctx context.Context, t testing.TB, id string) client.Task {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), ctrTimeout)
-	defer cancel()
 	c, err := d.client(t).LoadContainer(ctx, id)
 	if err != nil {
 		t.Fatal(err)
@@ -349,7 +347,15 @@ func (d *daemon) pid(t testing.TB, id string) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return int(task.Pid())
+	return task
+}
+
+// pid is the PID of container id's init.
+func (d *daemon) pid(t testing.TB, id string) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), ctrTimeout)
+	defer cancel()
+	return int(d.task(ctx, t, id).Pid())
 }
 
 // updateCPU sets a running container's CFS quota through containerd's task Update, as `docker
@@ -358,15 +364,7 @@ func (d *daemon) updateCPU(t testing.TB, id string, quota int64, period uint64) 
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), ctrTimeout)
 	defer cancel()
-	c, err := d.client(t).LoadContainer(ctx, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	task, err := c.Task(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return task.Update(ctx, client.WithResources(&specs.LinuxResources{CPU: &specs.LinuxCPU{Quota: &quota, Period: &period}}))
+	return d.task(ctx, t, id).Update(ctx, client.WithResources(&specs.LinuxResources{CPU: &specs.LinuxCPU{Quota: &quota, Period: &period}}))
 }
 
 // cgroupOf reads process pid's cgroup v2 path from the "0::" line of /proc/<pid>/cgroup,

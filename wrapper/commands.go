@@ -10,6 +10,7 @@ import (
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/rtshim/rtshim/cgroupfix"
 	"github.com/rtshim/rtshim/oci"
 	"github.com/rtshim/rtshim/rtcontainer"
 )
@@ -38,7 +39,7 @@ func (w Wrapper) create(inv Invocation, cfg *oci.Config, runc string) int {
 	}
 	err = w.afterCreate(inv, cfg, runc, c, bundle)
 	if err != nil {
-		runReal(runc, append(globalArgs(inv), "delete", "--force", id), 0)
+		runReal(runc, append(globalArgs(inv, "root", "systemd-cgroup", "log", "log-format"), "delete", "--force", id), 0)
 		c.Cgroups.Release(ctx, ns, id)
 		return w.fail(inv, err)
 	}
@@ -55,8 +56,7 @@ func (w Wrapper) afterCreate(inv Invocation, cfg *oci.Config, runc string, c *rt
 		return err
 	}
 	// The wrapper exits now: the container's init owns the claim while it lives.
-	owner := cgroupOwner(w.Host, pid)
-	if err := c.Cgroups.Adopt(c.Namespace, c.ID, owner); err != nil {
+	if err := c.Cgroups.Adopt(c.Namespace, c.ID, cgroupfix.OwnerOf(w.Host.ProcRoot, pid)); err != nil {
 		return err
 	}
 	return saveRecord(cfg, c.Namespace, c.ID, record{Bundle: bundle, Request: c.Req})
@@ -155,10 +155,10 @@ func (w Wrapper) run(inv Invocation, cfg *oci.Config, runc string) int {
 	return w.handOver(runc, inv.Args)
 }
 
-// globalArgs repeats the global flags for a command the wrapper runs itself.
-func globalArgs(inv Invocation) []string {
+// globalArgs repeats the named global flags for a command the wrapper runs itself.
+func globalArgs(inv Invocation, names ...string) []string {
 	var args []string
-	for _, g := range []string{"root", "systemd-cgroup", "log", "log-format"} {
+	for _, g := range names {
 		if v, ok := inv.Global[g]; ok {
 			args = append(args, "--"+g+"="+v)
 		}

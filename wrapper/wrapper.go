@@ -90,6 +90,8 @@ func logTo(inv Invocation) func() {
 	logger.SetOutput(f)
 	if inv.Global["log-format"] == "json" {
 		logger.SetFormatter(&logrus.JSONFormatter{TimestampFormat: time.RFC3339Nano})
+	} else {
+		logger.SetFormatter(&logrus.TextFormatter{DisableColors: true, FullTimestamp: true, TimestampFormat: time.RFC3339Nano})
 	}
 	return func() { f.Close() }
 }
@@ -165,21 +167,11 @@ func runReal(runc string, args []string, preserve int) int {
 }
 
 // fail reports err where the engine looks: stderr, and runc's --log file in its format
-// (containerd and Docker quote the last error logged there).
-func (w Wrapper) fail(inv Invocation, err error) int {
+// (containerd and Docker quote the last error logged there; logTo set that up).
+func (w Wrapper) fail(_ Invocation, err error) int {
 	msg := "runc-rt: " + err.Error()
 	fmt.Fprintln(w.Stderr, msg)
-	if p := inv.Global["log"]; p != "" {
-		if f, ferr := os.OpenFile(p, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600); ferr == nil {
-			if inv.Global["log-format"] == "json" {
-				line, _ := json.Marshal(map[string]string{"level": "error", "msg": msg, "time": time.Now().Format(time.RFC3339Nano)})
-				fmt.Fprintf(f, "%s\n", line)
-			} else {
-				fmt.Fprintf(f, "time=%q level=error msg=%q\n", time.Now().Format(time.RFC3339Nano), msg)
-			}
-			f.Close()
-		}
-	}
+	logrus.Error(msg)
 	return 1
 }
 
@@ -219,13 +211,8 @@ func loadRecord(cfg *oci.Config, ns, id string) (*record, error) {
 
 // initPID asks the real runc for the container's init PID.
 func initPID(runc string, inv Invocation, id string) (int, error) {
-	args := []string{}
-	for _, g := range []string{"root", "systemd-cgroup"} {
-		if v, ok := inv.Global[g]; ok {
-			args = append(args, "--"+g+"="+v)
-		}
-	}
-	out, err := exec.Command(runc, append(args, "state", id)...).Output()
+	args := append(globalArgs(inv, "root", "systemd-cgroup"), "state", id)
+	out, err := exec.Command(runc, args...).Output()
 	if err != nil {
 		return 0, fmt.Errorf("runc state %s: %w", id, err)
 	}

@@ -65,7 +65,10 @@ func TestFailWritesRuncLog(t *testing.T) {
 		log := filepath.Join(t.TempDir(), "log")
 		var stderr bytes.Buffer
 		inv := Parse([]string{"--log", log, "--log-format", format, "create", "c1"})
-		if code := (Wrapper{Stderr: &stderr}).fail(inv, os.ErrPermission); code != 1 {
+		closeLog := logTo(inv)
+		code := (Wrapper{Stderr: &stderr}).fail(inv, os.ErrPermission)
+		closeLog()
+		if code != 1 {
 			t.Errorf("exit %d", code)
 		}
 		b, _ := os.ReadFile(log)

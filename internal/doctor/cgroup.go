@@ -1,9 +1,7 @@
 package doctor
 
 import (
-	"bufio"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -29,37 +27,23 @@ var v1Controllers = map[string]bool{
 
 func readMounts(procRoot string) mounts {
 	var m mounts
-	f, err := os.Open(filepath.Join(procRoot, "self", "mountinfo"))
+	all, err := cgroupfix.Mounts(procRoot)
 	if err != nil {
 		m.err = err
 		return m
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		// "36 35 0:30 / /sys/fs/cgroup/cpu rw,relatime shared:9 - cgroup cgroup rw,cpu"
-		pre, post, ok := strings.Cut(sc.Text(), " - ")
-		fields, after := strings.Fields(pre), strings.Fields(post)
-		if !ok || len(fields) < 5 || len(after) < 3 || fields[3] != "/" {
-			continue
-		}
-		switch after[0] {
-		case "cgroup":
-			for _, opt := range strings.Split(after[2], ",") {
+	for _, mt := range all {
+		switch {
+		case mt.V2 && m.v2 == "":
+			m.v2 = mt.Point
+		case !mt.V2:
+			for _, opt := range mt.Options {
 				// Named hierarchies (name=systemd) hold no controller: they do not make a host v1.
 				if v1Controllers[opt] {
 					m.v1 = append(m.v1, opt)
 				}
 			}
-		case "cgroup2":
-			if m.v2 == "" {
-				m.v2 = fields[4]
-			}
 		}
-	}
-	if err := sc.Err(); err != nil {
-		m.err = err
-		return m
 	}
 	sort.Strings(m.v1)
 	// The cpu hierarchy exactly as the shim finds it, so doctor and shim cannot disagree.
