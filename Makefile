@@ -180,7 +180,7 @@ $(ROOTFS_BENCH_STAMP): $(ROOTFS_STAMP) $(CYCLICTEST) Makefile
 $(CYCLICTEST):
 	@echo "$(CYCLICTEST) is missing: run 'make deps' (installs rt-tests)" >&2; exit 1
 
-demo: build tools rootfs ## start a private containerd and run an RT container through rtshim and the stock runc shim (root)
+demo: deps build tools rootfs ## start a private containerd and run an RT container through rtshim and the stock runc shim (root)
 	@[ "$$(id -u)" -eq 0 ] || { echo "make demo needs root (containerd, runc, cgroups)" >&2; exit 1; }
 	OUTPUT=$(OUTPUT) bash hack/demo.sh
 
@@ -199,7 +199,7 @@ test: test-unit ## run the unit tests, then (as root) the integration tests
 test-unit: ## run the unit tests
 	$(GO) test $(GO_TEST_FLAGS) $(UNIT_PKGS)
 
-integration: build build-fp tools rootfs ## run the integration tests (root); log in _output/integration.log; fails on any skip
+integration: deps build build-fp tools rootfs ## run the integration tests (root); log in _output/integration.log; fails on any skip
 	@[ "$$(id -u)" -eq 0 ] || { echo "integration tests need root" >&2; exit 1; }
 	RTSHIM_BIN_DIR=$(abspath $(BIN_DIR)) RTSHIM_FP_BIN_DIR=$(abspath $(FP_BIN_DIR)) RTSHIM_TOOLS_DIR=$(abspath $(TOOLS_DIR)) RTSHIM_ROOTFS=$(abspath $(ROOTFS)) \
 		$(GO) test $(GO_TEST_FLAGS) -v -timeout $(INTEGRATION_TIMEOUT) $(if $(INTEGRATION_RUN),-run '$(INTEGRATION_RUN)') \
