@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/containerd/errdefs"
@@ -89,19 +90,43 @@ func (m *Manager) Grant(ctx context.Context, c *Claim) (retErr error) {
 }
 
 // Release gives back everything the container's claim holds and forgets the claim. It is
-// idempotent: a container that holds nothing returns nil.
+// idempotent: a container that holds nothing returns nil. It then looks for claims that
+// crashed shims left (see Reconcile).
 func (m *Manager) Release(ctx context.Context, namespace, id string) error {
+	err := m.releaseClaim(ctx, namespace, id)
+	m.sweep(ctx)
+	return err
+}
+
+func (m *Manager) releaseClaim(ctx context.Context, namespace, id string) error {
 	unlock, err := m.State.Lock()
 	if err != nil {
 		return err
 	}
 	defer unlock()
 	c, err := m.State.LoadClaim(namespace, id)
-	if err == nil && c != nil {
-		err = m.release(ctx, c)
+	if err != nil || c == nil {
+		return err
 	}
-	m.reconcile(ctx)
-	return err
+	return m.release(ctx, c)
+}
+
+// sweep reconciles when a claim looks stale. It looks without the lock (claims are written by
+// atomic rename, so a read sees a whole one): reading every claim is the one step of a
+// release whose cost grows with the number of containers on the host, and every create and
+// delete waits for the lock's holder.
+func (m *Manager) sweep(ctx context.Context) {
+	claims, err := m.State.Claims()
+	if err != nil {
+		log.G(ctx).WithError(err).Warn("list rtshim claims")
+		return
+	}
+	if !slices.ContainsFunc(claims, m.stale) {
+		return
+	}
+	if err := m.Reconcile(ctx); err != nil {
+		log.G(ctx).WithError(err).Warn("release claims of crashed shims")
+	}
 }
 
 // Adopt hands a claim to another owner: the runc wrapper exits after `runc create`, so the
@@ -122,8 +147,8 @@ func (m *Manager) Adopt(namespace, id string, owner Owner) error {
 
 // Reconcile finishes what crashed shims and failed releases left: claims whose owner is gone
 // and whose cgroup holds no process, and budget claims whose cgroup is gone (runc delete
-// removed it; a grant creates the cgroup before it returns), are released. Every Release runs
-// it too, and a Grant whose budget does not fit.
+// removed it; a grant creates the cgroup before it returns), are released. Release runs it
+// when it sees such a claim, and so does a Grant whose budget does not fit.
 func (m *Manager) Reconcile(ctx context.Context) error {
 	unlock, err := m.State.Lock()
 	if err != nil {
@@ -142,8 +167,7 @@ func (m *Manager) reconcile(ctx context.Context) (released int) {
 		return 0
 	}
 	for _, c := range claims {
-		gone := c.CreatedLeaf && !m.CPU.Exists(c.Leaf)
-		if !gone && (c.Owner.Alive(m.ProcRoot) || m.hasTasks(c.Leaf)) {
+		if !m.stale(c) {
 			continue
 		}
 		log.G(ctx).WithField("id", c.ID).WithField("cgroup", c.Leaf).Info("releasing budget of a container whose shim is gone")
@@ -154,6 +178,15 @@ func (m *Manager) reconcile(ctx context.Context) (released int) {
 		released++
 	}
 	return released
+}
+
+// stale says whether a claim is left over: its cgroup, which the grant created, is gone (runc
+// delete removed it), or its owner is gone and its cgroup holds no process.
+func (m *Manager) stale(c *Claim) bool {
+	if c.CreatedLeaf && !m.CPU.Exists(c.Leaf) {
+		return true
+	}
+	return !c.Owner.Alive(m.ProcRoot) && !m.hasTasks(c.Leaf)
 }
 
 func (m *Manager) hasTasks(cg string) bool {

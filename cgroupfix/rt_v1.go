@@ -43,6 +43,18 @@ func (m *Manager) readGroup(cg string) (group, error) {
 	return group{rt, p}, err
 }
 
+// readChild is readGroup for a sibling whose period only matters when it holds runtime:
+// most siblings (containers without an RT budget) hold none, and skipping the second read
+// halves what a grant reads under the lock.
+func (m *Manager) readChild(cg string) (group, error) {
+	rt, err := m.readInt(cg, fileRTRuntime)
+	if err != nil || rt == 0 {
+		return group{rt, 0}, err
+	}
+	p, err := m.readInt(cg, fileRTPeriod)
+	return group{rt, p}, err
+}
+
 func (m *Manager) readInt(cg, file string) (int64, error) {
 	s, err := m.CPU.ReadFile(cg, file)
 	if err != nil {
@@ -84,7 +96,7 @@ func (m *Manager) childrenNeed(cg string, period int64, overrideName string, ove
 		if n == overrideName {
 			continue
 		}
-		g, err := m.readGroup(path.Join(cg, n))
+		g, err := m.readChild(path.Join(cg, n))
 		if err != nil {
 			return 0, err
 		}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"time"
 
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
@@ -133,10 +134,12 @@ func (h Host) Prepare(ctx context.Context, o Options) (*Container, error) {
 	if err := WriteSpec(specPath, spec); err != nil {
 		return nil, err
 	}
+	start := time.Now()
 	if err := cg.Grant(ctx, claim); err != nil {
 		return nil, err
 	}
-	log.G(ctx).WithField("policy", req.Sched.Policy).WithField("priority", req.Sched.Priority).
+	// took includes the wait for the host-wide lock: what a create paid for its budget.
+	log.G(ctx).WithField("took", time.Since(start).Round(time.Microsecond)).WithField("policy", req.Sched.Policy).WithField("priority", req.Sched.Priority).
 		WithField("mode", req.Mode).WithField("cgroup", c.Leaf).WithField("rt_runtime_us", claim.RuntimeUS).
 		WithField("pod", claim.Pod).Info("granted real-time resources")
 	return c, nil
