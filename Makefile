@@ -30,7 +30,7 @@ INTEGRATION_RUN ?=
 # Lifecycles of `make soak`.
 N ?= 500
 # Benchmarks (make bench): rounds of BenchmarkLifecycle, output file.
-BENCH_ROUNDS ?= 30
+BENCH_ROUNDS ?= 100
 BENCH_TIMEOUT ?= 30m
 BENCH_LOG ?= $(OUTPUT)/bench.txt
 # Seconds of each latency run (cyclictest, the mixed application); containers of the scale
@@ -346,10 +346,17 @@ test-package: package ## test make install (temp DESTDIR) and the .deb (apt-get 
 
 ##@ Maintenance
 
-lint: ## check formatting (gofmt) and run go vet
+# staticcheck, pinned; `go run` fetches it through the Go module proxy into the module cache.
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+lint: ## check formatting (gofmt), run go vet and staticcheck (also with -tags failpoints, and on hack/package)
 	@files=$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go') </dev/null); \
 	if [ -n "$$files" ]; then echo "gofmt needed on:" $$files >&2; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags failpoints ./...
+	$(GO) run $(STATICCHECK) ./...
+	$(GO) run $(STATICCHECK) -tags failpoints ./...
+	cd hack/package && $(GO) vet ./... && $(GO) run $(STATICCHECK) ./...
 
 clean: ## remove _output
 	rm -rf $(OUTPUT)

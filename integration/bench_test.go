@@ -9,7 +9,7 @@ package integration
 // goal is printed as MISS, not failed: these are measurements; a container
 // that fails to run does fail the benchmark.
 //
-//	RTSHIM_BENCH_ROUNDS      rounds of BenchmarkLifecycle (default 30)
+//	RTSHIM_BENCH_ROUNDS      rounds of BenchmarkLifecycle (default 100)
 //	RTSHIM_BENCH_STOCK_SHIM  the stock shim to compare with, as the absolute
 //	                         path of a containerd-shim-runc-v2 binary (ctr
 //	                         --runtime takes one); default io.containerd.runc.v2,
@@ -82,7 +82,7 @@ var latinSquare = [4]int{0, 1, 3, 2}
 // runtime, with and without a real-time request.
 func BenchmarkLifecycle(b *testing.B) {
 	requireRoot(b)
-	rounds := 30
+	rounds := 100
 	if s := os.Getenv("RTSHIM_BENCH_ROUNDS"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 {
