@@ -215,13 +215,10 @@ func (m *Manager) release(ctx context.Context, c *Claim) error {
 // Quiesce takes the budget back from the cgroup of a container whose processes are gone,
 // before runc removes the cgroup: a removed cgroup's budget lingers in the kernel for a grace
 // period, while a cgroup at 0 never stands in the way of its parent being lowered. It does
-// nothing while processes remain.
+// nothing while processes remain. It takes no lock: a cgroup going to 0 only makes room (a
+// grant planned meanwhile counts the old value and asks its parent for more than it needs,
+// which the next release settles), and the cgroup is the calling shim's own container's.
 func (m *Manager) Quiesce(ctx context.Context, namespace, id string) {
-	unlock, err := m.State.Lock()
-	if err != nil {
-		return
-	}
-	defer unlock()
 	c, err := m.State.LoadClaim(namespace, id)
 	if err != nil || c == nil || c.RuntimeUS == 0 || !m.CPU.Exists(c.Leaf) || m.hasTasks(c.Leaf) {
 		return
