@@ -93,12 +93,13 @@ func (m *Manager) Grant(ctx context.Context, c *Claim) (retErr error) {
 // idempotent: a container that holds nothing returns nil. It then looks for claims that
 // crashed shims left (see Reconcile).
 func (m *Manager) Release(ctx context.Context, namespace, id string) error {
-	err := m.releaseClaim(ctx, namespace, id)
+	err := m.withClaim(namespace, id, func(c *Claim) error { return m.release(ctx, c) })
 	m.sweep(ctx)
 	return err
 }
 
-func (m *Manager) releaseClaim(ctx context.Context, namespace, id string) error {
+// withClaim runs f on the container's claim under the lock; nothing when it has none.
+func (m *Manager) withClaim(namespace, id string, f func(*Claim) error) error {
 	unlock, err := m.State.Lock()
 	if err != nil {
 		return err
@@ -108,7 +109,7 @@ func (m *Manager) releaseClaim(ctx context.Context, namespace, id string) error 
 	if err != nil || c == nil {
 		return err
 	}
-	return m.release(ctx, c)
+	return f(c)
 }
 
 // sweep reconciles when a claim looks stale. It looks without the lock (claims are written by
@@ -132,17 +133,10 @@ func (m *Manager) sweep(ctx context.Context) {
 // Adopt hands a claim to another owner: the runc wrapper exits after `runc create`, so the
 // container's init owns its claim from then on.
 func (m *Manager) Adopt(namespace, id string, owner Owner) error {
-	unlock, err := m.State.Lock()
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	c, err := m.State.LoadClaim(namespace, id)
-	if err != nil || c == nil {
-		return err
-	}
-	c.Owner = owner
-	return m.State.SaveClaim(c)
+	return m.withClaim(namespace, id, func(c *Claim) error {
+		c.Owner = owner
+		return m.State.SaveClaim(c)
+	})
 }
 
 // Reconcile finishes what crashed shims and failed releases left: claims whose owner is gone

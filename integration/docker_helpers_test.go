@@ -321,3 +321,43 @@ func procSched(t testing.TB, pid int) (policy, priority int) {
 	policy, _ = strconv.Atoi(f[41-3])
 	return policy, priority
 }
+
+// engineCLI is docker or podman as a test drives it: cli runs a command and fails the test on
+// error.
+type engineCLI struct {
+	name string
+	cli  func(t testing.TB, args ...string) string
+}
+
+// checkRTContainer checks a running container the engine started with FIFO 70 through runc-rt
+// (or the rt shim) and /bin/schedinfo -sleep: its cgroup, its budget and claim, the exec policy
+// and its own policy; then removes it with rm and checks that rtshim's state went with it.
+func checkRTContainer(t *testing.T, e engineCLI, id, wantCgroup string, rm ...string) {
+	t.Helper()
+	pid, err := strconv.Atoi(strings.TrimSpace(e.cli(t, "inspect", "-f", "{{.State.Pid}}", id)))
+	if err != nil || pid <= 0 {
+		t.Fatalf("%s inspect %s: pid %d, %v", e.name, id, pid, err)
+	}
+	cg := cpuCgroupOf(t, pid)
+	if cg != wantCgroup {
+		t.Errorf("container cgroup %s, want %s (%s --cgroup-parent)", cg, wantCgroup, e.name)
+	}
+	if exists(cgroupV1Path("cpu", "cpu.rt_runtime_us")) {
+		if got := readCgroupInt(t, filepath.Join(cgroupV1Path("cpu", cg), "cpu.rt_runtime_us")); got != 100000 {
+			t.Errorf("cpu.rt_runtime_us of %s while running: %d, want 100000", cg, got)
+		}
+		if len(claimsNaming(t, id)) == 0 {
+			t.Errorf("no rtshim claim of container %s while it runs", id)
+		}
+	}
+	if s := parseSched(t, e.cli(t, "exec", id, "/bin/schedinfo")); s["policy"] != "SCHED_OTHER" {
+		t.Errorf("%s exec: %v, want SCHED_OTHER (the exec policy)", e.name, s)
+	}
+	if s := parseSched(t, e.cli(t, "logs", id)); s["policy"] != "SCHED_FIFO" || s["priority"] != "70" {
+		t.Errorf("%s run -d with the RT runtime: %v, want SCHED_FIFO 70", e.name, s)
+	}
+	e.cli(t, append(rm, id)...)
+	if c := claimsNaming(t, id); len(c) > 0 {
+		t.Errorf("after %s %s: rtshim state left in %s: %v", e.name, strings.Join(rm, " "), stateDir, c)
+	}
+}

@@ -85,32 +85,7 @@ func TestDocker(t *testing.T) {
 	})
 	t.Run("budget", func(t *testing.T) {
 		id := strings.TrimSpace(k.MustDocker(t, append(run("-d", "--runtime=rt"), dockerImage, "/bin/schedinfo", "-sleep", "300")...))
-		pid, err := strconv.Atoi(strings.TrimSpace(k.MustDocker(t, "inspect", "-f", "{{.State.Pid}}", id)))
-		if err != nil || pid <= 0 {
-			t.Fatalf("docker inspect %s: pid %d, %v", id, pid, err)
-		}
-		cg := cpuCgroupOf(t, pid)
-		if want := "/" + d.Namespace + "/docker/" + id; cg != want {
-			t.Errorf("container cgroup %s, want %s (dockerd --cgroup-parent)", cg, want)
-		}
-		if exists(cgroupV1Path("cpu", "cpu.rt_runtime_us")) {
-			if got := readCgroupInt(t, filepath.Join(cgroupV1Path("cpu", cg), "cpu.rt_runtime_us")); got != 100000 {
-				t.Errorf("cpu.rt_runtime_us of %s while running: %d, want 100000", cg, got)
-			}
-			if len(claimsNaming(t, id)) == 0 {
-				t.Errorf("no rtshim claim of container %s while it runs", id)
-			}
-		}
-		if s := parseSched(t, k.MustDocker(t, "exec", id, "/bin/schedinfo")); s["policy"] != "SCHED_OTHER" {
-			t.Errorf("docker exec: %v, want SCHED_OTHER (the exec policy)", s)
-		}
-		if s := parseSched(t, k.MustDocker(t, "logs", id)); s["policy"] != "SCHED_FIFO" || s["priority"] != "70" {
-			t.Errorf("docker run -d --runtime=rt: %v, want SCHED_FIFO 70", s)
-		}
-		k.MustDocker(t, "rm", "-f", id)
-		if c := claimsNaming(t, id); len(c) > 0 {
-			t.Errorf("after docker rm -f: rtshim state left in %s: %v", stateDir, c)
-		}
+		checkRTContainer(t, engineCLI{"docker", k.MustDocker}, id, "/"+d.Namespace+"/docker/"+id, "rm", "-f")
 		d.assertRestored(t, before)
 	})
 	t.Run("stop", func(t *testing.T) {

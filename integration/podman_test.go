@@ -50,32 +50,7 @@ func TestPodman(t *testing.T) {
 	})
 	t.Run("budget", func(t *testing.T) {
 		id := strings.TrimSpace(p.MustPodman(t, p.runArgs(p.runcRT, append(fifo70, "-d"), "/bin/schedinfo", "-sleep", "300")...))
-		pid, err := strconv.Atoi(strings.TrimSpace(p.MustPodman(t, "inspect", "-f", "{{.State.Pid}}", id)))
-		if err != nil || pid <= 0 {
-			t.Fatalf("podman inspect %s: pid %d, %v", id, pid, err)
-		}
-		cg := cpuCgroupOf(t, pid)
-		if want := "/" + p.Namespace + "/podman/libpod-" + id; cg != want {
-			t.Errorf("container cgroup %s, want %s (podman --cgroup-parent)", cg, want)
-		}
-		if exists(cgroupV1Path("cpu", "cpu.rt_runtime_us")) {
-			if got := readCgroupInt(t, filepath.Join(cgroupV1Path("cpu", cg), "cpu.rt_runtime_us")); got != 100000 {
-				t.Errorf("cpu.rt_runtime_us of %s while running: %d, want 100000", cg, got)
-			}
-			if len(claimsNaming(t, id)) == 0 {
-				t.Errorf("no rtshim claim of container %s while it runs", id)
-			}
-		}
-		if s := parseSched(t, p.MustPodman(t, "exec", id, "/bin/schedinfo")); s["policy"] != "SCHED_OTHER" {
-			t.Errorf("podman exec: %v, want SCHED_OTHER (the exec policy)", s)
-		}
-		if s := parseSched(t, p.MustPodman(t, "logs", id)); s["policy"] != "SCHED_FIFO" || s["priority"] != "70" {
-			t.Errorf("podman run -d --runtime runc-rt: %v, want SCHED_FIFO 70", s)
-		}
-		p.MustPodman(t, "rm", "-f", "-t", "0", id)
-		if c := claimsNaming(t, id); len(c) > 0 {
-			t.Errorf("after podman rm -f: rtshim state left in %s: %v", stateDir, c)
-		}
+		checkRTContainer(t, engineCLI{"podman", p.MustPodman}, id, "/"+p.Namespace+"/podman/libpod-"+id, "rm", "-f", "-t", "0")
 	})
 	if diff := diffCPUTree(before, withoutNewIdle(before, snapshotCPUTree(t))); len(diff) > 0 {
 		t.Errorf("cpu cgroup tree not restored:\n%s", strings.Join(diff, "\n"))
