@@ -112,8 +112,13 @@ func rewriteProcess(p string, req *oci.Request) error {
 	return os.WriteFile(p, out, 0o600)
 }
 
-// delete runs runc delete, then gives the budget back.
+// delete runs runc delete, then gives the budget back. The budget of a container whose
+// processes are gone is set to 0 first, as the shim does: runc delete removes the cgroup, and a
+// removed cgroup's budget stands in the way of lowering its parent for an RCU grace period.
 func (w Wrapper) delete(inv Invocation, cfg *oci.Config, runc string) int {
+	if cg, err := w.Host.CgroupManager(cfg.StateDir); err == nil {
+		cg.Quiesce(context.Background(), namespace(inv), inv.ID())
+	}
 	code := runReal(runc, inv.Args, 0)
 	w.release(inv, cfg)
 	return code
