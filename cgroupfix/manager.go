@@ -211,7 +211,8 @@ func (m *Manager) release(ctx context.Context, c *Claim) error {
 // period, while a cgroup at 0 never stands in the way of its parent being lowered. It does
 // nothing while processes remain. It takes no lock: a cgroup going to 0 only makes room (a
 // grant planned meanwhile counts the old value and asks its parent for more than it needs,
-// which the next release settles), and the cgroup is the calling shim's own container's.
+// which the next release settles), and the cgroup is the caller's own container's (the shim's
+// or runc-rt's).
 func (m *Manager) Quiesce(ctx context.Context, namespace, id string) {
 	c, err := m.State.LoadClaim(namespace, id)
 	if err != nil || c == nil || c.RuntimeUS == 0 || !m.CPU.Exists(c.Leaf) || m.hasTasks(c.Leaf) {
