@@ -107,8 +107,8 @@ func (m *Manager) childrenNeed(cg string, period int64, overrideName string, ove
 }
 
 // planV1 works out, without writing anything, the runtime every ancestor of the claim's leaf
-// needs so the leaf's budget fits: each raised to the sum of its children's ratios, never
-// lowered. The root cgroup is the host's limit (sched_rt_runtime_us) and is never written.
+// needs so the leaf's budget fits: each raised to what its children need (childrenNeed: their
+// runtimes summed, at least what the kernel's ratio check requires), never lowered. The root cgroup is the host's limit (sched_rt_runtime_us) and is never written.
 func (m *Manager) planV1(c *Claim) ([]rtWrite, error) {
 	root, err := m.readGroup("/")
 	if err != nil {
