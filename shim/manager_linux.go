@@ -19,6 +19,7 @@ import (
 	"github.com/containerd/typeurl/v2"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/rtshim/rtshim/internal/failpoint"
 	"github.com/rtshim/rtshim/rtcontainer"
 )
 
@@ -96,14 +97,26 @@ func removeStaleSockets(ctx context.Context, bundle string) {
 // Stop runs the stock cleanup (runc delete --force, unmount), then releases the budget and
 // removes the dead shim's sockets.
 func (m Manager) Stop(ctx context.Context, id string) (shim.StopStatus, error) {
-	st, err := m.Manager.Stop(ctx, id)
-	cwd, cerr := os.Getwd()
-	if cerr != nil {
-		return st, errors.Join(err, cerr)
+	cwd, err := os.Getwd()
+	if err != nil {
+		st, serr := m.Manager.Stop(ctx, id)
+		return st, errors.Join(serr, err)
 	}
 	bundle := filepath.Join(filepath.Dir(cwd), id)
+	if spec, err := rtcontainer.ReadSpec(filepath.Join(bundle, "config.json")); err == nil {
+		if hook := failpoint.Hook(spec.Annotations); hook != nil {
+			if err := hook(rtcontainer.StepCleanupBefore); err != nil {
+				return shim.StopStatus{}, err
+			}
+		}
+	}
+	rec, rerr := rtcontainer.ReadBundleRecord(bundle)
+	if rerr == nil {
+		// The stock cleanup is `runc delete --force`, which SIGKILLs the init and waits for it.
+		m.host.Demote(ctx, rec.StateDir, rec.Namespace, id)
+	}
+	st, err := m.Manager.Stop(ctx, id)
 	removeStaleSockets(ctx, bundle)
-	rec, rerr := readBundleRecord(bundle)
 	if rerr != nil {
 		if !errors.Is(rerr, os.ErrNotExist) {
 			log.G(ctx).WithError(rerr).Warn("read rtshim bundle record")
