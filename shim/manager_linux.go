@@ -13,6 +13,7 @@ import (
 	apitypes "github.com/containerd/containerd/api/types"
 	runtimeoptions "github.com/containerd/containerd/api/types/runtimeoptions/v1"
 	"github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2/manager"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/containerd/v2/pkg/protobuf/types"
 	"github.com/containerd/containerd/v2/pkg/shim"
 	"github.com/containerd/log"
@@ -39,10 +40,11 @@ func NewManager() shim.Manager {
 	return Manager{Manager: manager.NewShimManager(RuntimeName), host: DefaultHost()}
 }
 
-// Start runs the stock start and notes in the bundle (the working directory) which sockets
-// the shim serves on, so that Stop can remove them if the shim gets killed.
+// Start runs the stock start on the runtime options in the form it reads (see
+// legacyStartInput) and notes in the bundle (the working directory) which sockets the shim
+// serves on, so that Stop can remove them if the shim gets killed.
 func (m Manager) Start(ctx context.Context, id string, opts shim.StartOpts) (shim.BootstrapParams, error) {
-	params, err := m.Manager.Start(ctx, id, opts)
+	params, err := m.stockStart(ctx, id, opts)
 	if err != nil {
 		return params, err
 	}
@@ -56,6 +58,46 @@ func (m Manager) Start(ctx context.Context, id string, opts shim.StartOpts) (shi
 		log.G(ctx).WithError(err).Warn("record shim sockets")
 	}
 	return params, nil
+}
+
+// stockStart runs the stock Start with stdin holding what containerd ≤ 2.2 writes there,
+// whichever containerd started the shim. It returns its errors and logs nothing: containerd
+// takes the start command's stdout and stderr together as its answer.
+func (m Manager) stockStart(ctx context.Context, id string, opts shim.StartOpts) (shim.BootstrapParams, error) {
+	ns, err := namespaces.NamespaceRequired(ctx)
+	if err != nil {
+		return shim.BootstrapParams{}, err
+	}
+	input, err := io.ReadAll(io.LimitReader(os.Stdin, maxStartInput+1))
+	if err != nil {
+		return shim.BootstrapParams{}, fmt.Errorf("read start parameters from stdin: %w", err)
+	}
+	if len(input) > maxStartInput {
+		return shim.BootstrapParams{}, fmt.Errorf("start parameters on stdin exceed %d bytes", maxStartInput)
+	}
+	legacy, err := legacyStartInput(input, id, ns)
+	if err != nil {
+		return shim.BootstrapParams{}, err
+	}
+	// The stock Start reads os.Stdin itself and takes no reader: give it a pipe holding the
+	// legacy form for the call. `start` is a short-lived command that does nothing else.
+	r, w, err := os.Pipe()
+	if err != nil {
+		return shim.BootstrapParams{}, fmt.Errorf("pipe for the start parameters: %w", err)
+	}
+	go func() {
+		// If Start returns without reading (the shim of the container's group runs already),
+		// closing r makes this write fail with EPIPE, which ends the goroutine.
+		_, _ = w.Write(legacy)
+		w.Close()
+	}()
+	stdin := os.Stdin
+	os.Stdin = r
+	defer func() {
+		os.Stdin = stdin
+		r.Close()
+	}()
+	return m.Manager.Start(ctx, id, opts)
 }
 
 // shimGroup is the ID the stock manager names the socket after: a pod's containers share
