@@ -54,9 +54,10 @@ func (m Manager) Start(ctx context.Context, id string, opts shim.StartOpts) (shi
 			sockets = append(sockets, debug)
 		}
 	}
-	if err := os.WriteFile(socketsFile, []byte(strings.Join(sockets, "\n")), 0o600); err != nil {
-		log.G(ctx).WithError(err).Warn("record shim sockets")
-	}
+	// Best effort, and silent: containerd reads what `shim start` writes to stdout and stderr
+	// as its answer, so a log line here would break the start. Without the file, only the
+	// removal of a killed shim's sockets is lost.
+	_ = os.WriteFile(socketsFile, []byte(strings.Join(sockets, "\n")), 0o600)
 	return params, nil
 }
 
