@@ -12,6 +12,12 @@
  *   -set <fifo|rr|other> <prio>
  *                       try sched_setscheduler(0, ...), print "set=ok" or
  *                       "set=error:<strerror>", then the policy line again
+ *   -try <spec>         try sched_setattr(0, ...) with spec, print "try=<spec> ok" or
+ *                       "try=<spec> error:<strerror>"; repeatable, tried in order. spec is
+ *                       fifo:<prio>, rr:<prio>, other[:<nice>], batch[:<nice>], idle, or
+ *                       deadline:<runtime_ns>:<deadline_ns>:<period_ns>
+ *   -spin <sec>         print "spinning" and busy-loop, without a system call, for sec
+ *                       seconds (0: until killed), as a runaway real-time thread does
  *   -sleep <sec>        sleep (so a test can exec into the container)
  *   -exit <n>           exit with status n (default 0)
  *
@@ -26,6 +32,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef SCHED_DEADLINE
@@ -139,13 +146,67 @@ static int parse_policy(const char *s)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: schedinfo [-caps] [-set fifo|rr|other PRIO] [-sleep SEC] [-exit N]\n");
+	fprintf(stderr, "usage: schedinfo [-caps] [-set fifo|rr|other PRIO] [-try SPEC]... [-spin SEC] [-sleep SEC] [-exit N]\n");
 	exit(2);
+}
+
+/* parse_try turns a -try spec into a sched_attr; 0 on success. */
+static int parse_try(const char *spec, struct attr *a)
+{
+	char name[16];
+	long long x = 0, y = 0, z = 0;
+	int n = sscanf(spec, "%15[a-z]:%lld:%lld:%lld", name, &x, &y, &z);
+
+	memset(a, 0, sizeof(*a));
+	a->size = sizeof(*a);
+	if (n < 1)
+		return -1;
+	if ((strcmp(name, "fifo") == 0 || strcmp(name, "rr") == 0) && n == 2) {
+		a->sched_policy = name[0] == 'f' ? SCHED_FIFO : SCHED_RR;
+		a->sched_priority = (uint32_t)x;
+	} else if ((strcmp(name, "other") == 0 || strcmp(name, "batch") == 0) && n <= 2) {
+		a->sched_policy = name[0] == 'o' ? SCHED_OTHER : SCHED_BATCH;
+		a->sched_nice = (int32_t)x;
+	} else if (strcmp(name, "idle") == 0 && n == 1) {
+		a->sched_policy = SCHED_IDLE;
+	} else if (strcmp(name, "deadline") == 0 && n == 4) {
+		a->sched_policy = SCHED_DEADLINE;
+		a->sched_runtime = (uint64_t)x;
+		a->sched_deadline = (uint64_t)y;
+		a->sched_period = (uint64_t)z;
+	} else {
+		return -1;
+	}
+	return 0;
+}
+
+static double now_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts); /* the vDSO: no system call */
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* spin busy-loops for sec seconds (0: forever) without entering the kernel. */
+static void spin(int sec)
+{
+	volatile unsigned long x = 0;
+	double end = now_seconds() + sec;
+
+	for (;;) {
+		for (int i = 0; i < 1000000; i++)
+			x++;
+		if (sec > 0 && now_seconds() >= end)
+			return;
+	}
 }
 
 int main(int argc, char **argv)
 {
-	int caps = 0, set_policy = -1, set_prio = 0, sleep_sec = 0, code = 0;
+	int caps = 0, set_policy = -1, set_prio = 0, sleep_sec = 0, code = 0, spin_sec = -1;
+	const char *tries[16];
+	int ntries = 0;
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "-caps") == 0) {
@@ -155,6 +216,14 @@ int main(int argc, char **argv)
 			set_prio = atoi(argv[++i]);
 			if (set_policy < 0)
 				usage();
+		} else if (strcmp(argv[i], "-try") == 0 && i + 1 < argc && ntries < 16) {
+			struct attr a;
+
+			tries[ntries++] = argv[++i];
+			if (parse_try(argv[i], &a) != 0)
+				usage();
+		} else if (strcmp(argv[i], "-spin") == 0 && i + 1 < argc) {
+			spin_sec = atoi(argv[++i]);
 		} else if (strcmp(argv[i], "-sleep") == 0 && i + 1 < argc) {
 			sleep_sec = atoi(argv[++i]);
 		} else if (strcmp(argv[i], "-exit") == 0 && i + 1 < argc) {
@@ -177,6 +246,20 @@ int main(int argc, char **argv)
 			printf("set=error:%s\n", strerror(errno));
 		read_info(&now);
 		print_info(&now);
+	}
+	for (int i = 0; i < ntries; i++) {
+		struct attr a;
+
+		parse_try(tries[i], &a);
+		if (syscall(SYS_sched_setattr, 0, &a, 0) == 0)
+			printf("try=%s ok\n", tries[i]);
+		else
+			printf("try=%s error:%s\n", tries[i], strerror(errno));
+	}
+	if (spin_sec >= 0) {
+		printf("spinning\n");
+		fflush(stdout);
+		spin(spin_sec);
 	}
 	fflush(stdout);
 	if (sleep_sec > 0)
