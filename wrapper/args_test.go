@@ -26,6 +26,11 @@ func TestParse(t *testing.T) {
 		{[]string{"delete", "--force", "c1"}, map[string]string{}, "delete", map[string]string{"force": "true"}, []string{"c1"}},
 		{[]string{"--version"}, map[string]string{"version": "true"}, "", map[string]string{}, nil},
 		{[]string{"kill", "c1", "KILL"}, map[string]string{}, "kill", map[string]string{}, []string{"c1", "KILL"}},
+		// update's value flags, space-separated (CRI-O's `update --resources - ID`, a user's --cpu-quota).
+		{[]string{"update", "--resources", "-", "c1"}, map[string]string{}, "update", map[string]string{"resources": "-"}, []string{"c1"}},
+		{[]string{"update", "-r", "/tmp/r.json", "c1"}, map[string]string{}, "update", map[string]string{"resources": "/tmp/r.json"}, []string{"c1"}},
+		{[]string{"update", "--cpu-quota", "20000", "--cpu-rt-runtime", "5000", "--memory", "1M", "c1"}, map[string]string{}, "update",
+			map[string]string{"cpu-quota": "20000", "cpu-rt-runtime": "5000", "memory": "1M"}, []string{"c1"}},
 	} {
 		inv := Parse(tc.args)
 		if !reflect.DeepEqual(inv.Global, tc.global) || inv.Command != tc.command ||
