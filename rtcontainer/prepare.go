@@ -80,7 +80,12 @@ func (h Host) Prepare(ctx context.Context, o Options) (_ *Container, retErr erro
 	// The spec is rewritten only once the budget is granted: a refused container's bundle is
 	// left as it came.
 	oci.PrepareSpec(spec, req, claim != nil && claim.RuntimeUS > 0)
-	if o.Detached && req.Mode == oci.ModeApply {
+	if req.Mode == oci.ModeApply && (o.Detached || req.Sched.Policy.RealTime()) {
+		// AfterCreate sets the policy on the paused init (every thread, as it must anyway), so
+		// runc has no scheduler to set: `runc init` would otherwise run real-time for the rest of
+		// create, on the container's budget, and a budget below a tick (limits.min_rt_runtime_us
+		// lowered) throttles it there for minutes, with no task yet that a kill could reach.
+		// runc-rt (detached) also keeps runc's stored config free of it for `runc exec`.
 		oci.WithoutScheduler(spec)
 	}
 	if err := WriteSpec(specPath, spec); err != nil {
