@@ -47,11 +47,26 @@ func (w Wrapper) kill(inv Invocation, cfg *config.Config, runc string) int {
 	}
 	if isSIGKILL(sig) {
 		ctx := context.Background()
-		if dir := w.stateDir(ctx, inv, cfg, runc); dir != "" {
-			w.Host.Demote(ctx, dir, namespace(inv), inv.ID())
-		}
+		w.demote(ctx, inv, cfg, func() string { return w.stateDir(ctx, inv, cfg, runc) })
 	}
 	return w.handOver(runc, inv.Args)
+}
+
+// demote demotes the container's real-time threads before a SIGKILL (see
+// rtcontainer.BeforeKill), in the state dir its bundle record names. Finding that record takes
+// `runc state`, a child process that was seen to take 4 to 18 s while a throttled init was
+// starting (stuck in the kernel itself until it could run); so the threads are demoted first
+// through the config's state dir (the default one without a usable config), where the container
+// almost always is, and only then is stateDir, the record's dir, asked for.
+func (w Wrapper) demote(ctx context.Context, inv Invocation, cfg *config.Config, stateDir func() string) {
+	first := config.Default().StateDir
+	if cfg != nil {
+		first = cfg.StateDir
+	}
+	w.Host.Demote(ctx, first, namespace(inv), inv.ID())
+	if dir := stateDir(); dir != "" && dir != first {
+		w.Host.Demote(ctx, dir, namespace(inv), inv.ID())
+	}
 }
 
 // isSIGKILL parses a signal the way runc kill takes it: "KILL", "SIGKILL", "9".
@@ -69,6 +84,10 @@ func isSIGKILL(s string) bool {
 // SIGKILLs the init, so its real-time threads are demoted first.
 func (w Wrapper) delete(inv Invocation, cfg *config.Config, runc string) int {
 	ctx := context.Background()
+	if truthy(inv.Flags["force"]) {
+		// --force SIGKILLs the init: demote first (see demote), then find the state dir.
+		w.demote(ctx, inv, cfg, func() string { return "" })
+	}
 	dir := w.stateDir(ctx, inv, cfg, runc)
 	if dir == "" {
 		fmt.Fprintf(w.Stderr, "runc-rt: %s: state dir unknown (no bundle record, no usable config): its RT budget, if any, is not released\n", inv.ID())
@@ -80,7 +99,7 @@ func (w Wrapper) delete(inv Invocation, cfg *config.Config, runc string) int {
 		fmt.Fprintf(w.Stderr, "runc-rt: %v\n", err) // the container is deleted all the same
 	}
 	if truthy(inv.Flags["force"]) {
-		w.Host.Demote(ctx, dir, o.Namespace, o.ID)
+		w.Host.Demote(ctx, dir, o.Namespace, o.ID) // the record's state dir, if another
 	}
 	if c != nil {
 		c.BeforeDelete(ctx)
