@@ -54,6 +54,9 @@ var hostileCases = []hostileCase{
 	{name: "deadline garbage", ann: map[string]string{"rtshim.io/policy": "deadline", "rtshim.io/deadline": "a=b"}, want: []string{`rtshim.io/deadline="a=b"`}},
 	{name: "deadline with fifo", ann: fifoWith("rtshim.io/deadline", "runtime=1ms,deadline=2ms,period=2ms"), want: []string{"rtshim.io/deadline"}},
 	{name: "deadline without parameters", ann: map[string]string{"rtshim.io/policy": "deadline"}, want: []string{"rtshim.io/deadline"}},
+	// Below kernel.sched_deadline_period_min_us (100 by default): the kernel's bare EINVAL.
+	{name: "deadline period below the kernel's minimum", ann: map[string]string{"rtshim.io/policy": "deadline", "rtshim.io/deadline": "runtime=10us,deadline=50us,period=50us"},
+		want: []string{"rtshim.io/deadline", "period 50µs", "kernel.sched_deadline_period_min_us="}},
 	{name: "reset-on-fork yes", ann: fifoWith("rtshim.io/reset-on-fork", "yes"), want: []string{`rtshim.io/reset-on-fork="yes"`}},
 	{name: "mode force", ann: fifoWith("rtshim.io/mode", "force"), want: []string{`rtshim.io/mode="force"`, "apply", "grant"}},
 	{name: "budget 0", ann: fifoWith("rtshim.io/rt-runtime-us", "0"), want: []string{`rtshim.io/rt-runtime-us="0"`}},
@@ -72,6 +75,11 @@ var hostileCases = []hostileCase{
 	{name: "env policy garbage", env: []string{"RTSHIM_POLICY=nope"}, want: []string{`RTSHIM_POLICY="nope"`}},
 	// Config files.
 	{name: "config unknown key", ann: fifoWith(), config: "[limits]\nmax_priorty = 60\n", want: []string{"max_priorty"}},
+	// Unknown keys in dotted form: a table that does not exist, a typo'd key below a known one,
+	// a key of the wrong case (which the TOML decoder would apply as if spelled right).
+	{name: "config dotted key of an unknown table", ann: fifoWith(), config: "limit.max_priority = 10\n", want: []string{"unknown key limit "}},
+	{name: "config dotted typo below a table", ann: fifoWith(), config: "[limits]\nmax_priorty.x = 10\n", want: []string{"unknown key limits.max_priorty"}},
+	{name: "config dotted key of the wrong case", ann: fifoWith(), config: "Limits.max_priority = 10\n", want: []string{"unknown key Limits "}},
 	{name: "config wrong type", ann: fifoWith(), config: "[defaults]\npriority = \"fifty\"\n", want: []string{"priority"}},
 	{name: "config syntax", ann: fifoWith(), config: "[defaults\n", want: []string{"rtshim.toml"}},
 	{name: "config bad value", ann: fifoWith(), config: "[limits]\nmax_priority = 0\n", want: []string{"limits.max_priority"}},
