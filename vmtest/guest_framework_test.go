@@ -67,6 +67,19 @@ type daemon struct {
 
 const daemonConfig = testenv.DaemonConfig
 
+// suiteConfig is the rtshim config of the guest's shims ($RTSHIM_CONFIG) unless a test names
+// another: the kernel's limits rather than the default ones, as in the integration suite, so
+// that the tests of mechanisms (grant mode's CAP_SYS_NICE, priority 99) are not tests of the
+// defaults.
+const suiteConfig = `[limits]
+max_priority = 99
+min_nice = -20
+max_rt_runtime_us = 950000
+max_pod_rt_runtime_us = 950000
+min_rt_runtime_us = 1
+honor_env = true
+`
+
 // startDaemon starts containerd (found on PATH, as are the shims and runc) and waits until it
 // serves.
 func startDaemon() (*daemon, error) {
@@ -84,7 +97,12 @@ func startDaemon() (*daemon, error) {
 		return nil, err
 	}
 	defer logFile.Close()
+	suite := filepath.Join(d.dir, "rtshim-suite.toml")
+	if err := os.WriteFile(suite, []byte(suiteConfig), 0o644); err != nil {
+		return nil, err
+	}
 	cmd := exec.Command("containerd", "--config", config)
+	cmd.Env = append(os.Environ(), "RTSHIM_CONFIG="+suite) // the shims read it in containerd's environment
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		return nil, err
