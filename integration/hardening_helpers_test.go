@@ -7,7 +7,7 @@ package integration
 //	d.ctrRun(t, ctrRunOpts)           ctr run with a namespace, config, cgroups path, runc binary
 //	d.removeIn(t, ns, id)             kill and delete a container of any namespace
 //	claimRecords(t)                   the claims in the state dir, by content
-//	releaseLeftovers(t, owns)         fail on, and give back, claims a test left
+//	releaseLeftovers(t, owns, tops)   fail on, and give back, claims and baselines a test left
 //	demoteCgroup(rel)                 every thread of a cgroup to SCHED_OTHER (chrt -o)
 //	killTimed(t, pid, rel, kill)      how long a kill takes to end a process
 //	assertCPUTreeBack(t, before, ...) the cpu tree as before, for the namespaces named
@@ -202,10 +202,12 @@ func wrapperRecords(s string) []string {
 
 // releaseLeftovers registers a cleanup that fails the test for every claim of a namespace
 // owns accepts that is still in the state dir when the test ends, and gives it back (with
-// rtcontainer's Forget, what runc-rt and containerd-shim-rt-v2 delete run), so that the host is
-// as before whatever the test found. Call it before starting the daemons: cleanups run last
-// first, so it then runs after theirs.
-func releaseLeftovers(t *testing.T, owns func(ns string) bool) {
+// rtcontainer's Forget, what runc-rt and containerd-shim-rt-v2 delete run), then for every
+// baseline record left of a cgroup under one of the top-level cgroups tops names (once nothing
+// holds a claim there, none may remain), which it removes: the host is as before whatever the
+// test found. Call it before starting the daemons: cleanups run last first, so it then runs
+// after theirs.
+func releaseLeftovers(t *testing.T, owns func(ns string) bool, tops func() []string) {
 	t.Cleanup(func() {
 		for _, c := range claimRecords(t) {
 			if !owns(c.Namespace) {
@@ -214,6 +216,22 @@ func releaseLeftovers(t *testing.T, owns func(ns string) bool) {
 			t.Errorf("claim of %s/%s (cgroup %s, %d µs) left after the test: %s; releasing it", c.Namespace, c.ID, c.Leaf, c.RuntimeUS, c.File)
 			if err := rtcontainer.DefaultHost().Forget(context.Background(), stateDir, c.Namespace, c.ID); err != nil {
 				t.Errorf("release %s/%s: %v", c.Namespace, c.ID, err)
+			}
+		}
+		files, _ := filepath.Glob(filepath.Join(stateDir, "baselines", "*.json"))
+		for _, f := range files {
+			var b struct{ Cgroup, File, Value string }
+			data, err := os.ReadFile(f)
+			if err != nil || json.Unmarshal(data, &b) != nil {
+				continue
+			}
+			top := strings.SplitN(strings.TrimPrefix(b.Cgroup, "/"), "/", 2)[0]
+			if !slices.Contains(tops(), top) {
+				continue
+			}
+			t.Errorf("baseline of %s %s (%s) left after the test: %s; removing it", b.Cgroup, b.File, b.Value, f)
+			if err := os.Remove(f); err != nil {
+				t.Error(err)
 			}
 		}
 	})

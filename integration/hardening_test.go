@@ -185,7 +185,9 @@ const (
 func TestHardeningSmallBudgetKill(t *testing.T) {
 	requireRoot(t)
 	requireRTGroupSched(t)
-	d := startContainerd(t)
+	var d *Daemon
+	releaseLeftovers(t, func(ns string) bool { return ns == d.Namespace }, func() []string { return []string{d.Namespace} })
+	d = startContainerd(t)
 	ids := []string{"tick", "one-tick", "spin", "starting"}
 	t.Cleanup(func() {
 		for _, id := range ids {
@@ -318,7 +320,9 @@ func (d *Daemon) killSpinner(t *testing.T, id string) {
 // contrib/rtshim.toml and a config that sets nothing.
 func TestHardeningDefaultLimits(t *testing.T) {
 	requireRoot(t)
-	d := startContainerd(t)
+	var d *Daemon
+	releaseLeftovers(t, func(ns string) bool { return ns == d.Namespace }, func() []string { return []string{d.Namespace} })
+	d = startContainerd(t)
 	contrib, err := os.ReadFile(contribRtshim)
 	if err != nil {
 		t.Fatal(err)
@@ -419,7 +423,7 @@ func TestHardeningClaimNames(t *testing.T) {
 	requireRTGroupSched(t)
 	var d *Daemon
 	nsB := func() string { return d.Namespace + ".b" }
-	releaseLeftovers(t, func(ns string) bool { return ns == d.Namespace || ns == nsB() })
+	releaseLeftovers(t, func(ns string) bool { return ns == d.Namespace || ns == nsB() }, func() []string { return []string{d.Namespace, nsB()} })
 	t.Cleanup(func() { cleanNamespace(t, nsB()) })
 	d = startContainerd(t)
 	config := writeFile(t, d.Dir, "rtshim.toml", emptyConfig)
@@ -493,7 +497,7 @@ func TestHardeningCgroupsPathInUse(t *testing.T) {
 	requireRoot(t)
 	requireRTGroupSched(t)
 	var d *Daemon
-	releaseLeftovers(t, func(ns string) bool { return ns == d.Namespace })
+	releaseLeftovers(t, func(ns string) bool { return ns == d.Namespace }, func() []string { return []string{d.Namespace} })
 	d = startContainerd(t)
 	config := writeFile(t, d.Dir, "rtshim.toml", emptyConfig)
 	before := snapshotCPUTree(t)
@@ -555,7 +559,7 @@ func TestHardeningOrphanReap(t *testing.T) {
 	}
 	rtshim := filepath.Join(binDir, "rtshim")
 	var d *Daemon
-	releaseLeftovers(t, func(ns string) bool { return ns == d.Namespace })
+	releaseLeftovers(t, func(ns string) bool { return ns == d.Namespace }, func() []string { return []string{d.Namespace} })
 	cfgDir := t.TempDir()
 	config := writeFile(t, cfgDir, "rtshim.toml", fmt.Sprintf("state_dir = %q\n", stateDir))
 	d = startContainerdWith(t, DaemonOpts{PathDir: fpDir, Env: []string{"RTSHIM_CONFIG=" + config}})

@@ -44,7 +44,7 @@ func newRuncRT(t *testing.T, configBody string) *runcRT {
 		t.Fatal(err)
 	}
 	r := &runcRT{dir: dir, ns: filepath.Base(dir), root: filepath.Join(dir, "runc")}
-	releaseLeftovers(t, func(ns string) bool { return ns == r.claimNS() })
+	releaseLeftovers(t, func(ns string) bool { return ns == r.claimNS() }, func() []string { return []string{r.ns} })
 	t.Cleanup(func() {
 		for _, err := range teardown(dir, nil) {
 			t.Errorf("cleanup: %v", err)
@@ -478,7 +478,8 @@ func TestHardeningRuncRtUpdate(t *testing.T) {
 
 	t.Run("docker update --cpus through containerd", func(t *testing.T) {
 		var d *Daemon
-		releaseLeftovers(t, func(ns string) bool { return ns == "runc:"+filepath.Join(runContainerdDir, "runc", d.Namespace) })
+		releaseLeftovers(t, func(ns string) bool { return ns == "runc:"+filepath.Join(runContainerdDir, "runc", d.Namespace) },
+			func() []string { return []string{d.Namespace} })
 		config := writeFile(t, t.TempDir(), "rtshim.toml", emptyConfig)
 		d = startContainerdWith(t, DaemonOpts{Env: []string{"RTSHIM_RUNC=" + runcBin, "RTSHIM_CONFIG=" + config}})
 		before := snapshotCPUTree(t)
