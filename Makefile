@@ -46,7 +46,7 @@ BENCH_REPORT_DIR ?= $(OUTPUT)/bench-report
 # else ran on the host while it measured).
 BENCH_COMMAND ?= make bench
 BENCH_NOTE ?=
-# Passed to hack/benchreport through the environment, so that any text (quotes included) is safe.
+# Passed to bench/cmd/benchreport through the environment, so that any text (quotes included) is safe.
 export BENCH_NOTE
 
 # Third-party binaries for the integration tests, built from the versions
@@ -241,7 +241,7 @@ test-v2: build tools rootfs ## run the cgroup v2 tests in Debian's PREEMPT_RT ke
 .PHONY: bench bench-smoke
 # -benchtime 1x: each benchmark measures once (RTSHIM_BENCH_ROUNDS rounds, RTSHIM_BENCH_SECONDS
 # seconds), whatever b.N. A missed goal is printed as MISS; an error or a skipped benchmark
-# fails the target. Then hack/benchreport assembles the sections into $(BENCH_DOC).
+# fails the target. Then bench/cmd/benchreport assembles the sections into $(BENCH_DOC).
 bench: build tools rootfs-bench ## measure lifecycle, shim memory, wake-up latency (cyclictest), quota and scale against the host and the stock runc shim (root); writes docs/benchmarks.md
 	@[ "$$(id -u)" -eq 0 ] || { echo "make bench needs root: it runs a private containerd and real containers on the host's cgroups" >&2; exit 1; }
 	@mkdir -p $(dir $(BENCH_LOG))
@@ -250,13 +250,13 @@ bench: build tools rootfs-bench ## measure lifecycle, shim memory, wake-up laten
 		RTSHIM_BENCH_ROUNDS=$(BENCH_ROUNDS) RTSHIM_BENCH_SECONDS=$(BENCH_SECONDS) RTSHIM_BENCH_SCALE=$(BENCH_SCALE) \
 		RTSHIM_BENCH_CONCURRENCY=$(BENCH_CONCURRENCY) RTSHIM_BENCH_REPORT_DIR=$(abspath $(BENCH_REPORT_DIR)) \
 		$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x -timeout $(BENCH_TIMEOUT) \
-		./integration/ 2>&1 | tee $(BENCH_LOG)
+		./bench/ 2>&1 | tee $(BENCH_LOG)
 	@if grep -q -e '--- SKIP' -e '--- FAIL' $(BENCH_LOG); then \
 		echo "FAIL: benchmarks failed or were skipped as root (see $(BENCH_LOG)):" >&2; \
 		grep -e '--- SKIP' -e '--- FAIL' $(BENCH_LOG) >&2; \
 		exit 1; \
 	fi
-	$(GO) run ./hack/benchreport -in $(BENCH_REPORT_DIR) -out $(BENCH_DOC) -note "$$BENCH_NOTE" \
+	$(GO) run ./bench/cmd/benchreport -in $(BENCH_REPORT_DIR) -out $(BENCH_DOC) -note "$$BENCH_NOTE" \
 		-command '$(BENCH_COMMAND) BENCH_SECONDS=$(BENCH_SECONDS) BENCH_ROUNDS=$(BENCH_ROUNDS) BENCH_SCALE=$(BENCH_SCALE) BENCH_CONCURRENCY=$(BENCH_CONCURRENCY)'
 
 # The same benchmarks, tiny: to prove in CI that `make bench` works, not to measure.

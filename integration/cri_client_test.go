@@ -21,6 +21,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/rtshim/rtshim/internal/harness"
 )
 
 // criNamespace is the containerd namespace of everything the CRI plugin makes.
@@ -37,7 +39,7 @@ type criClient struct {
 
 // dialCRI connects to the CRI plugin on the daemon's gRPC socket and waits until it reports
 // the runtime ready (it initializes after the daemon serves).
-func dialCRI(t testing.TB, d *Daemon) criClient {
+func dialCRI(t testing.TB, d *harness.Daemon) criClient {
 	t.Helper()
 	conn, err := grpc.NewClient("unix://"+d.Address, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -45,7 +47,7 @@ func dialCRI(t testing.TB, d *Daemon) criClient {
 	}
 	t.Cleanup(func() { conn.Close() })
 	c := criClient{cri.NewRuntimeServiceClient(conn), cri.NewImageServiceClient(conn)}
-	deadline := time.Now().Add(startTimeout)
+	deadline := time.Now().Add(env.Timeouts.Start)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		st, err := c.Status(ctx, &cri.StatusRequest{})
@@ -56,7 +58,7 @@ func dialCRI(t testing.TB, d *Daemon) criClient {
 			return c
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("CRI not ready within %v: %v %v", startTimeout, st, err)
+			t.Fatalf("CRI not ready within %v: %v %v", env.Timeouts.Start, st, err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -160,7 +162,7 @@ func waitForProcSched(t testing.TB, logPath string) (policy, prio int) {
 func criClaims(t testing.TB, ids ...string) []string {
 	t.Helper()
 	var out []string
-	for _, c := range claims(t) {
+	for _, c := range harness.Claims(t) {
 		for _, id := range ids {
 			if c == criNamespace+"."+id+".json" {
 				out = append(out, c)
@@ -174,7 +176,7 @@ func criClaims(t testing.TB, ids ...string) []string {
 // shares, as the kubelet does before RunPodSandbox.
 func makeQuotaCgroup(t testing.TB, rel string, r kubeletResources) {
 	t.Helper()
-	dir := cgroupV1Path("cpu", rel)
+	dir := harness.CPUV1(rel)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +192,7 @@ func makeQuotaCgroup(t testing.TB, rel string, r kubeletResources) {
 
 // criShims maps the daemon's shim processes serving CRI containers to the ID each was started
 // for (the first container of its group: a pod's sandbox).
-func criShims(d *Daemon) map[int]string {
+func criShims(d *harness.Daemon) map[int]string {
 	shims := map[int]string{}
 	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 	for _, p := range procs {

@@ -1,6 +1,6 @@
 //go:build linux
 
-package integration
+package bench
 
 // The benchmarks measure the rt shim against the stock runc shim, in one
 // private containerd, interleaved. `make bench` runs them (as root) with
@@ -31,8 +31,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rtshim/rtshim/internal/benchreport"
-	"github.com/rtshim/rtshim/internal/plot"
+	"github.com/rtshim/rtshim/bench/plot"
+	"github.com/rtshim/rtshim/bench/report"
+	"github.com/rtshim/rtshim/internal/harness"
 )
 
 // Goals: the rt shim's figure over the stock runc shim's.
@@ -52,9 +53,9 @@ type lifecycleKind struct {
 
 func lifecycleKinds(stock string) []lifecycleKind {
 	return []lifecycleKind{
-		{"rt shim, no request", "rt-nonrt", rtRuntime, nil},
+		{"rt shim, no request", "rt-nonrt", harness.RTRuntime, nil},
 		{"runc shim, no request", "runc-nonrt", stock, nil},
-		{"rt shim, SCHED_FIFO 80", "rt-rt", rtRuntime, fifo80},
+		{"rt shim, SCHED_FIFO 80", "rt-rt", harness.RTRuntime, fifo80},
 		{"runc shim, same annotations", "runc-rt", stock, fifo80}, // it ignores them
 	}
 }
@@ -65,7 +66,7 @@ func stockShim(b *testing.B) (runtime, binary string) {
 	b.Helper()
 	p := os.Getenv("RTSHIM_BENCH_STOCK_SHIM")
 	if p == "" {
-		return stockRuntime, filepath.Join(toolsDir, "containerd-shim-runc-v2")
+		return harness.StockRuntime, filepath.Join(env.ToolsDir, "containerd-shim-runc-v2")
 	}
 	if _, err := os.Stat(p); err != nil || !filepath.IsAbs(p) {
 		b.Fatalf("RTSHIM_BENCH_STOCK_SHIM=%q: want the absolute path of a shim binary (%v)", p, err)
@@ -81,7 +82,7 @@ var latinSquare = [4]int{0, 1, 3, 2}
 // BenchmarkLifecycle times `ctr run --rm <rootfs> /bin/true` through each
 // runtime, with and without a real-time request.
 func BenchmarkLifecycle(b *testing.B) {
-	requireRoot(b)
+	env.RequireRoot(b)
 	rounds := 100
 	if s := os.Getenv("RTSHIM_BENCH_ROUNDS"); s != "" {
 		n, err := strconv.Atoi(s)
@@ -93,12 +94,12 @@ func BenchmarkLifecycle(b *testing.B) {
 	stock, stockBinary := stockShim(b)
 	kinds := lifecycleKinds(stock)
 	d := startContainerd(b)
-	d.keepLog(b)
+	keepLog(b, d)
 
 	run := func(k int, id string) time.Duration {
 		kind := kinds[k]
 		start := time.Now()
-		out, code, err := d.Run(b, RunOpts{ID: id, Runtime: kind.runtime, Annotations: kind.annotations, Args: []string{"/bin/true"}})
+		out, code, err := d.Run(b, harness.RunOpts{ID: id, Runtime: kind.runtime, Annotations: kind.annotations, Args: []string{"/bin/true"}})
 		elapsed := time.Since(start)
 		if err != nil || code != 0 {
 			b.Fatalf("%s (%s): exit %d, %v; output:\n%s", id, kind.name, code, err, out)
@@ -148,7 +149,7 @@ func BenchmarkLifecycle(b *testing.B) {
 		fmt.Fprintf(&t, "  %-30s %7.3f %7s %8.3f - %-6.3f %7.3f %9.3f  %s\n", c.name, ratio, fmt.Sprintf("≤ %.2f", c.goal),
 			lo, hi, pairedRatio(num, den), percentile(num, 95)/percentile(den, 95), verdict(ratio, c.goal))
 		b.ReportMetric(ratio, c.metric)
-		s.Goal(benchreport.Goal{Figure: "lifecycle, rt/runc median, " + c.name, Measured: fmt.Sprintf("%.3f", ratio),
+		s.Goal(report.Goal{Figure: "lifecycle, rt/runc median, " + c.name, Measured: fmt.Sprintf("%.3f", ratio),
 			Goal: fmt.Sprintf("≤ %.2f", c.goal), Verdict: verdict(ratio, c.goal)})
 	}
 	fmt.Fprintf(&t, "  (paired: median over rounds of the per-round ratio)\n")
@@ -168,12 +169,12 @@ func BenchmarkLifecycle(b *testing.B) {
 // BenchmarkShimMemory measures the resident memory of the shim process of
 // long-running containers, and the size of both shim binaries.
 func BenchmarkShimMemory(b *testing.B) {
-	requireRoot(b)
+	env.RequireRoot(b)
 	const perRuntime = 5
-	rtBinary := filepath.Join(binDir, "containerd-shim-rt-v2")
+	rtBinary := filepath.Join(env.BinDir, "containerd-shim-rt-v2")
 	stock, runcBinary := stockShim(b)
 	d := startContainerd(b)
-	d.keepLog(b)
+	keepLog(b, d)
 
 	// The first two are the comparison; the third tells the RT handling's
 	// share from the binary's.
@@ -181,9 +182,9 @@ func BenchmarkShimMemory(b *testing.B) {
 		name, metric, runtime, binary string
 		annotations                   map[string]string
 	}{
-		{"rt shim, SCHED_FIFO 80", "rt", rtRuntime, rtBinary, fifo80},
+		{"rt shim, SCHED_FIFO 80", "rt", harness.RTRuntime, rtBinary, fifo80},
 		{"runc shim, same annot.", "runc", stock, runcBinary, fifo80}, // it ignores them
-		{"rt shim, no request", "rt-nonrt", rtRuntime, rtBinary, nil},
+		{"rt shim, no request", "rt-nonrt", harness.RTRuntime, rtBinary, nil},
 	}
 	mem := make([][]memSample, len(runtimes))
 	// The comparison's two runtimes interleaved and running at once, so they
@@ -196,14 +197,15 @@ func BenchmarkShimMemory(b *testing.B) {
 			for _, r := range phase {
 				rt := runtimes[r]
 				id := fmt.Sprintf("mem-%s-%d", rt.metric, i)
-				d.start(b, RunOpts{ID: id, Runtime: rt.runtime, Annotations: rt.annotations,
+				d.Start(b, harness.RunOpts{ID: id, Runtime: rt.runtime, Annotations: rt.annotations,
 					Args: []string{"/bin/schedinfo", "-sleep", "300"}}, "policy=")
+
 				ids, idRuntime = append(ids, id), append(idRuntime, r)
 			}
 		}
 		time.Sleep(time.Second) // let the shims settle after Start
 		for i, id := range ids {
-			pid, err := d.shimPid(id, runtimes[idRuntime[i]].binary)
+			pid, err := shimPid(d, id, runtimes[idRuntime[i]].binary)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -214,7 +216,7 @@ func BenchmarkShimMemory(b *testing.B) {
 			mem[idRuntime[i]] = append(mem[idRuntime[i]], m)
 		}
 		for _, id := range ids {
-			d.remove(b, id)
+			d.Remove(b, id)
 		}
 	}
 
@@ -276,59 +278,38 @@ func BenchmarkShimMemory(b *testing.B) {
 	fmt.Fprintf(&t, "  %-24s %10.3f\n", "size rt / runc", float64(sizes[0])/float64(sizes[1]))
 	s := newSection("20-memory", "Shim memory and binary size")
 	s.pre(t.String())
-	s.Goal(benchreport.Goal{Figure: "shim RSS, rt FIFO / runc (median)", Measured: fmt.Sprintf("%.3f", rssRatio),
+	s.Goal(report.Goal{Figure: "shim RSS, rt FIFO / runc (median)", Measured: fmt.Sprintf("%.3f", rssRatio),
 		Goal: fmt.Sprintf("≤ %.2f", goalRSS), Verdict: verdict(rssRatio, goalRSS)})
 	s.save(b)
 	b.ReportMetric(0, "ns/op")
 }
 
-// shimPid returns the pid of container id's shim: the one process running
-// binary whose command line has `-id <id>` and the daemon's address.
-// (containerd 1.x kept the pid in the bundle's shim.pid; containerd 2.x
-// shims write no such file, and ctr does not show it.)
-func (d *Daemon) shimPid(id, binary string) (int, error) {
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		return 0, err
-	}
-	var found []int
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		if err != nil {
-			continue
-		}
-		args := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
-		var hasID, hasAddr bool
-		for i, a := range args {
-			hasID = hasID || (a == "-id" && i+1 < len(args) && args[i+1] == id)
-			hasAddr = hasAddr || a == d.Address
-		}
-		if hasID && hasAddr {
-			found = append(found, pid)
-		}
-	}
+// shimPid returns the pid of container id's shim: the one process serving it, which must
+// run binary.
+func shimPid(d *harness.Daemon, id, binary string) (int, error) {
+	found := d.ShimPIDs(id)
 	if len(found) != 1 {
 		return 0, fmt.Errorf("container %s: want one shim process, found %v", id, found)
 	}
-	if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", found[0])); err != nil || exe != binary {
-		return 0, fmt.Errorf("container %s: shim %d runs %q (%v), want %s", id, found[0], exe, err, binary)
+	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", found[0]))
+	if err != nil {
+		return 0, fmt.Errorf("container %s: shim %d: %w", id, found[0], err)
+	}
+	if exe != binary {
+		return 0, fmt.Errorf("container %s: shim %d runs %q, want %s", id, found[0], exe, binary)
 	}
 	return found[0], nil
 }
 
 // keepLog copies the daemon's log to RTSHIM_BENCH_LOG_DIR/<benchmark>.log
 // when b ends, before the daemon's cleanup removes it.
-func (d *Daemon) keepLog(b *testing.B) {
+func keepLog(b *testing.B, d *harness.Daemon) {
 	dir := os.Getenv("RTSHIM_BENCH_LOG_DIR")
 	if dir == "" {
 		return
 	}
 	b.Cleanup(func() {
-		log, err := os.ReadFile(d.logPath())
+		log, err := os.ReadFile(d.LogPath())
 		if err == nil {
 			err = os.MkdirAll(dir, 0o755)
 		}
@@ -424,7 +405,7 @@ func loadAvg() string {
 	return strings.Fields(string(b))[0]
 }
 
-// repoRel shows a path relative to the repository (the tests run in integration/), so the
+// repoRel shows a path relative to the repository (the benchmarks run in bench/), so the
 // committed report names no directory of the machine it ran on.
 func repoRel(p string) string {
 	if root, err := filepath.Abs(".."); err == nil {

@@ -1,10 +1,10 @@
 //go:build linux
 
-package integration
+package bench
 
 // The benchmarks' report: each benchmark prints its tables on stdout and, when
 // RTSHIM_BENCH_REPORT_DIR is set (make bench sets it), saves the same tables, its goals and
-// its figures there as a section of docs/benchmarks.md (internal/benchreport assembles the
+// its figures there as a section of docs/benchmarks.md (bench/report assembles the
 // page).
 
 import (
@@ -17,19 +17,19 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/rtshim/rtshim/internal/benchreport"
+	"github.com/rtshim/rtshim/bench/report"
 )
 
 // benchSection is one benchmark's part of the report.
 type benchSection struct {
-	*benchreport.Section
+	*report.Section
 	goals *table
 }
 
 // newSection starts the section name ("30-latency": the prefix orders the page) with a title.
 func newSection(name, title string) *benchSection {
 	s := &benchSection{
-		Section: &benchreport.Section{Name: name},
+		Section: &report.Section{Name: name},
 		goals:   newTable("goal", "measured", "wanted", "verdict"),
 	}
 	s.Printf("## %s\n\n", title)
@@ -60,7 +60,7 @@ func (s *benchSection) goal(figure, measured, wanted string, pass bool) {
 		v = "MISS"
 	}
 	s.goals.add(figure, measured, wanted, v)
-	s.Goal(benchreport.Goal{Figure: figure, Measured: measured, Goal: wanted, Verdict: v})
+	s.Goal(report.Goal{Figure: figure, Measured: measured, Goal: wanted, Verdict: v})
 }
 
 // plot adds an SVG figure; a figure that cannot be drawn fails the benchmark.

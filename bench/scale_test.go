@@ -1,17 +1,17 @@
 //go:build linux
 
-package integration
+package bench
 
 import (
 	"fmt"
-	"maps"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/rtshim/rtshim/internal/plot"
+	"github.com/rtshim/rtshim/bench/plot"
+	"github.com/rtshim/rtshim/internal/harness"
 )
 
 // scaleBudgetUS is the RT budget of each of BenchmarkScale's containers: small, so that 270
@@ -56,38 +56,39 @@ type scalePhase struct {
 // host's budget allows, each refusal must be for lack of budget, and after the deletions
 // the cpu cgroup tree and rtshim's claims must be as before.
 func BenchmarkScale(b *testing.B) {
-	requireRoot(b)
-	requireRTGroupSched(b)
+	env.RequireRoot(b)
+	harness.RequireRTGroupSched(b)
 	n := envInt(b, "RTSHIM_BENCH_SCALE", 270)
 	width := envInt(b, "RTSHIM_BENCH_CONCURRENCY", 10)
 	d := startContainerd(b)
-	d.keepLog(b)
+	keepLog(b, d)
 	ann := map[string]string{"rtshim.io/policy": "SCHED_FIFO", "rtshim.io/priority": strconv.Itoa(rtPriority),
 		"rtshim.io/rt-runtime-us": strconv.Itoa(scaleBudgetUS)}
-	before := snapshotCPUTree(b)
+	before := harness.SnapshotCPUTree(b)
 	loadBefore := loadAvg()
 
 	// Warm-up: the page cache, both shim binaries, the daemon's first containers.
 	for i := range 2 {
-		for _, rt := range []string{rtRuntime, stockRuntime} {
-			d.mustRun(b, RunOpts{ID: fmt.Sprintf("warmup-%d-%s", i, strings.Split(rt, ".")[2]), Runtime: rt,
+		for _, rt := range []string{harness.RTRuntime, harness.StockRuntime} {
+			d.MustRun(b, harness.RunOpts{ID: fmt.Sprintf("warmup-%d-%s", i, strings.Split(rt, ".")[2]), Runtime: rt,
 				Annotations: ann, Args: []string{"/bin/true"}})
+
 		}
 	}
 
 	// What fits: the root's budget less what other cgroups hold (other test runs included).
-	avail := rootAvailable(b)
+	avail := harness.RootRTAvailable(b)
 	fit := int(avail / scaleBudgetUS)
 	// Container j of 2n is runtime j%2's number j/2: the two runtimes alternate in one pool,
 	// so both see the same host while it fills up (and whatever else runs on it).
-	runtimes := []struct{ tag, runtime, policy string }{{"rt", rtRuntime, "SCHED_FIFO"}, {"runc", stockRuntime, "SCHED_OTHER"}}
+	runtimes := []struct{ tag, runtime, policy string }{{"rt", harness.RTRuntime, "SCHED_FIFO"}, {"runc", harness.StockRuntime, "SCHED_OTHER"}}
 	phases := make([]scalePhase, 2)
 	id := func(j int) string { return fmt.Sprintf("%s-%03d", runtimes[j%2].tag, j/2) }
 	ran := make([]bool, 2*n)
 	var mu sync.Mutex
 	pool(2*n, width, func(j int) {
 		start := time.Now()
-		_, _, err := d.Run(b, RunOpts{ID: id(j), Runtime: runtimes[j%2].runtime, Annotations: ann, Detach: true,
+		_, _, err := d.Run(b, harness.RunOpts{ID: id(j), Runtime: runtimes[j%2].runtime, Annotations: ann, Detach: true,
 			Args: []string{"/bin/schedinfo", "-sleep", "3600"}})
 		elapsed := ms(time.Since(start))
 		mu.Lock()
@@ -104,15 +105,15 @@ func BenchmarkScale(b *testing.B) {
 			p.failed = append(p.failed, fmt.Sprintf("%s: %v", id(j), err))
 		}
 	})
-	nsBudget := readCgroupInt(b, cgroupV1Path("cpu", d.CgroupPath(""))+"/cpu.rt_runtime_us")
+	nsBudget := harness.ReadInt(b, harness.CPUV1(d.CgroupPath(""))+"/cpu.rt_runtime_us")
 	for j := range 2 * n {
 		if !ran[j] {
 			d.Ctr(b, "containers", "delete", id(j))
 			continue
 		}
-		waitForFile(b, d.OutputFile(id(j)), "policy="+runtimes[j%2].policy+" ")
+		d.WaitForOutput(b, id(j), "policy="+runtimes[j%2].policy+" ")
 		if j%2 == 0 {
-			if got := readCgroupInt(b, d.cpuFile(id(j), "cpu.rt_runtime_us")); got != scaleBudgetUS {
+			if got := harness.ReadInt(b, d.CPUFile(id(j), "cpu.rt_runtime_us")); got != scaleBudgetUS {
 				phases[0].failed = append(phases[0].failed, fmt.Sprintf("%s: cpu.rt_runtime_us = %d, want %d", id(j), got, scaleBudgetUS))
 			}
 		}
@@ -122,7 +123,7 @@ func BenchmarkScale(b *testing.B) {
 			return
 		}
 		start := time.Now()
-		err := d.removeErr(b, id(j))
+		err := d.RemoveErr(id(j))
 		mu.Lock()
 		defer mu.Unlock()
 		if err != nil {
@@ -132,7 +133,7 @@ func BenchmarkScale(b *testing.B) {
 		phases[j%2].remove = append(phases[j%2].remove, ms(time.Since(start)))
 	})
 	rt, runc := phases[0], phases[1]
-	residue := d.residue(b, before)
+	residue := d.Residue(b, before)
 	loadAfter := loadAvg()
 	for _, f := range append(rt.failed, runc.failed...) {
 		b.Error(f)
@@ -193,29 +194,4 @@ func BenchmarkScale(b *testing.B) {
 	b.ReportMetric(p99rt/p99runc, "rt/runc-create-p99-ratio")
 	b.ReportMetric(float64(rt.admitted), "admitted")
 	b.ReportMetric(0, "ns/op")
-}
-
-// residue lists what d's containers left in the cpu cgroup tree (as assertRestored judges it:
-// cgroups that did not exist before may stay if they hold no budget and no quota) and
-// rtshim's claims of them.
-func (d *Daemon) residue(b *testing.B, before map[string]string) []string {
-	b.Helper()
-	before = maps.Clone(before)
-	after := snapshotCPUTree(b)
-	mine := func(k string) bool {
-		rel := strings.TrimPrefix(strings.TrimPrefix(k, cgroupV1Path("cpu", "/")), "/")
-		return !strings.HasPrefix(rel, tempPrefix) || strings.HasPrefix(rel, d.Namespace+"/")
-	}
-	maps.DeleteFunc(before, func(k, _ string) bool { return !mine(k) })
-	maps.DeleteFunc(after, func(k, _ string) bool { return !mine(k) })
-	for k, v := range after {
-		if _, ok := before[k]; !ok && (v == "0" || v == "-1") {
-			before[k] = v
-		}
-	}
-	out := diffCPUTree(before, after)
-	for _, c := range d.claimsOf(b) {
-		out = append(out, "claim "+c)
-	}
-	return out
 }

@@ -1,6 +1,6 @@
 //go:build linux
 
-package integration
+package bench
 
 import (
 	"fmt"
@@ -11,7 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rtshim/rtshim/internal/plot"
+	"github.com/rtshim/rtshim/bench/plot"
+	"github.com/rtshim/rtshim/internal/harness"
 )
 
 // The quota of BenchmarkQuota's containers: 50% of one CPU.
@@ -26,12 +27,12 @@ const (
 // default, rtshim.io/cpu-quota=disable); with the same quota kept (rtshim.io/cpu-quota=keep),
 // where the helper is throttled once the quota is spent and the RT loop waits for it.
 func BenchmarkQuota(b *testing.B) {
-	requireRoot(b)
+	env.RequireRoot(b)
 	requireBenchRootfs(b)
 	secs := benchSeconds(b)
 	burners := runtime.NumCPU()
 	d := startContainerd(b)
-	d.keepLog(b)
+	keepLog(b, d)
 	loadBefore := loadAvg()
 
 	runs := []struct {
@@ -54,7 +55,7 @@ func BenchmarkQuota(b *testing.B) {
 		for k, v := range applyFIFO80ResetOnFork {
 			ann[k] = v
 		}
-		o := RunOpts{ID: "mixed-" + r.key, Annotations: ann,
+		o := harness.RunOpts{ID: "mixed-" + r.key, Annotations: ann,
 			Args: []string{mixedAppPath, "-d", strconv.Itoa(secs), "-b", strconv.Itoa(burners)}}
 		if r.quota {
 			o.CPUQuota, o.CPUPeriod = quotaUS, periodUS
@@ -63,9 +64,9 @@ func BenchmarkQuota(b *testing.B) {
 			ann["rtshim.io/cpu-quota"] = "keep"
 		}
 		res := &results[i]
-		out, code, err := d.runToEnd(b, o, time.Duration(secs)*time.Second,
-			func() { res.quota = readTrim(d.cpuFile(o.ID, "cpu.cfs_quota_us")) },
-			func() { res.throttled = throttling(d.cpuFile(o.ID, "cpu.stat")) })
+		out, code, err := runToEnd(b, d, o, time.Duration(secs)*time.Second,
+			func() { res.quota = readTrim(d.CPUFile(o.ID, "cpu.cfs_quota_us")) },
+			func() { res.throttled = throttling(d.CPUFile(o.ID, "cpu.stat")) })
 		if err != nil || code != 0 {
 			b.Fatalf("%s: exit %d, %v; output:\n%s", r.name, code, err, out)
 		}

@@ -1,6 +1,6 @@
 //go:build linux
 
-package integration
+package bench
 
 // Latency benchmarks: wake-up latency with Debian's cyclictest (BenchmarkLatency) and the
 // mixed application under a CFS quota (BenchmarkQuota), on the host, through the rt shim and
@@ -9,7 +9,7 @@ package integration
 //
 //	RTSHIM_BENCH_SECONDS     seconds of each measurement (default 10)
 //
-// See bench_test.go for how the benchmarks run and report.
+// See lifecycle_test.go for how the benchmarks run and report.
 
 import (
 	"context"
@@ -26,7 +26,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rtshim/rtshim/internal/plot"
+	"github.com/rtshim/rtshim/bench/plot"
+	"github.com/rtshim/rtshim/internal/harness"
 )
 
 // Goals under contention (own container busy, busy neighbour): the rt container's p99 within
@@ -44,7 +45,7 @@ const (
 // rtPriority is the priority of every RT measuring thread.
 const rtPriority = 80
 
-// Paths of the benchmark programs in the container; on the host, under rootfsDir.
+// Paths of the benchmark programs in the container; on the host, under env.Rootfs.
 const (
 	cyclictestPath = "/usr/bin/cyclictest"
 	busyPath       = "/bin/busy"
@@ -71,8 +72,8 @@ func benchSeconds(b *testing.B) int { return envInt(b, "RTSHIM_BENCH_SECONDS", 1
 func requireBenchRootfs(b *testing.B) {
 	b.Helper()
 	for _, p := range []string{cyclictestPath, busyPath, mixedAppPath, wakelatPath} {
-		if !exists(filepath.Join(rootfsDir, p)) {
-			b.Fatalf("RTSHIM_ROOTFS=%s has no %s: run the benchmarks with `make bench`, which builds _output/rootfs-bench (the test rootfs plus cyclictest)", rootfsDir, p)
+		if !harness.Exists(filepath.Join(env.Rootfs, p)) {
+			b.Fatalf("RTSHIM_ROOTFS=%s has no %s: run the benchmarks with `make bench`, which builds _output/rootfs-bench (the test rootfs plus cyclictest)", env.Rootfs, p)
 		}
 	}
 }
@@ -101,7 +102,7 @@ func runOnHost(b *testing.B, timeout time.Duration, argv ...string) (string, int
 	defer cancel()
 	chrt := append([]string{"chrt", "-R", "-f", strconv.Itoa(rtPriority)}, argv...)
 	var cmd *exec.Cmd
-	if procs := cgroupV1Path("cpu", "cgroup.procs"); exists(procs) {
+	if procs := harness.CPUV1("cgroup.procs"); harness.Exists(procs) {
 		cmd = exec.CommandContext(ctx, "/bin/sh", append([]string{"-c", `echo $$ >"$0" && exec "$@"`, procs}, chrt...)...)
 	} else {
 		cmd = exec.CommandContext(ctx, chrt[0], chrt[1:]...)
@@ -124,7 +125,7 @@ func runOnHost(b *testing.B, timeout time.Duration, argv ...string) (string, int
 // early exit, it sleeps until expect has passed, then polls. started runs once the container
 // runs, stopped once it has exited and before it is deleted (its cgroup is still there).
 // The container is deleted; its output and exit status are returned.
-func (d *Daemon) runToEnd(b *testing.B, o RunOpts, expect time.Duration, started, stopped func()) (string, int, error) {
+func runToEnd(b *testing.B, d *harness.Daemon, o harness.RunOpts, expect time.Duration, started, stopped func()) (string, int, error) {
 	b.Helper()
 	o.Detach = true
 	begin := time.Now()
@@ -138,11 +139,11 @@ func (d *Daemon) runToEnd(b *testing.B, o RunOpts, expect time.Duration, started
 	wait := 300 * time.Millisecond
 	for {
 		time.Sleep(wait)
-		if d.taskStopped(b, o.ID) {
+		if taskStopped(b, d, o.ID) {
 			break
 		}
 		if time.Now().After(deadline) {
-			_ = d.removeErr(b, o.ID)
+			_ = d.RemoveErr(o.ID)
 			return "", -1, fmt.Errorf("container %s still runs %v after its start", o.ID, time.Since(begin).Round(time.Second))
 		}
 		wait = max(time.Until(begin.Add(expect)), 200*time.Millisecond)
@@ -193,7 +194,7 @@ func settledOutput(path string) (string, error) {
 }
 
 // taskStopped reports whether container id's task has exited.
-func (d *Daemon) taskStopped(b *testing.B, id string) bool {
+func taskStopped(b *testing.B, d *harness.Daemon, id string) bool {
 	out, _, err := d.Ctr(b, "tasks", "ls")
 	if err != nil {
 		return false
@@ -233,9 +234,9 @@ func (m latencyMode) legend(r latencyRun) string {
 }
 
 // probe runs a container that is expected to fail and describes how it ended.
-func (d *Daemon) probe(b *testing.B, o RunOpts) string {
+func probe(b *testing.B, d *harness.Daemon, o harness.RunOpts) string {
 	b.Helper()
-	out, code, err := d.runToEnd(b, o, time.Second, nil, nil)
+	out, code, err := runToEnd(b, d, o, time.Second, nil, nil)
 	switch {
 	case err != nil:
 		b.Fatal(err)
@@ -253,25 +254,25 @@ func (d *Daemon) probe(b *testing.B, o RunOpts) string {
 // first, even with --policy=other), so /bin/wakelat, cyclictest's measuring loop, measures
 // at SCHED_OTHER instead; wakelat also runs on the host, to show it agrees with cyclictest.
 func BenchmarkLatency(b *testing.B) {
-	requireRoot(b)
+	env.RequireRoot(b)
 	requireBenchRootfs(b)
 	secs := benchSeconds(b)
 	loops := 4 * runtime.NumCPU()
 	d := startContainerd(b)
-	d.keepLog(b)
+	keepLog(b, d)
 	expect := time.Duration(secs) * time.Second
 	loadBefore := loadAvg()
 
 	version := "?"
-	if out, _ := exec.Command(filepath.Join(rootfsDir, cyclictestPath), "--help").CombinedOutput(); len(out) > 0 {
+	if out, _ := exec.Command(filepath.Join(env.Rootfs, cyclictestPath), "--help").CombinedOutput(); len(out) > 0 {
 		if v, ok := strings.CutPrefix(firstLine(string(out)), "cyclictest V "); ok {
 			version = v
 		}
 	}
 	// Probes: what does not work, and how it fails.
-	probeApply := d.probe(b, RunOpts{ID: "probe-apply", Annotations: applyFIFO80ResetOnFork,
+	probeApply := probe(b, d, harness.RunOpts{ID: "probe-apply", Annotations: applyFIFO80ResetOnFork,
 		Args: cyclictestArgs(cyclictestPath, 1, rtPriority)})
-	probeOther := d.probe(b, RunOpts{ID: "probe-runc-other", Runtime: stockRuntime,
+	probeOther := probe(b, d, harness.RunOpts{ID: "probe-runc-other", Runtime: harness.StockRuntime,
 		Args: cyclictestArgs(cyclictestPath, 1, 0)})
 
 	scenarios := []struct{ key, name string }{
@@ -294,8 +295,9 @@ func BenchmarkLatency(b *testing.B) {
 			return []string{wakelatPath, "-i", "1000", "-D", strconv.Itoa(secs), "-p", strconv.Itoa(prio)}
 		}
 		if sc.key == "neighbour" {
-			d.start(b, RunOpts{ID: "neighbour", Runtime: stockRuntime,
+			d.Start(b, harness.RunOpts{ID: "neighbour", Runtime: harness.StockRuntime,
 				Args: []string{busyPath, "-n", strconv.Itoa(loops), "-t", strconv.Itoa(4*secs + 300)}}, "busy n=")
+
 		}
 		for _, m := range latencyModes {
 			var out string
@@ -304,20 +306,20 @@ func BenchmarkLatency(b *testing.B) {
 			run := latencyRun{policy: fmt.Sprintf("SCHED_FIFO %d", rtPriority), tool: "cyclictest"}
 			switch m.key {
 			case "host":
-				out, code, err = runOnHost(b, expect+60*time.Second, tree(rootfsDir, cyclictest(rtPriority))...)
+				out, code, err = runOnHost(b, expect+60*time.Second, tree(env.Rootfs, cyclictest(rtPriority))...)
 			case "host-wakelat":
 				run.tool = "wakelat"
-				out, code, err = runOnHost(b, expect+60*time.Second, tree(rootfsDir, wakelat(rtPriority))...)
+				out, code, err = runOnHost(b, expect+60*time.Second, tree(env.Rootfs, wakelat(rtPriority))...)
 			case "rt":
-				out, code, err = d.runToEnd(b, RunOpts{ID: sc.key + "-rt", Annotations: grantFIFO80,
+				out, code, err = runToEnd(b, d, harness.RunOpts{ID: sc.key + "-rt", Annotations: grantFIFO80,
 					Args: tree("", cyclictest(rtPriority))}, expect, nil, nil)
 			case "runc":
-				out, code, err = d.runToEnd(b, RunOpts{ID: sc.key + "-runc-cyclictest", Runtime: stockRuntime, Annotations: grantFIFO80,
+				out, code, err = runToEnd(b, d, harness.RunOpts{ID: sc.key + "-runc-cyclictest", Runtime: harness.StockRuntime, Annotations: grantFIFO80,
 					Args: tree("", cyclictest(rtPriority))}, expect, nil, nil)
 				if err == nil && code != 0 && strings.Contains(out, rtRefused) {
 					run.policy, run.tool = "SCHED_OTHER", "wakelat"
 					run.note = fmt.Sprintf("cyclictest -p %d: %q", rtPriority, lineWith(out, rtRefused))
-					out, code, err = d.runToEnd(b, RunOpts{ID: sc.key + "-runc", Runtime: stockRuntime, Annotations: grantFIFO80,
+					out, code, err = runToEnd(b, d, harness.RunOpts{ID: sc.key + "-runc", Runtime: harness.StockRuntime, Annotations: grantFIFO80,
 						Args: tree("", wakelat(0))}, expect, nil, nil)
 				}
 			}
@@ -330,7 +332,7 @@ func BenchmarkLatency(b *testing.B) {
 			results[sc.key+"/"+m.key] = run
 		}
 		if sc.key == "neighbour" {
-			d.remove(b, "neighbour")
+			d.Remove(b, "neighbour")
 		}
 	}
 	loadAfter := loadAvg()

@@ -1,6 +1,6 @@
 //go:build linux
 
-package integration
+package bench
 
 import (
 	"math"
@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// Statistics for the benchmarks in bench_test.go.
+// Statistics for the benchmarks.
 
 // median of xs (the mean of the middle two when len(xs) is even); NaN when empty.
 func median(xs []float64) float64 {

@@ -1,6 +1,6 @@
 //go:build linux
 
-package integration
+package bench
 
 import (
 	"encoding/json"
@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rtshim/rtshim/internal/plot"
+	"github.com/rtshim/rtshim/bench/plot"
 )
 
 // histMaxUS is the range of cyclictest's histogram (-h): latencies above it are counted as

@@ -1,7 +1,7 @@
 // Command benchreport writes docs/benchmarks.md from the sections the benchmarks of
-// `make bench` saved (see internal/benchreport).
+// `make bench` saved (see bench/report).
 //
-//	go run ./hack/benchreport -in _output/bench-report -out docs/benchmarks.md -command 'make bench'
+//	go run ./bench/cmd/benchreport -in _output/bench-report -out docs/benchmarks.md -command 'make bench'
 package main
 
 import (
@@ -10,7 +10,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/rtshim/rtshim/internal/benchreport"
+	"github.com/rtshim/rtshim/bench/report"
 )
 
 func main() {
@@ -23,10 +23,10 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
-	err := benchreport.Assemble(*in, *out, benchreport.Options{
+	err := report.Assemble(*in, *out, report.Options{
 		Command: *command,
 		Note:    *note,
-		Host:    benchreport.HostInfo("/proc", "/sys"),
+		Host:    report.HostInfo("/proc", "/sys"),
 		Now:     time.Now(),
 	})
 	if err != nil {

@@ -1,0 +1,60 @@
+package harness
+
+import "strings"
+
+// daemonConfig is a private containerd's config.toml, with {{dir}} standing for its
+// directory: CRI and the plugins that write outside that directory (NRI's socket in
+// /var/run/nri, "opt" in /opt/containerd) are off. Config version 3 is what containerd 2.0 and
+// later read.
+const daemonConfig = `version = 3
+root = "{{dir}}/root"
+state = "{{dir}}/state"
+disabled_plugins = [
+  "io.containerd.grpc.v1.cri",
+  "io.containerd.cri.v1.images",
+  "io.containerd.cri.v1.runtime",
+  "io.containerd.podsandbox.controller.v1.podsandbox",
+  "io.containerd.nri.v1.nri",
+  "io.containerd.internal.v1.opt",
+]
+
+[grpc]
+  address = "{{dir}}/containerd.sock"
+
+[ttrpc]
+  address = "{{dir}}/containerd.sock.ttrpc"
+
+[debug]
+  level = "debug"
+`
+
+// socketDirConfig, for containerd ≥ 2.3, moves the sockets of shims built with containerd ≥
+// 2.3 libraries under the daemon's dir; older shims use /run/containerd/s regardless, and
+// older daemons have no socket_dir.
+const socketDirConfig = `
+[plugins."io.containerd.shim.v1.manager"]
+  socket_dir = "{{dir}}/s"
+`
+
+// criPlugins are the plugins Options.CRI takes off daemonConfig's disabled_plugins.
+var criPlugins = []string{
+	"io.containerd.grpc.v1.cri",
+	"io.containerd.cri.v1.images",
+	"io.containerd.cri.v1.runtime",
+	"io.containerd.podsandbox.controller.v1.podsandbox",
+}
+
+// configFor is the config.toml of a daemon in dir: daemonConfig, with CRI if asked, the
+// socket_dir of daemons that have one, and extra TOML (which must not repeat those tables).
+func configFor(dir string, version Release, cri bool, extra []string) string {
+	config := daemonConfig
+	if cri {
+		for _, p := range criPlugins {
+			config = strings.Replace(config, "  \""+p+"\",\n", "", 1)
+		}
+	}
+	if version.AtLeast(2, 3) {
+		config += socketDirConfig
+	}
+	return strings.ReplaceAll(config, "{{dir}}", dir) + strings.Join(extra, "\n")
+}
