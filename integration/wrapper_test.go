@@ -4,6 +4,7 @@ package integration
 
 import (
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -59,4 +60,40 @@ func TestRuncWrapper(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestRuncWrapperExecPolicy: runc-rt and the shim share one lifecycle core, so runc-rt too
+// gives a process exec'd into a container the container's RT exec policy where the runc
+// under test applies process.scheduler (runc ≥ 1.2), and refuses it where it does not (runc
+// 1.1 ignores process.scheduler, and an exec'd process may finish before anything could be set
+// afterwards) with a failed-precondition error that names the runc version, as the shim does
+// (TestExecPolicy). make test-compat runs it with runc 1.5 and Debian's runc 1.1.
+func TestRuncWrapperExecPolicy(t *testing.T) {
+	env.RequireRoot(t)
+	d := env.StartContainerd(t, harness.Options{Env: []string{"RTSHIM_RUNC=" + env.Runc}})
+	before := harness.SnapshotCPUTree(t)
+	ann := map[string]string{"rtshim.io/policy": "SCHED_FIFO", "rtshim.io/priority": "80", "rtshim.io/exec-policy": "SCHED_FIFO"}
+	d.Start(t, wrapped(harness.RunOpts{ID: "exec-fifo", Annotations: ann, Args: []string{"/bin/schedinfo", "-sleep", "300"}}),
+		"policy=SCHED_FIFO priority=80 ")
+
+	out, stderr, err := d.Ctr(t, "tasks", "exec", "--exec-id", "x", "exec-fifo", "/bin/schedinfo")
+	if env.RuncIgnoresScheduler() {
+		if err == nil {
+			t.Errorf("exec-policy SCHED_FIFO through runc-rt with runc %s: ran, want a refusal:\n%s", env.RuncVersion, out)
+		}
+		for _, w := range []string{"failed precondition", "rtshim.io/exec-policy=SCHED_FIFO", "runc 1.2 or newer",
+			"runc " + strconv.Quote(env.RuncVersion)} {
+			if !strings.Contains(stderr, w) {
+				t.Errorf("refusal with runc %s does not say %q:\n%s", env.RuncVersion, w, stderr)
+			}
+		}
+		if strings.Contains(out, "policy=") {
+			t.Errorf("the refused process ran:\n%s", out)
+		}
+		t.Logf("refused as expected: %s", strings.TrimSpace(stderr))
+	} else if s := harness.ParseSched(t, out); err != nil || s["policy"] != "SCHED_FIFO" || s["priority"] != "50" {
+		t.Errorf("exec with exec-policy SCHED_FIFO through runc-rt with runc %s: %v (%v), want SCHED_FIFO 50", env.RuncVersion, s, err)
+	}
+	d.Remove(t, "exec-fifo")
+	d.AssertRestored(t, before)
 }
