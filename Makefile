@@ -25,6 +25,9 @@ GO_LDFLAGS ?= -s -w -extldflags=-static
 
 # Tests.
 GO_TEST_FLAGS ?= -count=1
+# The root tiers run `go test -json` through this: it prints the output as -v does and fails on
+# any failed, skipped or unfinished test, or when none ran (hack/testjson).
+TESTJSON ?= $(GO) run ./hack/testjson
 INTEGRATION_TIMEOUT ?= 20m
 INTEGRATION_RUN ?=
 # Lifecycles of `make soak`.
@@ -203,18 +206,13 @@ test-unit: ## run the unit tests
 integration: deps build build-fp tools rootfs ## run the integration tests (root); log in _output/integration.log; fails on any skip
 	@[ "$$(id -u)" -eq 0 ] || { echo "integration tests need root" >&2; exit 1; }
 	RTSHIM_BIN_DIR=$(abspath $(BIN_DIR)) RTSHIM_FP_BIN_DIR=$(abspath $(FP_BIN_DIR)) RTSHIM_TOOLS_DIR=$(abspath $(TOOLS_DIR)) RTSHIM_ROOTFS=$(abspath $(ROOTFS)) \
-		$(GO) test $(GO_TEST_FLAGS) -v -timeout $(INTEGRATION_TIMEOUT) $(if $(INTEGRATION_RUN),-run '$(INTEGRATION_RUN)') \
-		./integration/... 2>&1 | tee $(INTEGRATION_LOG)
-	@if grep -q -e '--- SKIP' $(INTEGRATION_LOG); then \
-		echo "FAIL: integration tests were skipped as root (reasons in $(INTEGRATION_LOG)):" >&2; \
-		grep -e '--- SKIP' $(INTEGRATION_LOG) >&2; \
-		exit 1; \
-	fi
+		$(GO) test -json $(GO_TEST_FLAGS) -timeout $(INTEGRATION_TIMEOUT) $(if $(INTEGRATION_RUN),-run '$(INTEGRATION_RUN)') \
+		./integration/... 2>&1 | $(TESTJSON) -log $(INTEGRATION_LOG)
 
 test-compat: build tools tools-compat rootfs ## run an integration subset against containerd 2.0 and 2.4 x runc 1.5 and 1.1 (root); logs and table in _output/compat
 	@[ "$$(id -u)" -eq 0 ] || { echo "make test-compat needs root (containerd, runc, cgroups)" >&2; exit 1; }
 	COMPAT_MATRIX='$(COMPAT_MATRIX)' COMPAT_RUN='$(COMPAT_RUN)' COMPAT_OLD_RUNC_SKIP='$(COMPAT_OLD_RUNC_SKIP)' \
-		COMPAT_LOG_DIR=$(COMPAT_LOG_DIR) GO=$(GO) GO_TEST_FLAGS='$(GO_TEST_FLAGS)' INTEGRATION_TIMEOUT=$(INTEGRATION_TIMEOUT) \
+		COMPAT_LOG_DIR=$(COMPAT_LOG_DIR) GO=$(GO) GO_TEST_FLAGS='$(GO_TEST_FLAGS)' INTEGRATION_TIMEOUT=$(INTEGRATION_TIMEOUT) TESTJSON='$(TESTJSON)' \
 		RTSHIM_BIN_DIR=$(abspath $(BIN_DIR)) RTSHIM_TOOLS_DIR=$(abspath $(TOOLS_DIR)) RTSHIM_ROOTFS=$(abspath $(ROOTFS)) \
 		bash hack/test-compat.sh
 
@@ -236,13 +234,12 @@ test-v2: build tools rootfs ## run the cgroup v2 tests in Debian's PREEMPT_RT ke
 	RTSHIM_VM_KERNEL="$$kernel" RTSHIM_VM_INITRD=$(abspath $(VM_DIR))/initramfs.cpio \
 		RTSHIM_VM_TEST_BINARY=$(abspath $(VM_DIR))/vmtest.test \
 		RTSHIM_VM_CONSOLE_LOG=$(abspath $(VM_DIR))/console.log RTSHIM_VM_TIMEOUT=$(VM_TIMEOUT) \
-		$(GO) test $(GO_TEST_FLAGS) -v -timeout 15m -run '^TestVM$$' ./vmtest 2>&1 | tee $(VM_LOG)
-	@if grep -q -e '--- SKIP: TestVM ' $(VM_LOG); then echo "FAIL: the VM tier was skipped (see $(VM_LOG))" >&2; exit 1; fi
+		$(GO) test -json $(GO_TEST_FLAGS) -timeout 15m -run '^TestVM$$' ./vmtest 2>&1 | $(TESTJSON) -log $(VM_LOG)
 
 .PHONY: bench bench-smoke
 # -benchtime 1x: each benchmark measures once (RTSHIM_BENCH_ROUNDS rounds, RTSHIM_BENCH_SECONDS
 # seconds), whatever b.N. A missed goal is printed as MISS; an error or a skipped benchmark
-# fails the target. Then bench/cmd/benchreport assembles the sections into $(BENCH_DOC).
+# fails the target (TESTJSON). Then bench/cmd/benchreport assembles the sections into $(BENCH_DOC).
 bench: build tools rootfs-bench ## measure lifecycle, shim memory, wake-up latency (cyclictest), quota and scale against the host and the stock runc shim (root); writes docs/benchmarks.md
 	@[ "$$(id -u)" -eq 0 ] || { echo "make bench needs root: it runs a private containerd and real containers on the host's cgroups" >&2; exit 1; }
 	@mkdir -p $(dir $(BENCH_LOG))
@@ -250,13 +247,8 @@ bench: build tools rootfs-bench ## measure lifecycle, shim memory, wake-up laten
 	RTSHIM_BIN_DIR=$(abspath $(BIN_DIR)) RTSHIM_FP_BIN_DIR=$(abspath $(FP_BIN_DIR)) RTSHIM_TOOLS_DIR=$(abspath $(TOOLS_DIR)) RTSHIM_ROOTFS=$(abspath $(ROOTFS_BENCH)) \
 		RTSHIM_BENCH_ROUNDS=$(BENCH_ROUNDS) RTSHIM_BENCH_SECONDS=$(BENCH_SECONDS) RTSHIM_BENCH_SCALE=$(BENCH_SCALE) \
 		RTSHIM_BENCH_CONCURRENCY=$(BENCH_CONCURRENCY) RTSHIM_BENCH_REPORT_DIR=$(abspath $(BENCH_REPORT_DIR)) \
-		$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x -timeout $(BENCH_TIMEOUT) \
-		./bench/ 2>&1 | tee $(BENCH_LOG)
-	@if grep -q -e '--- SKIP' -e '--- FAIL' $(BENCH_LOG); then \
-		echo "FAIL: benchmarks failed or were skipped as root (see $(BENCH_LOG)):" >&2; \
-		grep -e '--- SKIP' -e '--- FAIL' $(BENCH_LOG) >&2; \
-		exit 1; \
-	fi
+		$(GO) test -json -count=1 -run '^$$' -bench . -benchtime 1x -timeout $(BENCH_TIMEOUT) \
+		./bench/ 2>&1 | $(TESTJSON) -log $(BENCH_LOG)
 	$(GO) run ./bench/cmd/benchreport -in $(BENCH_REPORT_DIR) -out $(BENCH_DOC) -note "$$BENCH_NOTE" \
 		-command '$(BENCH_COMMAND) BENCH_SECONDS=$(BENCH_SECONDS) BENCH_ROUNDS=$(BENCH_ROUNDS) BENCH_SCALE=$(BENCH_SCALE) BENCH_CONCURRENCY=$(BENCH_CONCURRENCY)'
 
@@ -272,7 +264,7 @@ soak: build build-fp tools rootfs ## run the soak test for N lifecycles (default
 	@[ "$$(id -u)" -eq 0 ] || { echo "make soak needs root" >&2; exit 1; }
 	RTSHIM_SOAK_N=$(N) RTSHIM_BIN_DIR=$(abspath $(BIN_DIR)) RTSHIM_FP_BIN_DIR=$(abspath $(FP_BIN_DIR)) \
 		RTSHIM_TOOLS_DIR=$(abspath $(TOOLS_DIR)) RTSHIM_ROOTFS=$(abspath $(ROOTFS)) \
-		$(GO) test -count=1 -v -timeout 60m -run '^TestSoak$$' ./integration/
+		$(GO) test -json -count=1 -timeout 60m -run '^TestSoak$$' ./integration/ 2>&1 | $(TESTJSON)
 
 # The runtimeType form of contrib/docker (make test-docker-shim): a Docker whose containerd
 # client is 2.x. Debian has only dockerd 20.10; Docker 29 (the moby/v2 module pinned in
