@@ -6,7 +6,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -104,23 +103,6 @@ func policyName(p uint32) string {
 		return name
 	}
 	return strconv.Itoa(int(p))
-}
-
-// cpuCgroupOf is pid's cgroup in the v1 cpu hierarchy, from /proc/<pid>/cgroup.
-func cpuCgroupOf(t testing.TB, pid int) string {
-	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for line := range strings.Lines(string(b)) {
-		f := strings.SplitN(strings.TrimSpace(line), ":", 3)
-		if len(f) == 3 && slices.Contains(strings.Split(f[1], ","), "cpu") {
-			return f[2]
-		}
-	}
-	t.Fatalf("pid %d: no cpu cgroup in:\n%s", pid, b)
-	return ""
 }
 
 // procSchedLine matches the lines of /proc/<pid>/sched that pod.yaml's containers print:

@@ -66,11 +66,11 @@ func (b Bars) WriteSVG(w io.Writer) error {
 	}
 	for _, t := range ticks {
 		y := at(t)
-		c.line(a.x0, y, a.x1, y, "#dddddd", false)
+		c.line(a.x0, y, a.x1, y, "#dddddd")
 		c.text(a.x0-6, y+4, "end", 11, "", format(t))
 	}
-	c.line(a.x0, a.y1, a.x1, a.y1, "black", false)
-	c.line(a.x0, a.y0, a.x0, a.y1, "black", false)
+	c.line(a.x0, a.y1, a.x1, a.y1, "black")
+	c.line(a.x0, a.y0, a.x0, a.y1, "black")
 	c.printf(`<text transform="translate(16 %s) rotate(-90)" text-anchor="middle" font-size="12">%s</text>`+"\n",
 		num((a.y0+a.y1)/2), esc(b.YLabel))
 

@@ -110,16 +110,16 @@ func (h Histogram) WriteSVG(w io.Writer) error {
 	// Grid, ticks and axes.
 	for _, d := range decades(lo, hi) {
 		x := xs.at(d)
-		c.line(x, a.y0, x, a.y1, "#dddddd", false)
+		c.line(x, a.y0, x, a.y1, "#dddddd")
 		c.text(x, a.y1+16, "middle", 11, "", format(d))
 	}
 	for _, d := range decades(yLo, 100) {
 		y := ys.at(d)
-		c.line(a.x0, y, a.x1, y, "#dddddd", false)
+		c.line(a.x0, y, a.x1, y, "#dddddd")
 		c.text(a.x0-6, y+4, "end", 11, "", percent(d))
 	}
-	c.line(a.x0, a.y1, a.x1, a.y1, "black", false)
-	c.line(a.x0, a.y0, a.x0, a.y1, "black", false)
+	c.line(a.x0, a.y1, a.x1, a.y1, "black")
+	c.line(a.x0, a.y0, a.x0, a.y1, "black")
 	c.text((a.x0+a.x1)/2, a.y1+36, "middle", 12, "", h.XLabel)
 	c.printf(`<text transform="translate(16 %s) rotate(-90)" text-anchor="middle" font-size="12">%s</text>`+"\n",
 		num((a.y0+a.y1)/2), esc(fmt.Sprintf("share of samples per bin (%d bins per decade)", perDecade)))

@@ -64,12 +64,8 @@ func (c *canvas) text(x, y float64, anchor string, size int, weight, s string) {
 	c.printf(`<text x="%s" y="%s" text-anchor="%s" font-size="%d"%s>%s</text>`+"\n", num(x), num(y), anchor, size, extra, esc(s))
 }
 
-func (c *canvas) line(x1, y1, x2, y2 float64, stroke string, dash bool) {
-	d := ""
-	if dash {
-		d = ` stroke-dasharray="3,3"`
-	}
-	c.printf(`<line x1="%s" y1="%s" x2="%s" y2="%s" stroke="%s"%s/>`+"\n", num(x1), num(y1), num(x2), num(y2), stroke, d)
+func (c *canvas) line(x1, y1, x2, y2 float64, stroke string) {
+	c.printf(`<line x1="%s" y1="%s" x2="%s" y2="%s" stroke="%s"/>`+"\n", num(x1), num(y1), num(x2), num(y2), stroke)
 }
 
 // legendRow is the height of a row of the legend.

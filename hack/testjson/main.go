@@ -22,20 +22,23 @@ import (
 	"strings"
 )
 
-func main() {
+func main() { os.Exit(run()) }
+
+// run is main, returning the exit status once the log is closed.
+func run() int {
 	logPath := flag.String("log", "", "also write the output to this file")
 	countsPath := flag.String("counts", "", `write "<passed> <failed> <skipped> <subtests>" (top-level tests, then subtests of any result) to this file`)
 	flag.Parse()
 	if flag.NArg() > 0 {
 		flag.Usage()
-		os.Exit(2)
+		return 2
 	}
 	var out io.Writer = os.Stdout
 	if *logPath != "" {
 		f, err := os.Create(*logPath)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "testjson: %v\n", err)
-			os.Exit(2)
+			return 2
 		}
 		defer f.Close()
 		out = io.MultiWriter(os.Stdout, f)
@@ -43,7 +46,7 @@ func main() {
 	s, err := read(os.Stdin, out)
 	if err != nil {
 		fmt.Fprintf(out, "testjson: read go test -json: %v\n", err)
-		os.Exit(1)
+		return 1
 	}
 	fmt.Fprintln(out, s.verdict())
 	if *countsPath != "" {
@@ -51,12 +54,13 @@ func main() {
 		line := fmt.Sprintf("%d %d %d %d\n", c.passed, c.failed, c.skipped, c.subtests)
 		if err := os.WriteFile(*countsPath, []byte(line), 0o644); err != nil {
 			fmt.Fprintf(os.Stderr, "testjson: %v\n", err)
-			os.Exit(1)
+			return 1
 		}
 	}
 	if !s.ok() {
-		os.Exit(1)
+		return 1
 	}
+	return 0
 }
 
 // event is one line of `go test -json` (cmd/test2json).
