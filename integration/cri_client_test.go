@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/rtshim/rtshim/cgroupfix"
 	"github.com/rtshim/rtshim/internal/harness"
 )
 
@@ -146,7 +147,7 @@ func criClaims(t testing.TB, ids ...string) []string {
 	var out []string
 	for _, c := range harness.Claims(t) {
 		for _, id := range ids {
-			if c == criNamespace+"."+id+".json" {
+			if c == cgroupfix.RecordName(criNamespace, id)+".json" {
 				out = append(out, c)
 			}
 		}

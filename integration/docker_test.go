@@ -36,7 +36,9 @@ func TestDocker(t *testing.T) {
 	}
 
 	// The shims inherit containerd's environment, not dockerd's: that is where runc-rt
-	// learns which runc is the real one.
+	// learns which runc is the real one, and its config. Docker 20.10 cannot set annotations,
+	// so its users ask with `docker run -e RTSHIM_...`, which the operator must allow
+	// (honor_env, as the suite's config does).
 	d := env.StartContainerd(t, harness.Options{Env: []string{"RTSHIM_RUNC=" + env.Runc}})
 	before := harness.SnapshotCPUTree(t)
 
@@ -119,10 +121,10 @@ func TestDocker(t *testing.T) {
 			t.Fatal(err)
 		}
 		out := d.MustRun(t, harness.RunOpts{
-			Runtime:    shim.RuntimeType,
-			ConfigPath: writeFile(t, d.Dir, "rtshim.toml", string(conf)),
-			Env:        []string{"RTSHIM_POLICY=SCHED_FIFO", "RTSHIM_PRIORITY=70"},
-			Args:       []string{"/bin/schedinfo"},
+			Runtime:     shim.RuntimeType,
+			ConfigPath:  writeFile(t, d.Dir, "rtshim.toml", string(conf)),
+			Annotations: map[string]string{"rtshim.io/policy": "SCHED_FIFO", "rtshim.io/priority": "70"},
+			Args:        []string{"/bin/schedinfo"},
 		})
 
 		if s := harness.ParseSched(t, out); s["policy"] != "SCHED_FIFO" || s["priority"] != "70" {

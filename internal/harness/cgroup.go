@@ -85,7 +85,7 @@ func KillCgroupTree(rel string, timeout time.Duration) error {
 	for deadline := time.Now().Add(timeout); ; time.Sleep(50 * time.Millisecond) {
 		var pids []int
 		for _, dir := range dirs {
-			pids = append(pids, cgroupProcs(dir)...)
+			pids = append(pids, CgroupProcs(dir)...)
 		}
 		if len(pids) == 0 {
 			return nil
@@ -99,7 +99,8 @@ func KillCgroupTree(rel string, timeout time.Duration) error {
 	}
 }
 
-func cgroupProcs(dir string) []int {
+// CgroupProcs lists the pids in cgroup directory dir (cgroup.procs).
+func CgroupProcs(dir string) []int {
 	f, err := os.Open(filepath.Join(dir, "cgroup.procs"))
 	if err != nil {
 		return nil

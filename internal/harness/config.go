@@ -36,6 +36,21 @@ const socketDirConfig = `
   socket_dir = "{{dir}}/s"
 `
 
+// suiteConfig is the rtshim config of every daemon's shims and runc-rt (through
+// $RTSHIM_CONFIG, which they inherit) unless Options.Env names another, and of a container
+// unless its runtime options name one (ConfigPath): the kernel's limits rather than the default
+// ones, so that the tests of mechanisms (grant mode's CAP_SYS_NICE, large budgets, RTSHIM_
+// variables, priority 99) are not tests of the defaults. The tests that load
+// contrib/rtshim.toml (TestCRI, TestPodman, TestDocker's ConfigPath form) run with those.
+const suiteConfig = `[limits]
+max_priority = 99
+min_nice = -20
+max_rt_runtime_us = 950000
+max_pod_rt_runtime_us = 950000
+min_rt_runtime_us = 1
+honor_env = true
+`
+
 // criPlugins are the plugins Options.CRI takes off daemonConfig's disabled_plugins.
 var criPlugins = []string{
 	"io.containerd.grpc.v1.cri",

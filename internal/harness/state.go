@@ -36,10 +36,11 @@ func Claims(t testing.TB) []string {
 func (d *Daemon) ClaimsOf(t testing.TB) []string {
 	t.Helper()
 	var out []string
+	// The shim's claims are named after the containerd namespace, runc-rt's after runc's
+	// --root, which containerd's runc shim sets per namespace.
+	shim, wrapper := cgroupfix.RecordName(d.Namespace, ""), cgroupfix.RecordName(d.WrapperNamespace(), "")
 	for _, c := range Claims(t) {
-		// The shim's claims are "<namespace>.<id>.json"; runc-rt's name runc's --root, which
-		// ends in the namespace ("runc%3A%2Frun%2Fcontainerd%2Frunc%2F<namespace>.<id>.json").
-		if strings.HasPrefix(c, d.Namespace+".") || strings.Contains(c, "%2F"+d.Namespace+".") {
+		if strings.HasPrefix(c, shim) || strings.HasPrefix(c, wrapper) {
 			out = append(out, c)
 		}
 	}
