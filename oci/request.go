@@ -74,6 +74,9 @@ type Request struct {
 	Grant Grant `json:",omitempty"`
 	// FromSpec: the policy is the spec's own process.scheduler, not an rtshim.io/ request.
 	FromSpec bool `json:",omitempty"`
+	// AllocatedUS is the budget, per RTPeriodUS, the container's rtshim.io/rt-bandwidth
+	// allocation gave it (0: none); RTRuntimeUS equals it then.
+	AllocatedUS int64 `json:",omitempty"`
 }
 
 // SpecError is a refusal of the spec's own process.scheduler (set by the engine, NRI or by
