@@ -98,7 +98,7 @@ CYCLICTEST ?= /usr/bin/cyclictest
 # root and the binaries above (run by `make integration`).
 UNIT_PKGS = $(shell $(GO) list -e ./... | grep -v '/integration')
 
-.PHONY: help build build-fp tools tools-compat rootfs rootfs-bench demo deps test test-unit test-compat integration soak lint clean
+.PHONY: help build build-fp tools tools-compat rootfs rootfs-bench demo deps deps-build test test-unit test-compat integration soak lint clean
 
 ##@ Build
 
@@ -160,7 +160,7 @@ $(ROOTFS)/bin/%: integration/testdata/%.c
 	$(TEST_CC) -static -O2 -Wall -Wextra -Werror -o $@ $<
 
 $(BUSYBOX):
-	@echo "$(BUSYBOX) is missing: run 'make deps' (installs busybox-static)" >&2; exit 1
+	@echo "$(BUSYBOX) is missing: run 'make deps-build' (installs busybox-static)" >&2; exit 1
 
 rootfs-bench: $(ROOTFS_BENCH_STAMP) ## build the benchmarks' rootfs (the test rootfs plus cyclictest and its libraries) in _output/rootfs-bench
 
@@ -180,12 +180,17 @@ $(ROOTFS_BENCH_STAMP): $(ROOTFS_STAMP) $(CYCLICTEST) Makefile
 $(CYCLICTEST):
 	@echo "$(CYCLICTEST) is missing: run 'make deps' (installs rt-tests)" >&2; exit 1
 
-demo: deps build tools rootfs ## start a private containerd and run an RT container through rtshim and the stock runc shim (root)
+demo: deps-build build tools rootfs ## start a private containerd and run an RT container through rtshim and the stock runc shim (root)
 	@[ "$$(id -u)" -eq 0 ] || { echo "make demo needs root (containerd, runc, cgroups)" >&2; exit 1; }
 	OUTPUT=$(OUTPUT) bash hack/demo.sh
 
-deps: ## install the Debian packages the build needs (root)
+# hack/install-deps.sh's groups: build (what make build, tools, rootfs and demo need) and test
+# (that plus docker.io, podman, rt-tests, libseccomp2 for the integration tests and benchmarks).
+deps: ## install the Debian packages the build, the demo and all tests need (root; hack/install-deps.sh)
 	bash hack/install-deps.sh
+
+deps-build: ## install only the Debian packages the build and make demo need (root; no containerd, runc, Docker or Podman)
+	bash hack/install-deps.sh build
 
 ##@ Test
 
