@@ -23,6 +23,16 @@ SHIM := containerd-shim-rt-v2
 GO_BUILD_FLAGS ?= -trimpath
 GO_LDFLAGS ?= -s -w -extldflags=-static
 
+# The project's version (hack/version.sh: the newest v* tag and how far past it, e.g. 0.1.0 or
+# 0.1.0+3.gabcdef1; 0.0.0+git<date>.<commit> without tags) and commit, stamped into all three
+# binaries (--version) and given to the .deb. make VERSION=... overrides it.
+ifneq ($(origin VERSION),command line)
+VERSION := $(shell bash hack/version.sh 2>/dev/null || echo 0.0.0+unknown)
+endif
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
+VERSION_LDFLAGS = -X github.com/rtshim/rtshim/internal/version.Version=$(VERSION) \
+	-X github.com/rtshim/rtshim/internal/version.Commit=$(COMMIT)
+
 # Tests.
 GO_TEST_FLAGS ?= -count=1
 INTEGRATION_TIMEOUT ?= 20m
@@ -103,12 +113,12 @@ UNIT_PKGS = $(shell $(GO) list -e ./... | grep -v '/integration')
 ##@ Build
 
 build: ## build the shim, the runc-rt wrapper and the rtshim CLI (doctor, status) into _output/bin
-	CGO_ENABLED=0 $(GO) build $(GO_BUILD_FLAGS) -ldflags '$(GO_LDFLAGS)' -o $(BIN_DIR)/$(SHIM) ./cmd/$(SHIM)
-	CGO_ENABLED=0 $(GO) build $(GO_BUILD_FLAGS) -ldflags '$(GO_LDFLAGS)' -o $(BIN_DIR)/rtshim ./cmd/rtshim
-	CGO_ENABLED=0 $(GO) build $(GO_BUILD_FLAGS) -ldflags '$(GO_LDFLAGS)' -o $(BIN_DIR)/runc-rt ./cmd/runc-rt
+	CGO_ENABLED=0 $(GO) build $(GO_BUILD_FLAGS) -ldflags '$(GO_LDFLAGS) $(VERSION_LDFLAGS)' -o $(BIN_DIR)/$(SHIM) ./cmd/$(SHIM)
+	CGO_ENABLED=0 $(GO) build $(GO_BUILD_FLAGS) -ldflags '$(GO_LDFLAGS) $(VERSION_LDFLAGS)' -o $(BIN_DIR)/rtshim ./cmd/rtshim
+	CGO_ENABLED=0 $(GO) build $(GO_BUILD_FLAGS) -ldflags '$(GO_LDFLAGS) $(VERSION_LDFLAGS)' -o $(BIN_DIR)/runc-rt ./cmd/runc-rt
 
 build-fp: ## build the shim with failpoints (crash-safety tests only) into _output/bin-fp
-	CGO_ENABLED=0 $(GO) build $(GO_BUILD_FLAGS) -tags failpoints -ldflags '$(GO_LDFLAGS)' -o $(FP_BIN_DIR)/$(SHIM) ./cmd/$(SHIM)
+	CGO_ENABLED=0 $(GO) build $(GO_BUILD_FLAGS) -tags failpoints -ldflags '$(GO_LDFLAGS) $(VERSION_LDFLAGS)' -o $(FP_BIN_DIR)/$(SHIM) ./cmd/$(SHIM)
 
 tools: $(TOOL_BINS) ## build containerd, ctr, the runc shim and runc (tools/go.mod versions) into _output/tools/bin
 
@@ -311,13 +321,11 @@ INSTALL_DOC = $(abspath $(DESTDIR)$(PREFIX)/share/doc/rtshim)
 INSTALL_CONFIG = $(abspath $(DESTDIR)/etc/containerd/rtshim.toml)
 SHIM_HELP_HEAD = $(SHIM) - the containerd shim for runtime type io.containerd.rt.v2: containerd's runc shim plus real-time scheduling. containerd starts it (ctr run --runtime io.containerd.rt.v2, a CRI runtime, a Docker runtimeType); its flags are containerd's shim protocol. See README.md.
 # make package: the tree make install stages for the .deb (PREFIX=/usr), the version (the
-# newest v* tag, else 0.0.0~git<commit date>.<commit>), and the file. File times in the .deb are
-# the commit's (SOURCE_DATE_EPOCH), so the same binaries give the same package.
+# binaries' VERSION: hack/version.sh's forms are valid Debian versions), and the file. File
+# times in the .deb are the commit's (SOURCE_DATE_EPOCH), so the same binaries give the same
+# package.
 PKG_ROOT ?= $(OUTPUT)/pkgroot
-ifeq ($(origin PKG_VERSION),undefined)
-PKG_VERSION := $(shell v=$$(git describe --tags --match 'v[0-9]*' 2>/dev/null) && echo "$${v\#v}" || \
-	git log -1 --date=format:%Y%m%d --format='0.0.0~git%cd.%h' 2>/dev/null || echo 0.0.0)
-endif
+PKG_VERSION = $(VERSION)
 PKG_ARCH ?= $(shell $(GO) env GOARCH)
 DEB ?= $(OUTPUT)/rtshim_$(PKG_VERSION)_$(PKG_ARCH).deb
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null)

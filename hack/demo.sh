@@ -69,7 +69,7 @@ run() {
 }
 
 echo "== containerd $("$tools/containerd" --version | awk '{print $3}'), runc $("$tools/runc" --version | awk 'NR==1{print $3}') (both from $tools), $(uname -r)"
-echo "== rtshim from $bin"
+echo "== rtshim $("$bin/containerd-shim-rt-v2" --version | awk '$1 == "Version:" {print $2}'), from $bin"
 echo "== io.containerd.rt.v2 (rtshim), unprivileged container:"
 run io.containerd.rt.v2 | sed 's/^/   /'
 echo "== io.containerd.runc.v2 (stock runc shim), even --privileged:"

@@ -9,6 +9,7 @@ import (
 
 	"github.com/rtshim/rtshim/internal/doctor"
 	"github.com/rtshim/rtshim/internal/status"
+	"github.com/rtshim/rtshim/internal/version"
 )
 
 // Exit statuses (documented in the help page).
@@ -26,15 +27,16 @@ type app struct {
 	stdout, stderr io.Writer
 	host           doctor.Host
 	sched          func(pid int) (status.Sched, error) // nil: sched_getattr
+	version        version.Info
 }
 
 func newApp(stdout, stderr io.Writer) *app {
-	return &app{stdout: stdout, stderr: stderr, host: doctor.DefaultHost()}
+	return &app{stdout: stdout, stderr: stderr, host: doctor.DefaultHost(), version: version.Get()}
 }
 
 func (a *app) run(args []string) int {
 	if len(args) == 0 {
-		fmt.Fprint(a.stderr, "usage: rtshim doctor|status|help [options]; rtshim --help for the manual\n")
+		fmt.Fprint(a.stderr, "usage: rtshim doctor|status|help|version [options]; rtshim --help for the manual\n")
 		return exitUsage
 	}
 	switch cmd, rest := args[0], args[1:]; cmd {
@@ -44,8 +46,15 @@ func (a *app) run(args []string) int {
 		return a.status(rest)
 	case "help", "-h", "-help", "--help":
 		return a.help(rest)
+	case "version", "-v", "-version", "--version":
+		if len(rest) > 0 {
+			fmt.Fprintf(a.stderr, "rtshim %s: unexpected argument %q\n", cmd, rest[0])
+			return exitUsage
+		}
+		fmt.Fprint(a.stdout, a.version.Text("rtshim"))
+		return exitOK
 	default:
-		fmt.Fprintf(a.stderr, "rtshim: unknown command %q; commands are doctor, status, help\n", cmd)
+		fmt.Fprintf(a.stderr, "rtshim: unknown command %q; commands are doctor, status, help, version\n", cmd)
 		return exitUsage
 	}
 }

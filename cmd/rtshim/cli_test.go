@@ -11,6 +11,7 @@ import (
 	"github.com/rtshim/rtshim/cgroupfix"
 	"github.com/rtshim/rtshim/internal/doctor"
 	"github.com/rtshim/rtshim/internal/status"
+	"github.com/rtshim/rtshim/internal/version"
 )
 
 // readyHost is the smallest fake host doctor calls ready: a cgroup v2 mount and the shim on
@@ -42,7 +43,8 @@ func write(t *testing.T, path, content string) {
 func runApp(h doctor.Host, args ...string) (code int, stdout, stderr string) {
 	var o, e bytes.Buffer
 	a := &app{stdout: &o, stderr: &e, host: h,
-		sched: func(int) (status.Sched, error) { return status.Sched{Policy: "SCHED_FIFO", Priority: 42}, nil }}
+		sched:   func(int) (status.Sched, error) { return status.Sched{Policy: "SCHED_FIFO", Priority: 42}, nil },
+		version: version.Info{Version: "0.1.0+3.gabcdef1", Commit: "abcdef1234", Containerd: "v2.2.9", Go: "go1.26.8"}}
 	code = a.run(args)
 	return code, o.String(), e.String()
 }
@@ -134,5 +136,18 @@ func TestHelp(t *testing.T) {
 	}
 	if code, _, _ := runApp(h, "help", "nope"); code != exitUsage {
 		t.Errorf("help nope: exit %d", code)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	h, _ := readyHost(t)
+	const want = "rtshim version 0.1.0+3.gabcdef1\ncommit: abcdef1234\ncontainerd: v2.2.9\ngo: go1.26.8\n"
+	for _, arg := range []string{"--version", "-v", "version"} {
+		if code, out, errOut := runApp(h, arg); code != exitOK || out != want || errOut != "" {
+			t.Errorf("%s: exit %d, stdout %q, stderr %q; want 0 and %q", arg, code, out, errOut, want)
+		}
+	}
+	if code, _, errOut := runApp(h, "--version", "x"); code != exitUsage || !strings.Contains(errOut, `unexpected argument "x"`) {
+		t.Errorf("--version x: exit %d, %q", code, errOut)
 	}
 }

@@ -10,6 +10,7 @@ SYNOPSIS
     rtshim doctor [--json] [--config FILE] [--containerd-config FILE]...
     rtshim status [--json] [--config FILE] [--containerd-config FILE]... [--state-dir DIR]
     rtshim help [COMMAND]
+    rtshim --version
 
 DESCRIPTION
     rtshim goes with containerd-shim-rt-v2, the containerd shim (runtime type
@@ -73,6 +74,10 @@ const helpStatus = `    status
 
 const helpHelp = `    help [COMMAND]
         Print this page, or the part about COMMAND.
+
+    version, --version
+        Print rtshim's version, the git commit it was built from, and the containerd
+        module and Go release it was built with.
 
 `
 

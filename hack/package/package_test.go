@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -108,21 +109,72 @@ func checkTree(t *testing.T, root string, want map[string]func([]byte) bool) {
 	}
 }
 
-// runBinaries runs the installed binaries' help and version.
-func runBinaries(t *testing.T, bin string) {
+// stamp is what the binaries must say about themselves: the version and commit make stamps
+// (hack/version.sh, git rev-parse HEAD) and the containerd module of the root go.mod.
+type stamp struct{ version, commit, containerd string }
+
+func wantStamp(t *testing.T, version string) stamp {
 	t.Helper()
-	for _, c := range []struct {
-		args []string
-		want string
-	}{
-		{[]string{"runc-rt", "--help"}, "runc's own commands and flags are passed through"},
-		{[]string{"rtshim", "--help"}, "rtshim doctor"},
-		{[]string{"containerd-shim-rt-v2", "-v"}, "containerd-shim-rt-v2:\n  Version:"},
-	} {
-		out, err := exec.Command(filepath.Join(bin, c.args[0]), c.args[1:]...).CombinedOutput()
-		if err != nil || !strings.Contains(string(out), c.want) {
-			t.Errorf("%s: %v, want %q in:\n%s", strings.Join(c.args, " "), err, c.want, out)
+	b := stamp{version: version, commit: strings.TrimSpace(run(t, "git", "-C", repo, "rev-parse", "HEAD"))}
+	if b.version == "" {
+		b.version = strings.TrimSpace(run(t, "bash", filepath.Join(repo, "hack/version.sh")))
+	}
+	mod, err := os.ReadFile(filepath.Join(repo, "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(string(mod)) {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "github.com/containerd/containerd/v2" {
+			b.containerd = f[1]
 		}
+	}
+	if b.containerd == "" {
+		t.Fatal("go.mod does not require github.com/containerd/containerd/v2")
+	}
+	return b
+}
+
+// runBinaries runs the installed binaries' help and version.
+func runBinaries(t *testing.T, bin string, want stamp) {
+	t.Helper()
+	// runc-rt hands --version to the real runc: a fake one, and no host config.
+	fake := t.TempDir()
+	runc := filepath.Join(fake, "runc")
+	const runcVersion = "runc version 9.9.9\ncommit: v9.9.9-0-g0000000\nspec: 1.2.1\ngo: go1.26.8\nlibseccomp: 2.5.4\n"
+	if err := os.WriteFile(runc, []byte("#!/bin/sh\nprintf '"+strings.ReplaceAll(runcVersion, "\n", "\\n")+"'\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(fake, "rtshim.toml"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := append(os.Environ(), "RTSHIM_RUNC="+runc, "RTSHIM_CONFIG="+filepath.Join(fake, "rtshim.toml"))
+	shimVersion := "containerd-shim-rt-v2:\n  Version:  " + want.version + "\n  Revision: " + want.commit + "\n"
+	for _, c := range []struct {
+		args         []string
+		want, stderr string // stdout contains want; stderr is stderr exactly, unless "-"
+	}{
+		{[]string{"runc-rt", "--help"}, "runc's own commands and flags are passed through", "-"},
+		{[]string{"rtshim", "--help"}, "rtshim doctor", "-"},
+		{[]string{"containerd-shim-rt-v2", "-v"}, shimVersion + "  Go version: ", ""},
+		{[]string{"containerd-shim-rt-v2", "--version"}, shimVersion + "  Go version: ", ""},
+		{[]string{"containerd-shim-rt-v2", "-v"}, "\n  containerd: " + want.containerd + "\n", ""},
+		{[]string{"rtshim", "--version"}, "rtshim version " + want.version + "\ncommit: " + want.commit +
+			"\ncontainerd: " + want.containerd + "\ngo: go", ""},
+		// runc's output unchanged on stdout, rtshim's line before it on stderr.
+		{[]string{"runc-rt", "--version"}, runcVersion, "runc-rt version " + want.version + " (rtshim), commit " + want.commit +
+			", containerd " + want.containerd + ", " + runtime.Version() + "\n"},
+	} {
+		var stdout, stderr bytes.Buffer
+		cmd := exec.Command(filepath.Join(bin, c.args[0]), c.args[1:]...)
+		cmd.Env, cmd.Stdout, cmd.Stderr = env, &stdout, &stderr
+		err := cmd.Run()
+		if err != nil || !strings.Contains(stdout.String(), c.want) || c.stderr != "-" && stderr.String() != c.stderr {
+			t.Errorf("%s: %v\nwant %q in stdout:\n%s\nwant stderr %q:\n%s", strings.Join(c.args, " "), err, c.want, &stdout, c.stderr, &stderr)
+		}
+	}
+	out, _ := exec.Command(filepath.Join(bin, "runc-rt"), "--version").Output()
+	if string(out) != "" && !strings.HasPrefix(string(out), "runc version ") {
+		t.Errorf("runc-rt --version's stdout must start as runc's does (go-runc parses it): %q", out)
 	}
 }
 
@@ -147,7 +199,7 @@ func TestInstall(t *testing.T) {
 	dest := t.TempDir()
 	run(t, "make", "-C", repo, "--no-print-directory", "install", "DESTDIR="+dest)
 	checkTree(t, dest, installed(t, "/usr/local"))
-	runBinaries(t, filepath.Join(dest, "usr/local/bin"))
+	runBinaries(t, filepath.Join(dest, "usr/local/bin"), wantStamp(t, ""))
 
 	conf := filepath.Join(dest, "etc/containerd/rtshim.toml")
 	if err := os.WriteFile(conf, []byte("# the operator's\n"), 0o644); err != nil {
@@ -189,7 +241,7 @@ func TestDeb(t *testing.T) {
 	x := t.TempDir()
 	run(t, "dpkg-deb", "--extract", deb, x)
 	checkTree(t, x, installed(t, "/usr"))
-	runBinaries(t, filepath.Join(x, "usr/bin"))
+	runBinaries(t, filepath.Join(x, "usr/bin"), wantStamp(t, os.Getenv("RTSHIM_PKG_VERSION")))
 
 	// Against the host's package database, changing nothing.
 	abs, err := filepath.Abs(deb)
@@ -239,7 +291,7 @@ func TestDpkgInstall(t *testing.T) {
 	if s := status(); s != "install ok installed" {
 		t.Fatalf("after dpkg --install: status %q", s)
 	}
-	runBinaries(t, filepath.Join(root, "usr/bin"))
+	runBinaries(t, filepath.Join(root, "usr/bin"), wantStamp(t, os.Getenv("RTSHIM_PKG_VERSION")))
 
 	b, err := os.ReadFile(conf)
 	if err != nil {
