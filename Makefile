@@ -312,7 +312,9 @@ $(DOCKER_TOOLS_DIR)/dockerd: tools/docker/go.mod tools/docker/go.sum
 ##@ Install and package
 
 # make install: the binaries and docs under $(DESTDIR)$(PREFIX); the config under
-# $(DESTDIR)/etc/containerd whatever PREFIX is, since the shim and runc-rt read it there.
+# $(DESTDIR)/etc/containerd whatever PREFIX is, since the shim and runc-rt read it there. The
+# examples (contrib/) name the binaries where this install puts them: /usr/local/bin/ in them
+# becomes $(PREFIX)/bin/ (/usr/bin/ in the .deb).
 PREFIX ?= /usr/local
 DESTDIR ?=
 INSTALL ?= install
@@ -332,7 +334,7 @@ SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null)
 
 .PHONY: install package test-package
 
-install: build ## install the binaries into $(DESTDIR)$(PREFIX)/bin (PREFIX=/usr/local), the config (if absent), docs and --help texts
+install: build ## install the binaries into $(DESTDIR)$(PREFIX)/bin (PREFIX=/usr/local), the config (if absent), docs, examples and --help texts
 	$(INSTALL) -d $(INSTALL_BIN) $(INSTALL_DOC)
 	$(INSTALL) -m 755 $(BIN_DIR)/$(SHIM) $(BIN_DIR)/runc-rt $(BIN_DIR)/rtshim $(INSTALL_BIN)/
 	@if [ -e $(INSTALL_CONFIG) ]; then echo "keeping $(INSTALL_CONFIG)"; else \
@@ -341,7 +343,11 @@ install: build ## install the binaries into $(DESTDIR)$(PREFIX)/bin (PREFIX=/usr
 	fi
 	$(INSTALL) -m 644 README.md CHANGELOG.md LICENSE $(INSTALL_DOC)/
 	for f in $$(cd docs && find . -type f ! -name '*.tmp' | sort); do $(INSTALL) -D -m 644 docs/$$f $(INSTALL_DOC)/docs/$$f; done
-	for f in $$(cd contrib && find . -type f | sort); do $(INSTALL) -D -m 644 contrib/$$f $(INSTALL_DOC)/examples/$$f; done
+	for f in $$(cd contrib && find . -type f | sort); do \
+		$(INSTALL) -d $$(dirname $(INSTALL_DOC)/examples/$$f); \
+		sed 's|/usr/local/bin/|$(PREFIX)/bin/|g' contrib/$$f >$(INSTALL_DOC)/examples/$$f; \
+		chmod 644 $(INSTALL_DOC)/examples/$$f; \
+	done
 	$(BIN_DIR)/rtshim --help >$(INSTALL_DOC)/rtshim.txt
 	$(BIN_DIR)/runc-rt --help >$(INSTALL_DOC)/runc-rt.txt
 	{ printf '%s\n\n' "$(SHIM_HELP_HEAD)"; (exec -a $(SHIM) $(BIN_DIR)/$(SHIM) -h 2>&1); } >$(INSTALL_DOC)/$(SHIM).txt

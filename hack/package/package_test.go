@@ -46,7 +46,8 @@ func installed(t *testing.T, prefix string) map[string]func([]byte) bool {
 		doc + "containerd-shim-rt-v2.txt": has("containerd-shim-rt-v2 - ", "io.containerd.rt.v2",
 			"Usage of containerd-shim-rt-v2:", "-namespace"),
 	}
-	// docs/ (less the benchmark report's temp files) and contrib/, whole.
+	// docs/ (less the benchmark report's temp files) and contrib/, whole; the examples in
+	// contrib/ with the binaries' paths where this prefix puts them.
 	for dir, to := range map[string]string{"docs": doc + "docs/", "contrib": doc + "examples/"} {
 		err := filepath.WalkDir(filepath.Join(repo, dir), func(path string, d os.DirEntry, err error) error {
 			if err != nil || d.IsDir() || strings.HasSuffix(path, ".tmp") {
@@ -54,6 +55,9 @@ func installed(t *testing.T, prefix string) map[string]func([]byte) bool {
 			}
 			rel, _ := filepath.Rel(filepath.Join(repo, dir), path)
 			files[to+rel] = same(dir + "/" + rel)
+			if dir == "contrib" {
+				files[to+rel] = example(t, dir+"/"+rel, prefix)
+			}
 			return nil
 		})
 		if err != nil {
@@ -61,6 +65,31 @@ func installed(t *testing.T, prefix string) map[string]func([]byte) bool {
 		}
 	}
 	return files
+}
+
+// example checks an installed example: the file of the repository, its /usr/local/bin/ paths
+// rewritten to the install's prefix, and, below /usr/local, no binary of ours outside it.
+func example(t *testing.T, file, prefix string) func([]byte) bool {
+	t.Helper()
+	src, err := os.ReadFile(filepath.Join(repo, file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := bytes.ReplaceAll(src, []byte("/usr/local/bin/"), []byte(prefix+"/bin/"))
+	return func(b []byte) bool {
+		if !bytes.Equal(b, want) {
+			return false
+		}
+		for _, bin := range []string{"containerd-shim-rt-v2", "runc-rt", "rtshim"} {
+			for _, dir := range []string{"/usr/local/bin/", "/usr/bin/", "/usr/sbin/"} {
+				if dir != prefix+"/bin/" && bytes.Contains(b, []byte(dir+bin)) {
+					t.Errorf("%s names %s%s, but the binaries are in %s/bin", file, dir, bin, prefix)
+					return false
+				}
+			}
+		}
+		return true
+	}
 }
 
 // checkTree compares the regular files under root with want, file by file: content, and mode
@@ -224,11 +253,21 @@ func debPath(t *testing.T) string {
 // by root), the config as its only conffile; apt-get accepts it for the host.
 func TestDeb(t *testing.T) {
 	deb := debPath(t)
-	fields := run(t, "dpkg-deb", "--field", deb, "Package", "Version", "Architecture", "Recommends")
+	fields := run(t, "dpkg-deb", "--field", deb, "Package", "Version", "Architecture", "Depends", "Recommends", "Suggests")
 	want := "Package: rtshim\nVersion: " + os.Getenv("RTSHIM_PKG_VERSION") + "\nArchitecture: " +
-		strings.TrimSpace(run(t, "dpkg", "--print-architecture")) + "\nRecommends: runc\n"
+		strings.TrimSpace(run(t, "dpkg", "--print-architecture")) + "\nRecommends: runc\nSuggests: podman\n"
 	if fields != want {
 		t.Errorf("control fields:\n%s\nwant:\n%s", fields, want)
+	}
+	// The description names where the package puts things, and nothing of /usr/local.
+	desc := run(t, "dpkg-deb", "--field", deb, "Description")
+	for _, s := range []string{"/usr/bin/containerd-shim-rt-v2", "/usr/bin/runc-rt", "/usr/share/doc/rtshim/examples", "containerd 2.0 or later"} {
+		if !strings.Contains(desc, s) {
+			t.Errorf("description does not name %s:\n%s", s, desc)
+		}
+	}
+	if strings.Contains(desc, "/usr/local") {
+		t.Errorf("description names /usr/local, where the package installs nothing:\n%s", desc)
 	}
 	if c := run(t, "dpkg-deb", "--info", deb, "conffiles"); c != "/etc/containerd/rtshim.toml\n" {
 		t.Errorf("conffiles: %q, want only /etc/containerd/rtshim.toml", c)
