@@ -105,6 +105,7 @@ func goodHost(t *testing.T) *fakeHost {
 	f.write("proc/sys/kernel/version", "#1 SMP PREEMPT_RT Debian 6.12.57-1\n")
 	f.write("sys/kernel/realtime", "1\n")
 	f.write("proc/cmdline", "root=/dev/sda1 isolcpus=managed_irq,domain,1 nohz_full=1 rcu_nocbs=1 quiet\n")
+	f.write("sys/devices/system/cpu/online", "0-1\n")
 	for _, cpu := range []string{"cpu0", "cpu1"} {
 		dir := "sys/devices/system/cpu/" + cpu
 		f.write(dir+"/cpufreq/scaling_governor", "performance\n")
