@@ -86,6 +86,7 @@ type flags struct {
 	json       bool
 	config     string
 	containerd listFlag
+	address    string
 	help       string
 	stdout     io.Writer
 }
@@ -100,6 +101,7 @@ func (a *app) newFlags(name, help string) *flags {
 	f.BoolVar(&f.json, "json", false, "print JSON")
 	f.StringVar(&f.config, "config", "", "rtshim config file")
 	f.Var(&f.containerd, "containerd-config", "containerd config file (repeatable)")
+	f.StringVar(&f.address, "address", "", "the containerd socket to check (default: every running containerd)")
 	return f
 }
 
@@ -123,6 +125,7 @@ func (f *flags) parse(args []string) int {
 func (a *app) hostFor(f *flags) doctor.Host {
 	h := a.host
 	h.ShimConfig = f.config
+	h.Address = f.address
 	h.ContainerdConfigs = append(append([]string{}, h.ContainerdConfigs...), f.containerd...)
 	return h
 }

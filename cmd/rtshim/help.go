@@ -7,8 +7,9 @@ const helpHead = `NAME
     rtshim - check a host for real-time containers, and list the ones it runs
 
 SYNOPSIS
-    rtshim doctor [--json] [--config FILE] [--containerd-config FILE]...
-    rtshim status [--json] [--config FILE] [--containerd-config FILE]... [--state-dir DIR]
+    rtshim doctor [--json] [--address SOCKET] [--config FILE] [--containerd-config FILE]...
+    rtshim status [--json] [--address SOCKET] [--config FILE] [--containerd-config FILE]...
+                  [--state-dir DIR]
     rtshim help [COMMAND]
     rtshim --version
 
@@ -35,6 +36,8 @@ const helpDoctor = `    doctor
           irq.balance         irqbalance running without banned or isolated CPUs
           cpu.governor        cpufreq governors (performance is good)
           cpu.cstates         enabled idle states with an exit latency above 10 us
+          containerd.version  every running containerd (or the one at --address), asked
+                              its version: 2.0 or newer starts the shim
           containerd.runtime  an rt runtime in containerd's config, and its
                               annotation filters
           shim.binary         containerd-shim-rt-v2 next to containerd or on PATH
@@ -46,6 +49,11 @@ const helpDoctor = `    doctor
         --json
             Print the report as one JSON object: {"ready", "counts", "findings":
             [{"id", "title", "severity", "saw", "why", "fix"}]}.
+        --address SOCKET
+            Check the containerd serving this gRPC socket (its [grpc] address, e.g.
+            /run/containerd/containerd.sock) instead of every running containerd: ask
+            it its version, and read the config file (--config) and environment (PATH,
+            RTSHIM_CONFIG) of the process holding the socket.
         --config FILE
             Check this rtshim config instead of the ones containerd's config names
             (ConfigPath or the options table of an io.containerd.rt.v2 runtime) or
@@ -67,7 +75,7 @@ const helpStatus = `    status
             Print {"state_dir", "cgroup_mount", "cgroup_v2", "containers": [...]}.
         --state-dir DIR
             Read the claims in DIR instead of the config's state_dir.
-        --config FILE, --containerd-config FILE
+        --config FILE, --containerd-config FILE, --address SOCKET
             Where the state_dir comes from, as for doctor.
 
 `
@@ -99,7 +107,9 @@ EXAMPLES
         rtshim doctor
     Show only what is not ok:
         rtshim doctor --json | jq '.findings[] | select(.severity != "ok")'
-    Check a private containerd's config and a new rtshim config before installing it:
+    Check the containerd that serves a socket (its version, config and environment):
+        rtshim doctor --address /run/containerd/containerd.sock
+    Check a containerd config and a new rtshim config before installing them:
         rtshim doctor --containerd-config /tmp/ctrd/config.toml --config ./rtshim.toml
     Gate a deployment on it:
         rtshim doctor >/dev/null || echo "host not ready for RT containers"
