@@ -159,7 +159,8 @@ func (a *app) status(args []string) int {
 		return code
 	}
 	h := a.hostFor(f)
-	if *stateDir == "" {
+	named := *stateDir != ""
+	if !named {
 		cfg, err := doctor.ShimConfig(h)
 		if err != nil {
 			fmt.Fprintf(a.stderr, "rtshim status: rtshim config: %v\n(pass --state-dir to read the claims anyway)\n", err)
@@ -167,7 +168,7 @@ func (a *app) status(args []string) int {
 		}
 		*stateDir = cfg.StateDir
 	}
-	r, err := status.List(status.Host{ProcRoot: h.ProcRoot, StateDir: *stateDir, Sched: a.sched})
+	r, err := status.List(status.Host{ProcRoot: h.ProcRoot, StateDir: *stateDir, StateDirNamed: named, Sched: a.sched})
 	if err != nil {
 		fmt.Fprintf(a.stderr, "rtshim status: %v\n", err)
 		return exitNotReady

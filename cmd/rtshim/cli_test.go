@@ -183,6 +183,17 @@ func TestStatusCommand(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &r); err != nil || code != exitOK || r.StateDir != state || len(r.Containers) != 1 {
 		t.Fatalf("status --json: exit %d, %v\n%s", code, err, out)
 	}
+	// A --state-dir that does not exist is an error (exit 1), a config's state_dir that does
+	// not exist yet is nothing to list (exit 0).
+	missing := filepath.Join(root, "nonexistent")
+	if code, out, errOut := runApp(h, "status", "--state-dir", missing); code != exitNotReady || out != "" ||
+		!strings.Contains(errOut, "rtshim status: state dir "+missing+" does not exist") {
+		t.Errorf("status --state-dir %s: exit %d, stdout %q, stderr %q", missing, code, out, errOut)
+	}
+	write(t, filepath.Join(h.EtcRoot, "containerd", "rtshim.toml"), "state_dir = \""+missing+"\"\n")
+	if code, out, errOut := runApp(h, "status"); code != exitOK || !strings.Contains(out, missing+" does not exist yet") {
+		t.Errorf("status with a config state_dir not made yet: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
 	// A bad config is an error that points at --state-dir.
 	write(t, filepath.Join(h.EtcRoot, "containerd", "rtshim.toml"), "state_dir = 5\n")
 	if code, _, errOut := runApp(h, "status"); code != exitNotReady || !strings.Contains(errOut, "--state-dir") {

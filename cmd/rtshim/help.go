@@ -74,7 +74,7 @@ const helpStatus = `    status
         --json
             Print {"state_dir", "cgroup_mount", "cgroup_v2", "containers": [...]}.
         --state-dir DIR
-            Read the claims in DIR instead of the config's state_dir.
+            Read the claims in DIR instead of the config's state_dir; DIR must exist.
         --config FILE, --containerd-config FILE, --address SOCKET
             Where the state_dir comes from, as for doctor.
 
@@ -92,7 +92,7 @@ const helpHelp = `    help [COMMAND]
 const helpExit = `EXIT STATUS
     0   doctor: ready (no finding failed); status: listed
     1   doctor: not ready (a finding failed); status: the state dir or the config
-        could not be read
+        could not be read, or the --state-dir named does not exist
     2   usage error: unknown command or flag
 `
 
