@@ -102,8 +102,9 @@ const (
 func (e *env) containerdVersion() Finding {
 	f := Finding{ID: "containerd.version", Title: "containerd version"}
 	f.Why = "containerd-shim-rt-v2 is built with containerd's 2.x shim libraries: containerd 2.0 and newer start it; " +
-		"containerd 1.x (Debian 12's containerd package is 1.6, Docker 28 and older bundle 1.7) rejects its shim " +
-		"protocol, and every container of the runtime fails to start with an error about connecting to the shim."
+		"containerd 1.x (Debian 12's containerd package is 1.6, Docker 28 and older bundle 1.7) does not speak its " +
+		"shim protocol (version 3), and every container of the runtime fails with \"failed to start shim: start " +
+		"failed: dial unix ...{\"version\":3,...}: connect: invalid argument\"."
 	subjects := e.targets
 	if len(subjects) == 0 {
 		exe := lookPath(e.h.PATH, "containerd")
