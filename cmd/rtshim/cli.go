@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 
 	"github.com/rtshim/rtshim/internal/doctor"
@@ -126,6 +127,9 @@ func (a *app) hostFor(f *flags) doctor.Host {
 	h := a.host
 	h.ShimConfig = f.config
 	h.Address = f.address
+	if abs, err := filepath.Abs(f.address); err == nil && f.address != "" {
+		h.Address = abs
+	}
 	h.ContainerdConfigs = append(append([]string{}, h.ContainerdConfigs...), f.containerd...)
 	return h
 }
