@@ -15,8 +15,9 @@ import (
 	"github.com/rtshim/rtshim/internal/version"
 )
 
-// readyHost is the smallest fake host doctor calls ready: a cgroup v2 mount and the shim on
-// PATH (everything it cannot read is info, not a failure).
+// readyHost is the smallest fake host doctor calls ready: a cgroup v2 mount, the shim on PATH
+// and an rtshim config whose state_dir is in the tree, not the host's /run/rtshim (everything
+// it cannot read is info, not a failure).
 func readyHost(t *testing.T) (doctor.Host, string) {
 	t.Helper()
 	root := t.TempDir()
@@ -24,6 +25,7 @@ func readyHost(t *testing.T) (doctor.Host, string) {
 		EtcRoot: filepath.Join(root, "etc"), RunRoot: filepath.Join(root, "run"), BootDir: filepath.Join(root, "boot"),
 		PATH: filepath.Join(root, "bin")}
 	write(t, filepath.Join(h.ProcRoot, "self", "mountinfo"), "26 25 0:23 / "+filepath.Join(root, "cgroup")+" rw - cgroup2 cgroup2 rw\n")
+	write(t, filepath.Join(h.EtcRoot, "containerd", "rtshim.toml"), "state_dir = \""+filepath.Join(root, "run", "rtshim")+"\"\n")
 	write(t, filepath.Join(h.PATH, "containerd-shim-rt-v2"), "#!/bin/sh\n")
 	if err := os.Chmod(filepath.Join(h.PATH, "containerd-shim-rt-v2"), 0o755); err != nil {
 		t.Fatal(err)
@@ -55,7 +57,7 @@ func runApp(h doctor.Host, args ...string) (code int, stdout, stderr string) {
 var readyFindings = []string{
 	"cgroup.version=ok", "cgroup.driver=ok", "rt.group-sched=info", "rt.throttling=info", "kernel.preempt-rt=warn",
 	"cpu.isolation=info", "irq.balance=ok", "cpu.governor=info", "cpu.cstates=info", "containerd.version=info",
-	"containerd.runtime=info", "shim.binary=ok", "shim.config=ok",
+	"containerd.runtime=info", "shim.binary=ok", "shim.config=ok", "rtshim.orphans=ok",
 }
 
 type jsonReport struct {
@@ -121,7 +123,7 @@ func checkFindings(t *testing.T, name string, code int, r jsonReport, want []str
 func TestDoctorExitStatus(t *testing.T) {
 	h, root := readyHost(t)
 	code, out, errOut := runApp(h, "doctor")
-	if code != exitOK || !strings.HasPrefix(out, "rtshim doctor: READY for real-time containers (0 fail, 1 warn, 7 info, 5 ok)\n") ||
+	if code != exitOK || !strings.HasPrefix(out, "rtshim doctor: READY for real-time containers (0 fail, 1 warn, 7 info, 6 ok)\n") ||
 		!strings.Contains(out, "\n[WARN] kernel.preempt-rt: ") || strings.Contains(out, "[FAIL]") {
 		t.Fatalf("ready host: exit %d\n%s%s", code, out, errOut)
 	}
