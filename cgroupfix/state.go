@@ -224,6 +224,12 @@ func (s State) RecordBaseline(cgroup, file, value string) error {
 	return writeJSON(p, &Baseline{Cgroup: cgroup, File: file, Value: value})
 }
 
+// UpdateBaseline replaces the value to restore: what the kubelet set while rtshim held the
+// file lifted is what it wants back.
+func (s State) UpdateBaseline(cgroup, file, value string) error {
+	return writeJSON(s.baselinePath(cgroup, file), &Baseline{Cgroup: cgroup, File: file, Value: value})
+}
+
 // LoadBaseline returns "", false when rtshim has not changed that file.
 func (s State) LoadBaseline(cgroup, file string) (string, bool, error) {
 	var b Baseline

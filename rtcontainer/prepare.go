@@ -30,6 +30,8 @@ type Container struct {
 	stateDir string
 	detached bool
 	hook     func(step string) error
+	// stopGuard stops the pod quota guard (see guardPod).
+	stopGuard context.CancelFunc
 }
 
 // Prepare is the step before `runc create`: it parses the container's request and, for one
