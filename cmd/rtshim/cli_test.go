@@ -248,3 +248,23 @@ func TestVersion(t *testing.T) {
 		t.Errorf("--version x: exit %d, %q", code, errOut)
 	}
 }
+
+// TestReapCommand: reap takes the shared flags (--address among them) besides its own, and
+// names what it cannot find.
+func TestReapCommand(t *testing.T) {
+	h, root := readyHost(t)
+	state := filepath.Join(root, "state")
+	if code, out, _ := runApp(h, "reap", "--help"); code != exitOK || !strings.HasPrefix(out, "Usage: rtshim reap") {
+		t.Errorf("reap --help: exit %d\n%s", code, out)
+	}
+	code, _, errOut := runApp(h, "reap", "default", "x", "--address", filepath.Join(root, "c.sock"), "--state-dir", state)
+	if code != exitNotReady || !strings.Contains(errOut, "no claim of default/x in "+state) {
+		t.Errorf("reap of nothing: exit %d, stderr %q", code, errOut)
+	}
+	if code, _, errOut := runApp(h, "reap", "default"); code != exitUsage || !strings.Contains(errOut, "usage: rtshim reap NAMESPACE ID") {
+		t.Errorf("reap with one argument: exit %d, stderr %q", code, errOut)
+	}
+	if got := reapAddress(""); got != "/run/containerd/containerd.sock" {
+		t.Errorf("reap's default socket: %q", got)
+	}
+}

@@ -10,10 +10,7 @@ import (
 	"strings"
 	"time"
 
-	versionapi "github.com/containerd/containerd/api/services/version/v1"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/protobuf/types/known/emptypb"
+	"github.com/containerd/containerd/v2/client"
 )
 
 // How long doctor waits for a daemon's answer, and for a binary's --version.
@@ -43,9 +40,8 @@ func askVersion(d *daemon) {
 	}
 }
 
-// apiVersion calls containerd's Version RPC (containerd/api services/version/v1) over gRPC.
-// It dials the socket itself rather than through containerd's client package, which would add
-// another 4 MB to the rtshim binary for this one call.
+// apiVersion calls containerd's Version RPC through containerd's client package, as rtshim
+// reap talks to containerd.
 func apiVersion(address string) (string, error) {
 	// containerd's dialer waits for a missing socket to appear, until the timeout: look first.
 	if st, err := os.Stat(address); err != nil {
@@ -55,12 +51,12 @@ func apiVersion(address string) (string, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), apiTimeout)
 	defer cancel()
-	conn, err := grpc.NewClient("unix://"+address, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	c, err := client.New(address, client.WithTimeout(apiTimeout))
 	if err != nil {
 		return "", err
 	}
-	defer conn.Close()
-	v, err := versionapi.NewVersionClient(conn).Version(ctx, &emptypb.Empty{})
+	defer c.Close()
+	v, err := c.Version(ctx)
 	if err != nil {
 		return "", err
 	}
