@@ -22,6 +22,11 @@ func (r Report) WriteText(w io.Writer) error {
 		fmt.Fprintf(w, "corrupt claim records (kept, with whatever they hold, until removed by hand once the container is "+
 			"known to be gone): %s\n\n", strings.Join(r.CorruptClaims, " "))
 	}
+	if len(r.Containers) == 0 && !r.StateDirExists {
+		_, err := fmt.Fprintf(w, "no real-time containers (%s does not exist yet: no RT container has run since boot "+
+			"with this state_dir)\n", r.StateDir)
+		return err
+	}
 	if len(r.Containers) == 0 {
 		_, err := fmt.Fprintf(w, "no real-time containers (no claims in %s)\n", r.StateDir)
 		return err

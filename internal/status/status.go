@@ -7,6 +7,8 @@ package status
 import (
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -20,7 +22,11 @@ import (
 type Host struct {
 	ProcRoot string
 	StateDir string
-	Sched    func(pid int) (Sched, error)
+	// StateDirNamed says the operator named StateDir (rtshim status --state-dir): then a missing
+	// one is an error, probably a typo. The config's state_dir may not exist yet: it is made
+	// by the first RT container since boot, so until then there is nothing to list.
+	StateDirNamed bool
+	Sched         func(pid int) (Sched, error)
 }
 
 // Sched is a process's policy as sched_getattr reports it.
@@ -88,11 +94,13 @@ type Container struct {
 
 // Report is everything rtshim status shows.
 type Report struct {
-	StateDir    string      `json:"state_dir"`
-	CgroupMount string      `json:"cgroup_mount,omitempty"`
-	CgroupV2    bool        `json:"cgroup_v2"`
-	CgroupError string      `json:"cgroup_error,omitempty"`
-	Containers  []Container `json:"containers"`
+	StateDir string `json:"state_dir"`
+	// StateDirExists is false when the config's state_dir has not been made yet.
+	StateDirExists bool        `json:"state_dir_exists"`
+	CgroupMount    string      `json:"cgroup_mount,omitempty"`
+	CgroupV2       bool        `json:"cgroup_v2"`
+	CgroupError    string      `json:"cgroup_error,omitempty"`
+	Containers     []Container `json:"containers"`
 	// CorruptClaims are claim records that cannot be read: rtshim keeps them (and whatever
 	// they hold) until an operator removes them.
 	CorruptClaims []string `json:"corrupt_claims,omitempty"`
@@ -102,6 +110,19 @@ type Report struct {
 // an error: a missing cgroup or process is what status is there to show.
 func List(h Host) (Report, error) {
 	r := Report{StateDir: h.StateDir, Containers: []Container{}}
+	switch st, err := os.Stat(h.StateDir); {
+	case errors.Is(err, fs.ErrNotExist) && !h.StateDirNamed:
+		return r, nil
+	case errors.Is(err, fs.ErrNotExist):
+		return r, fmt.Errorf("state dir %s does not exist: name the state_dir of the rtshim config the shims use "+
+			"(default /run/rtshim), or leave --state-dir out to take it from the config", h.StateDir)
+	case err != nil:
+		return r, fmt.Errorf("state dir %s: %w", h.StateDir, err)
+	case !st.IsDir():
+		return r, fmt.Errorf("state dir %s is not a directory: name the state_dir of the rtshim config the shims use "+
+			"(default /run/rtshim)", h.StateDir)
+	}
+	r.StateDirExists = true
 	claims, err := cgroupfix.State{Dir: h.StateDir}.Claims()
 	var corrupt *cgroupfix.CorruptError
 	switch {
