@@ -48,7 +48,11 @@ func applyAllocation(r *Request, spec *specs.Spec, set settings, rules *Rules) e
 	}
 	budget := AllocationBudgetUS(n, r.RTPeriodUS)
 	least, why := rules.Limits.minRTRuntime()
-	if rt, asked := set[KeyRTRuntimeUS]; asked && r.RTRuntimeUS > budget {
+	rt, asked := set[KeyRTRuntimeUS]
+	if _, _, fromSpec := specBudget(spec); fromSpec && !asked {
+		rt, asked = setting{key: KeySpecRTRuntime, value: strconv.FormatInt(r.RTRuntimeUS, 10)}, true
+	}
+	if asked && r.RTRuntimeUS > budget {
 		return invalid(rt.key, rt.value, "asks %d µs per %d µs, above the container's allocation of %s: %d (%d µs per %d µs)",
 			r.RTRuntimeUS, r.RTPeriodUS, ResourceRTBandwidth, n, budget, r.RTPeriodUS)
 	}

@@ -113,6 +113,13 @@ func ParseRequest(spec *specs.Spec, rules *Rules) (*Request, error) {
 		fromSpec = spec.Process.Scheduler
 	}
 	if len(set) == 0 && fromSpec == nil {
+		if _, _, ok := specBudget(spec); ok {
+			req, err := applySpecBudget(nil, spec, set, &r)
+			if err != nil {
+				return nil, err
+			}
+			return req, applyAllocation(req, spec, set, &r)
+		}
 		if _, allocated := spec.Annotations[KeyAllocation]; allocated && r.Limits.RequireAllocation {
 			// An allocation without a policy: the container asked for RT bandwidth but not for
 			// a real-time policy, which is most likely a missing annotation.
@@ -123,6 +130,9 @@ func ParseRequest(spec *specs.Spec, rules *Rules) (*Request, error) {
 	}
 	req, err := build(set, fromSpec, &r)
 	if err != nil {
+		return nil, err
+	}
+	if req, err = applySpecBudget(req, spec, set, &r); err != nil {
 		return nil, err
 	}
 	if err := applyAllocation(req, spec, set, &r); err != nil {
