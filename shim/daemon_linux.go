@@ -46,4 +46,3 @@ func flagValue(args []string, name string) string {
 	}
 	return ""
 }
-
