@@ -22,6 +22,12 @@ const (
 	KeyAllocation = "allocation.rtshim.io/rt-bandwidth"
 )
 
+// BandwidthUnits is how many whole units usPerSecond (µs of RT runtime per UnitPeriodUS) holds,
+// at most a full second's worth: a node's allocatable rtshim.io/rt-bandwidth.
+func BandwidthUnits(usPerSecond int64) int64 {
+	return min(max(usPerSecond, 0)/UnitUS, UnitPeriodUS/UnitUS)
+}
+
 // AllocationBudgetUS is what n units are per periodUS.
 func AllocationBudgetUS(n, periodUS int64) int64 { return n * UnitUS * periodUS / UnitPeriodUS }
 

@@ -56,7 +56,7 @@ func (p *Plugin) Units() (int, cgroupfix.Bandwidth, error) {
 	if err != nil {
 		return 0, b, err
 	}
-	return int(min((b.Allocated+b.Free)/oci.UnitUS, Devices)), b, nil
+	return int(oci.BandwidthUnits(b.Allocated + b.Free)), b, nil
 }
 
 // Refresh reads the node again and tells ListAndWatch streams when the figure changed.
