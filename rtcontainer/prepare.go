@@ -130,7 +130,7 @@ func (h Host) admit(c *Container, spec *specs.Spec, rules *oci.Rules, systemd bo
 	}
 	claim := &cgroupfix.Claim{Namespace: c.Namespace, ID: c.ID, Leaf: leaf, ExemptQuota: req.ExemptQuota(), Owner: self(h.ProcRoot)}
 	if req.NeedsBudget() && c.cg.RTGroupSched() {
-		claim.RuntimeUS, claim.PeriodUS = req.RTRuntimeUS, req.RTPeriodUS
+		claim.RuntimeUS, claim.PeriodUS, claim.AllocatedUS = req.RTRuntimeUS, req.RTPeriodUS, req.AllocatedUS
 	}
 	if spec.Annotations[oci.AnnotationContainerType] == ContainerTypeContainer {
 		// A Kubernetes pod is one application: all its containers' budgets together are bounded.
