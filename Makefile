@@ -283,7 +283,7 @@ K8S_DEPS := tools/k8s/go.mod tools/k8s/go.sum
 ETCD_DEPS := tools/etcd/go.mod tools/etcd/go.sum
 CNI_DEPS := tools/cni/go.mod tools/cni/go.sum
 K8S_BINS := $(addprefix $(K8S_TOOLS_DIR)/,kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl)
-CNI_BINS := $(addprefix $(CNI_DIR)/,loopback dummy host-local)
+CNI_BINS := $(addprefix $(CNI_DIR)/,loopback tap host-local)
 K8S_VERSION = $(shell cd tools/k8s && $(GO) list -m -f '{{.Version}}' k8s.io/kubernetes)
 K8S_MAJOR = $(word 1,$(subst ., ,$(patsubst v%,%,$(K8S_VERSION))))
 K8S_MINOR = $(word 2,$(subst ., ,$(K8S_VERSION)))
@@ -307,7 +307,7 @@ $(K8S_TOOLS_DIR)/etcd: $(ETCD_DEPS)
 	@mkdir -p $(@D)
 	cd tools/etcd && CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(abspath $@) go.etcd.io/etcd/server/v3
 
-$(CNI_DIR)/loopback $(CNI_DIR)/dummy: $(CNI_DEPS)
+$(CNI_DIR)/loopback $(CNI_DIR)/tap: $(CNI_DEPS)
 	@mkdir -p $(@D)
 	cd tools/cni && CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(abspath $@) github.com/containernetworking/plugins/plugins/main/$(@F)
 

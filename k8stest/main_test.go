@@ -6,7 +6,7 @@
 //	RTSHIM_BIN_DIR    containerd-shim-rt-v2
 //	RTSHIM_TOOLS_DIR  containerd, ctr, containerd-shim-runc-v2, runc
 //	RTSHIM_K8S_DIR    etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kubectl
-//	RTSHIM_CNI_DIR    the CNI plugins loopback, dummy and host-local
+//	RTSHIM_CNI_DIR    the CNI plugins loopback, tap and host-local
 //	RTSHIM_ROOTFS     the test rootfs: busybox, /bin/pause, /bin/schedinfo
 //
 // Not root: every test skips. Root without the variables: the run fails.
@@ -53,7 +53,7 @@ func loadEnv() error {
 		{"RTSHIM_BIN_DIR", &binDir, []string{"containerd-shim-rt-v2"}},
 		{"RTSHIM_TOOLS_DIR", &toolsDir, []string{"containerd", "ctr", "containerd-shim-runc-v2", "runc"}},
 		{"RTSHIM_K8S_DIR", &k8sDir, []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kubectl"}},
-		{"RTSHIM_CNI_DIR", &cniDir, []string{"loopback", "dummy", "host-local"}},
+		{"RTSHIM_CNI_DIR", &cniDir, []string{"loopback", "tap", "host-local"}},
 		{"RTSHIM_ROOTFS", &rootfsDir, []string{"bin/sh", "bin/pause", "bin/schedinfo"}},
 	} {
 		dir := os.Getenv(v.env)

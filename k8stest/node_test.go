@@ -151,14 +151,15 @@ func (n *node) containerdConfig() (string, error) {
 	return config + strings.Join(slices.Delete(lines, i, i+1), ""), nil
 }
 
-// cniConfig gives every pod its own network namespace with an address on a dummy interface:
-// a real CNI network that touches nothing in the host's network namespace (there is no CNI
-// on the test hosts). The kubelet reports the node NotReady without one.
+// cniConfig gives every pod its own network namespace with an address on a tap interface: a
+// real CNI network that touches nothing in the host's network namespace (there is no CNI on
+// the test hosts, and their kernel has no dummy, macvlan or ipvlan links). The kubelet reports
+// the node NotReady without any network config.
 const cniConfig = `{
   "cniVersion": "1.0.0",
   "name": "rtshim-k8s",
   "plugins": [{
-    "type": "dummy",
+    "type": "tap",
     "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.244.0.0/24"}]], "dataDir": %q}
   }]
 }

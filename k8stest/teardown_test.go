@@ -163,7 +163,7 @@ func (c *cluster) saveLogs(t testing.TB) {
 			_ = os.WriteFile(filepath.Join(dst, filepath.Base(l)), b, 0o644)
 		}
 		lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-		lines = lines[max(0, len(lines)-25):]
+		lines = lines[max(0, len(lines)-8):]
 		t.Logf("%s (last lines):\n%s", filepath.Base(l), strings.Join(lines, "\n"))
 	}
 	if dst != "" {
