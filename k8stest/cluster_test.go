@@ -90,6 +90,12 @@ func startCluster(t testing.TB, opts nodeOpts) *cluster {
 	c.timed(t, "images", c.node.importImages)
 	c.timed(t, "kubelet", c.node.startKubelet)
 	c.timed(t, "node Ready", c.node.waitReady)
+	// Every scenario needs the RuntimeClasses; the contrib scenario applies them again, with the
+	// rest of contrib/kubernetes, as a user does.
+	c.timed(t, "RuntimeClasses", func() error {
+		_, err := c.kubectl("apply", "-f", contribKubernetes+"00-runtimeclass.yaml")
+		return err
+	})
 	t.Logf("cluster up in %v", time.Since(start).Round(time.Millisecond))
 	return c
 }

@@ -11,4 +11,8 @@ import (
 func TestK8s(t *testing.T) {
 	c := startCluster(t, nodeOpts{})
 	t.Run("contrib", func(t *testing.T) { testContrib(t, c) })
+	t.Run("resize", func(t *testing.T) { testResize(t, c) })
+	t.Run("cpumanager", func(t *testing.T) { testCPUManager(t, c) })
+	t.Run("restart", func(t *testing.T) { testRestart(t, c) })
+	t.Run("scale", func(t *testing.T) { testScale(t, c) })
 }

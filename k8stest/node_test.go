@@ -246,7 +246,8 @@ func (n *node) ctr(args ...string) (string, error) {
 func (n *node) kubeletConfig() string {
 	cpuManager := "cpuManagerPolicy: none\n"
 	if n.opts.cpuManagerStatic {
-		cpuManager = "cpuManagerPolicy: static\nreservedSystemCPUs: \"0\"\n"
+		// A short reconcile period, so that the test sees a reconcile pass soon.
+		cpuManager = "cpuManagerPolicy: static\nreservedSystemCPUs: \"0\"\ncpuManagerReconcilePeriod: 2s\n"
 	}
 	return fmt.Sprintf(`apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration

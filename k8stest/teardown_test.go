@@ -162,8 +162,11 @@ func (c *cluster) saveLogs(t testing.TB) {
 		if dst != "" && os.MkdirAll(dst, 0o755) == nil {
 			_ = os.WriteFile(filepath.Join(dst, filepath.Base(l)), b, 0o644)
 		}
+		if filepath.Base(l) == "mount-namespace.log" {
+			continue // its script, and nothing else unless it failed to start
+		}
 		lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-		lines = lines[max(0, len(lines)-8):]
+		lines = lines[max(0, len(lines)-5):]
 		t.Logf("%s (last lines):\n%s", filepath.Base(l), strings.Join(lines, "\n"))
 	}
 	if dst != "" {
