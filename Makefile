@@ -315,7 +315,7 @@ $(CNI_DIR)/host-local: $(CNI_DEPS)
 	@mkdir -p $(@D)
 	cd tools/cni && CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(abspath $@) github.com/containernetworking/plugins/plugins/ipam/host-local
 
-test-k8s: build tools tools-k8s rootfs ## run the single-node Kubernetes cluster tests (root); log in _output/test-k8s.log, daemon logs of a failed run in _output/k8s-logs; fails on any skip
+test-k8s: deps build tools tools-k8s rootfs ## run the single-node Kubernetes cluster tests (root); log in _output/test-k8s.log, daemon logs of a failed run in _output/k8s-logs; fails on any skip
 	@[ "$$(id -u)" -eq 0 ] || { echo "make test-k8s needs root (containerd, kubelet, cgroups)" >&2; exit 1; }
 	rm -rf $(K8S_LOG_DIR)
 	RTSHIM_BIN_DIR=$(abspath $(BIN_DIR)) RTSHIM_TOOLS_DIR=$(abspath $(TOOLS_DIR)) RTSHIM_K8S_DIR=$(abspath $(K8S_TOOLS_DIR)) \
