@@ -41,8 +41,9 @@ func (d DirFS) ReadFile(cgroup, file string) (string, error) {
 
 // readFile is os.ReadFile without the os.File: cgroupfs files can be polled, so os.Open adds
 // every one to the runtime's epoll set and takes it out again on Close, which makes a read
-// cost 2.5 times as much. A grant reads two files of every sibling while holding the
-// host-wide lock, so this is what creates wait on when many containers start at once.
+// cost 2.5 times as much. A grant reads every sibling's runtime (and the period of those that
+// hold some) while holding the host-wide lock, so this is what creates wait on when many
+// containers start at once.
 func readFile(p string) ([]byte, error) {
 	fd, err := ignoringEINTR(func() (int, error) { return unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC, 0) })
 	if err != nil {

@@ -1,7 +1,6 @@
 package cgroupfix
 
 import (
-	"bufio"
 	"bytes"
 	"compress/gzip"
 	"fmt"
@@ -12,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/containerd/errdefs"
+	"github.com/moby/sys/mountinfo"
 )
 
 // Hierarchy is where the cpu controller lives on this host.
@@ -39,21 +39,17 @@ func Mounts(procRoot string) ([]Mount, error) {
 }
 
 func parseMountinfo(r io.Reader) ([]Mount, error) {
-	var out []Mount
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		// "36 35 0:30 / /sys/fs/cgroup/cpu rw,relatime shared:9 - cgroup cgroup rw,cpu"
-		pre, post, ok := strings.Cut(sc.Text(), " - ")
-		if !ok {
-			continue
-		}
-		fields, after := strings.Fields(pre), strings.Fields(post)
-		if len(fields) < 5 || len(after) < 3 || fields[3] != "/" || (after[0] != "cgroup" && after[0] != "cgroup2") {
-			continue
-		}
-		out = append(out, Mount{Point: unescapeMount(fields[4]), V2: after[0] == "cgroup2", Options: strings.Split(after[2], ",")})
+	infos, err := mountinfo.GetMountsFromReader(r, func(i *mountinfo.Info) (skip, stop bool) {
+		return i.Root != "/" || (i.FSType != "cgroup" && i.FSType != "cgroup2"), false
+	})
+	if err != nil {
+		return nil, err
 	}
-	return out, sc.Err()
+	out := make([]Mount, 0, len(infos))
+	for _, i := range infos {
+		out = append(out, Mount{Point: i.Mountpoint, V2: i.FSType == "cgroup2", Options: strings.Split(i.VFSOptions, ",")})
+	}
+	return out, nil
 }
 
 // FindCPU returns the cpu controller's hierarchy: cgroup v1's "cpu" mount (possibly co-mounted
@@ -81,26 +77,6 @@ func cpuHierarchy(mounts []Mount) (Hierarchy, error) {
 		return Hierarchy{Mount: v2, V2: true}, nil
 	}
 	return Hierarchy{}, fmt.Errorf("%w: no cgroup cpu controller mounted (neither a v1 cpu hierarchy nor cgroup2)", errdefs.ErrFailedPrecondition)
-}
-
-// unescapeMount undoes mountinfo's octal escapes (\040 for a space).
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			var c byte
-			if _, err := fmt.Sscanf(s[i+1:i+4], "%03o", &c); err == nil {
-				b.WriteByte(c)
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // V2RefusesRT reports whether this kernel refuses real-time tasks in every non-root cgroup v2

@@ -10,8 +10,6 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
-
-	"github.com/rtshim/rtshim/internal/failpoint"
 )
 
 // Manager grants and gives back what real-time containers need on one host.
@@ -21,10 +19,16 @@ type Manager struct {
 	V2       bool
 	State    State
 	ProcRoot string
-	// Hook, when set, runs at the named steps of a grant (see internal/failpoint); an error
-	// fails the grant there. Only the crash-safety tests set it.
+	// Hook, when set, runs before the named steps of a grant (StepGrantClaimed,
+	// StepGrantAncestors); an error fails the grant there. Only the crash-safety tests set it.
 	Hook func(step string) error
 }
+
+// Steps of a grant at which Hook runs.
+const (
+	StepGrantClaimed   = "grant-claimed"   // claim recorded, nothing written yet
+	StepGrantAncestors = "grant-ancestors" // ancestors raised, container cgroup not yet created
+)
 
 func (m *Manager) hook(step string) error {
 	if m.Hook == nil {
@@ -47,6 +51,10 @@ func (m *Manager) RTGroupSched() bool {
 // leaf, which it creates so runc finds its budget already in place) and lifts the pod-level
 // CFS quota. It changes nothing when the budget does not fit. On error nothing it did remains.
 func (m *Manager) Grant(ctx context.Context, c *Claim) (retErr error) {
+	if c.Owner.PID <= 0 || c.Owner.StartTime == 0 {
+		// An owner that cannot be told apart from a reused PID would keep the claim forever.
+		return fmt.Errorf("%w: claim of %s: owner pid %d has no start time in /proc/<pid>/stat", errdefs.ErrFailedPrecondition, c.ID, c.Owner.PID)
+	}
 	unlock, err := m.State.Lock()
 	if err != nil {
 		return err
@@ -56,11 +64,15 @@ func (m *Manager) Grant(ctx context.Context, c *Claim) (retErr error) {
 	var plan []rtWrite
 	if c.RuntimeUS > 0 {
 		plan, err = m.planV1(c)
-		if errdefs.IsResourceExhausted(err) && m.reconcile(ctx) > 0 {
+		var nf *noFit
+		if errors.As(err, &nf) && m.reconcile(ctx) > 0 {
 			// Crashed shims' leftovers are cleared on every Release, and here only when
 			// they stand in the way: reading every claim on every create would make creates
 			// cost more the more containers run.
 			plan, err = m.planV1(c)
+		}
+		if errors.As(err, &nf) {
+			return m.refusal(c, nf)
 		}
 		if err != nil {
 			return err
@@ -77,7 +89,7 @@ func (m *Manager) Grant(ctx context.Context, c *Claim) (retErr error) {
 			}
 		}
 	}()
-	if err := m.hook(failpoint.GrantClaimed); err != nil {
+	if err := m.hook(StepGrantClaimed); err != nil {
 		return err
 	}
 	if err := m.applyV1(plan); err != nil {
@@ -117,9 +129,8 @@ func (m *Manager) withClaim(namespace, id string, f func(*Claim) error) error {
 // release whose cost grows with the number of containers on the host, and every create and
 // delete waits for the lock's holder.
 func (m *Manager) sweep(ctx context.Context) {
-	claims, err := m.State.Claims()
-	if err != nil {
-		log.G(ctx).WithError(err).Warn("list rtshim claims")
+	claims, ok := m.claims(ctx)
+	if !ok {
 		return
 	}
 	if !slices.ContainsFunc(claims, m.stale) {
@@ -155,9 +166,8 @@ func (m *Manager) Reconcile(ctx context.Context) error {
 
 // reconcile returns how many claims it released.
 func (m *Manager) reconcile(ctx context.Context) (released int) {
-	claims, err := m.State.Claims()
-	if err != nil {
-		log.G(ctx).WithError(err).Warn("list rtshim claims")
+	claims, ok := m.claims(ctx)
+	if !ok {
 		return 0
 	}
 	for _, c := range claims {
@@ -172,6 +182,20 @@ func (m *Manager) reconcile(ctx context.Context) (released int) {
 		released++
 	}
 	return released
+}
+
+// claims lists the claims for reconciling; corrupt records are logged and left alone.
+func (m *Manager) claims(ctx context.Context) ([]*Claim, bool) {
+	claims, err := m.State.Claims()
+	var corrupt *CorruptError
+	switch {
+	case errors.As(err, &corrupt):
+		log.G(ctx).WithError(err).Warn("rtshim claims")
+	case err != nil:
+		log.G(ctx).WithError(err).Warn("list rtshim claims")
+		return nil, false
+	}
+	return claims, true
 }
 
 // stale says whether a claim is left over: its cgroup, which the grant created, is gone (runc
@@ -264,7 +288,9 @@ func (m *Manager) exemptPod(pod string) error {
 func (m *Manager) restorePod(ctx context.Context, c *Claim) error {
 	claims, err := m.State.Claims()
 	if err != nil {
-		return err
+		// A corrupt record might be another exempted container of this pod: putting the quota
+		// back could throttle it. The pod stays exempt, and this claim stays for a later try.
+		return fmt.Errorf("keep CFS quota of pod cgroup %s lifted: %w", c.Pod, err)
 	}
 	for _, o := range claims {
 		if o.Pod == c.Pod && o.ExemptQuota && (o.ID != c.ID || o.Namespace != c.Namespace) {

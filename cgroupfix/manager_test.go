@@ -3,6 +3,7 @@ package cgroupfix
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -248,6 +249,63 @@ func TestPodQuotaExemption(t *testing.T) {
 	assertNoState(t, m)
 }
 
+// TestCorruptClaimKept: a claim record that cannot be read is kept and reported, never
+// dropped: it may be another exempted container of the pod, whose quota must then stay lifted.
+func TestCorruptClaimKept(t *testing.T) {
+	ctx := context.Background()
+	m, f := newTestManager(t)
+	f.add("/kubepods/pod1", 0)
+	pod, _ := f.get("/kubepods/pod1")
+	pod.quota = "50000"
+	c1 := claim("c1", "/kubepods/pod1/c1", 100000)
+	c1.Pod, c1.ExemptQuota = "/kubepods/pod1", true
+	if err := m.Grant(ctx, c1); err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(m.State.Dir, "claims", "ns.c2.json")
+	if err := os.WriteFile(bad, []byte(`{"namespace":"ns","id":"c2","pod":"/kubepods/pod1","exem`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	claims, err := m.State.Claims()
+	var corrupt *CorruptError
+	if !errors.As(err, &corrupt) || len(corrupt.Records) != 1 || corrupt.Records[0] != bad || len(claims) != 1 {
+		t.Fatalf("Claims() = %v, %v; want c1 and the corrupt record reported", claims, err)
+	}
+	if err := m.Release(ctx, "ns", "c1"); err == nil || !strings.Contains(err.Error(), "corrupt") {
+		t.Errorf("release with a corrupt claim beside: %v", err)
+	}
+	if pod.quota != "-1" {
+		t.Errorf("pod quota put back to %q while a corrupt claim may stand for another of its containers", pod.quota)
+	}
+	if _, err := os.Stat(bad); err != nil {
+		t.Errorf("corrupt record removed: %v", err)
+	}
+	// Once an operator removed it, the next release puts the quota back.
+	os.Remove(bad)
+	if err := m.Release(ctx, "ns", "c1"); err != nil || pod.quota != "50000" {
+		t.Errorf("after removing the corrupt record: %v, quota %q", err, pod.quota)
+	}
+	assertNoState(t, m)
+}
+
+// An owner whose start time is unknown is never taken for alive: ProcessStartTime says 0 for a
+// gone process too.
+func TestOwnerWithoutStartTime(t *testing.T) {
+	if (Owner{PID: os.Getpid()}).Alive("/proc") {
+		t.Error("owner without a start time counts as alive")
+	}
+	if !self().Alive("/proc") {
+		t.Error("this process is not alive")
+	}
+	m, _ := newTestManager(t)
+	c := claim("c1", "/default/c1", 1000)
+	c.Owner.StartTime = 0
+	if err := m.Grant(context.Background(), c); err == nil {
+		t.Error("a claim without the owner's start time was granted")
+	}
+	assertNoState(t, m)
+}
+
 func TestReleaseIsIdempotent(t *testing.T) {
 	m, _ := newTestManager(t)
 	for i := 0; i < 2; i++ {
@@ -257,19 +315,85 @@ func TestReleaseIsIdempotent(t *testing.T) {
 	}
 }
 
+// TestRatioMatchesKernel checks toRatio and runtimeFor against values worked out by hand from
+// the kernel's to_ratio(): (runtime << 20) / period, truncated (kernel/sched/core.c).
 func TestRatioMatchesKernel(t *testing.T) {
-	for _, tc := range []struct{ period, ratio, want int64 }{
-		{1000000, toRatio(1000000, 100000), 100000},
-		{500000, toRatio(1000000, 100000), 50000},
+	for _, tc := range []struct{ period, runtime, ratio int64 }{
+		{1000000, 100000, 104857}, // 104857.6
+		{1000000, 950000, 996147}, // 996147.2
+		{300000, 100000, 349525},  // 349525.33
+		{333333, 1, 3},            // 3.1457
+		{1000000, 1, 1},
 		{1000000, 0, 0},
+		{1000000, -1, 1 << 20}, // RUNTIME_INF
+		{0, 5, 0},
 	} {
-		got := runtimeFor(tc.ratio, tc.period)
-		if got != tc.want || toRatio(tc.period, got) < tc.ratio {
-			t.Errorf("runtimeFor(%d, %d) = %d, want %d", tc.ratio, tc.period, got, tc.want)
+		if got := toRatio(tc.period, tc.runtime); got != tc.ratio {
+			t.Errorf("toRatio(%d, %d) = %d, want %d", tc.period, tc.runtime, got, tc.ratio)
+		}
+	}
+	// runtimeFor is the smallest runtime whose ratio reaches the given one: ceil(ratio*period/2^20).
+	for _, tc := range []struct{ ratio, period, runtime int64 }{
+		{104857, 1000000, 100000}, // 99999.43
+		{349525, 1000000, 333334}, // 333333.01: 333333 would give ratio 349524
+		{996147, 1000000, 950000},
+		{1, 1000000, 1},
+		{0, 1000000, 0},
+	} {
+		if got := runtimeFor(tc.ratio, tc.period); got != tc.runtime {
+			t.Errorf("runtimeFor(%d, %d) = %d, want %d", tc.ratio, tc.period, got, tc.runtime)
 		}
 	}
 	if !errors.Is(kernelError("/x", fileRTRuntime, 1, unix.EBUSY), errdefs.ErrFailedPrecondition) {
 		t.Error("EBUSY not classified")
+	}
+}
+
+// TestAvailableIsWhatGrantAdmits: at the boundary Available names, Grant admits exactly that
+// much and refuses one microsecond more, whatever the groups' periods (the kernel's truncated
+// ratios make the boundary uneven), and the refusal names the same figure.
+func TestAvailableIsWhatGrantAdmits(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name   string
+		groups []setupGroup
+		leaf   string
+		period int64
+	}{
+		{"empty host", nil, "/default/c", 1000000},
+		{"a sibling holds runtime", []setupGroup{{"/other", 333333}}, "/default/c", 1000000},
+		{"odd period of the request", []setupGroup{{"/other", 100000}}, "/default/c", 300000},
+		{"deep, parent holds some", []setupGroup{{"/kubepods", 200000}, {"/kubepods/pod1", 100000}, {"/kubepods/pod1/a", 70001}}, "/kubepods/pod1/c", 1000000},
+		{"full host", []setupGroup{{"/other", 950000}}, "/default/c", 1000000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, f := newTestManager(t)
+			for _, g := range tc.groups {
+				f.add(g.cgroup, g.runtime)
+			}
+			avail, err := m.Available(tc.leaf, tc.period)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := &Claim{Namespace: "ns", ID: "over", Leaf: tc.leaf, RuntimeUS: avail + 1, PeriodUS: tc.period, Owner: self()}
+			err = m.Grant(ctx, c)
+			if !errdefs.IsResourceExhausted(err) {
+				t.Fatalf("available %d: %d µs more must be refused, got %v", avail, avail+1, err)
+			}
+			if want := fmt.Sprintf(" %d µs available", avail); !strings.Contains(err.Error(), want) {
+				t.Errorf("refusal %q does not say %q", err, want)
+			}
+			if avail == 0 {
+				return
+			}
+			c = &Claim{Namespace: "ns", ID: "fits", Leaf: tc.leaf, RuntimeUS: avail, PeriodUS: tc.period, Owner: self()}
+			if err := m.Grant(ctx, c); err != nil {
+				t.Fatalf("available %d µs refused: %v", avail, err)
+			}
+			if again, _ := m.Available(tc.leaf+"2", tc.period); again != 0 {
+				t.Errorf("after granting all %d µs, %d µs still available", avail, again)
+			}
+		})
 	}
 }
 

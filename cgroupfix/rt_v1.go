@@ -9,8 +9,6 @@ import (
 
 	"github.com/containerd/errdefs"
 	"golang.org/x/sys/unix"
-
-	"github.com/rtshim/rtshim/internal/failpoint"
 )
 
 const (
@@ -55,8 +53,11 @@ func (m *Manager) readChild(cg string) (group, error) {
 	return group{rt, p}, err
 }
 
-func (m *Manager) readInt(cg, file string) (int64, error) {
-	s, err := m.CPU.ReadFile(cg, file)
+func (m *Manager) readInt(cg, file string) (int64, error) { return ReadInt(m.CPU, cg, file) }
+
+// ReadInt reads a cgroup file that holds one integer (cpu.rt_runtime_us, cpu.cfs_quota_us).
+func ReadInt(fs FS, cg, file string) (int64, error) {
+	s, err := fs.ReadFile(cg, file)
 	if err != nil {
 		return 0, fmt.Errorf("read %s of cgroup %s: %w", file, cg, err)
 	}
@@ -106,8 +107,8 @@ func (m *Manager) childrenNeed(cg string, period int64, overrideName string, ove
 }
 
 // planV1 works out, without writing anything, the runtime every ancestor of the claim's leaf
-// needs so the leaf's budget fits: each raised to the sum of its children's ratios, never
-// lowered. The root cgroup is the host's limit (sched_rt_runtime_us) and is never written.
+// needs so the leaf's budget fits: each raised to what its children need (childrenNeed: their
+// runtimes summed, at least what the kernel's ratio check requires), never lowered. The root cgroup is the host's limit (sched_rt_runtime_us) and is never written.
 func (m *Manager) planV1(c *Claim) ([]rtWrite, error) {
 	root, err := m.readGroup("/")
 	if err != nil {
@@ -136,8 +137,7 @@ func (m *Manager) planV1(c *Claim) ([]rtWrite, error) {
 		if needRuntime > cur.runtime {
 			next.runtime = needRuntime
 			if next.ratio() > root.ratio() || next.runtime > next.period {
-				return nil, noBudget(a, c, root.runtime-needRuntime+c.RuntimeUS,
-					fmt.Sprintf("no group may hold more than the host's %d µs per %d µs", root.runtime, root.period))
+				return nil, &noFit{cgroup: a, why: fmt.Sprintf("no group may hold more than the host's %d µs per %d µs", root.runtime, root.period)}
 			}
 			plan = append([]rtWrite{{cgroup: a, runtime: next.runtime, baseline: strconv.FormatInt(cur.runtime, 10)}}, plan...)
 		}
@@ -148,18 +148,60 @@ func (m *Manager) planV1(c *Claim) ([]rtWrite, error) {
 		return nil, err
 	}
 	if used := toRatio(root.period, usedRuntime); used > root.ratio() {
-		return nil, noBudget("/", c, root.runtime-usedRuntime+c.RuntimeUS,
-			fmt.Sprintf("the host allows %d µs per %d µs (sched_rt_runtime_us) to all groups together", root.runtime, root.period))
+		return nil, &noFit{cgroup: "/", why: fmt.Sprintf("the host allows %d µs per %d µs (sched_rt_runtime_us) to all groups together", root.runtime, root.period)}
 	}
 	return plan, nil
 }
 
-// noBudget says what did not fit; avail is the runtime left for the container at cg.
-func noBudget(cg string, c *Claim, avail int64, why string) error {
-	avail = max(avail, 0)
-	return fmt.Errorf("%w: no RT budget for container %s: cgroup %s cannot grant %d µs per %d µs period, %d µs available: %s; "+
+// noFit is planV1's refusal: cgroup cannot grow to hold the request.
+type noFit struct{ cgroup, why string }
+
+func (e *noFit) Error() string { return "cgroup " + e.cgroup + ": " + e.why }
+
+// Available is the largest RT runtime, per periodUS, that a grant would admit right now for a
+// new container at leaf. It runs the grant's own plan (planV1, the kernel's to_ratio
+// arithmetic included) and searches the boundary, so what rtshim doctor and the refusal
+// messages call available is exactly what Grant admits. It takes no lock: the answer is a
+// snapshot.
+func (m *Manager) Available(leaf string, periodUS int64) (int64, error) {
+	if periodUS <= 0 {
+		return 0, fmt.Errorf("%w: RT period %d µs", errdefs.ErrInvalidArgument, periodUS)
+	}
+	fits := func(runtime int64) (bool, error) {
+		_, err := m.planV1(&Claim{ID: "probe", Leaf: leaf, RuntimeUS: runtime, PeriodUS: periodUS})
+		var nf *noFit
+		if errors.As(err, &nf) {
+			return false, nil
+		}
+		return err == nil, err
+	}
+	lo, hi := int64(0), periodUS // fits(lo) holds; find the largest that fits
+	for lo < hi {
+		mid := lo + (hi-lo+1)/2
+		ok, err := fits(mid)
+		if err != nil {
+			return 0, err
+		}
+		if ok {
+			lo = mid
+		} else {
+			hi = mid - 1
+		}
+	}
+	return lo, nil
+}
+
+// refusal turns planV1's refusal into the error a user reads: the cgroup that is full, what
+// was asked and what is available there now.
+func (m *Manager) refusal(c *Claim, nf *noFit) error {
+	avail, err := m.Available(c.Leaf, c.PeriodUS)
+	shown := fmt.Sprintf("%d µs available", avail)
+	if err != nil {
+		shown = "available unknown (" + err.Error() + ")"
+	}
+	return fmt.Errorf("%w: no RT budget for container %s: cgroup %s cannot grant %d µs per %d µs period, %s: %s; "+
 		"lower rtshim.io/rt-runtime-us or stop other real-time containers",
-		errdefs.ErrResourceExhausted, c.ID, cg, c.RuntimeUS, c.PeriodUS, avail, why)
+		errdefs.ErrResourceExhausted, c.ID, nf.cgroup, c.RuntimeUS, c.PeriodUS, shown, nf.why)
 }
 
 // applyV1 writes a plan top-down. Ancestors' old values are recorded before they change.
@@ -172,7 +214,7 @@ func (m *Manager) applyV1(plan []rtWrite) error {
 			if err := m.State.RecordBaseline(w.cgroup, fileRTRuntime, w.baseline); err != nil {
 				return err
 			}
-		} else if err := m.hook(failpoint.GrantAncestors); err != nil {
+		} else if err := m.hook(StepGrantAncestors); err != nil {
 			return err
 		} else if err := m.CPU.WriteFile(w.cgroup, fileRTPeriod, strconv.FormatInt(w.period, 10)); err != nil {
 			return kernelError(w.cgroup, fileRTPeriod, w.period, err)

@@ -116,7 +116,20 @@ func (s State) LoadClaim(ns, id string) (*Claim, error) {
 
 func (s State) DeleteClaim(ns, id string) error { return removeFile(s.claimPath(ns, id)) }
 
-// Claims lists every claim on the host.
+// CorruptError reports claim records that cannot be read. They are kept, never dropped: what
+// they hold is unknown (a pod's quota, a budget), so nothing they might stand for is given
+// back until an operator looks (rtshim status lists them).
+type CorruptError struct {
+	Records []string // paths
+	Errs    []error
+}
+
+func (e *CorruptError) Error() string {
+	return fmt.Sprintf("%d corrupt rtshim claim record(s), kept for an operator to inspect: %v", len(e.Records), errors.Join(e.Errs...))
+}
+
+// Claims lists every claim on the host. Records it cannot read are reported in a
+// *CorruptError, returned with the claims it could read.
 func (s State) Claims() ([]*Claim, error) {
 	ents, err := os.ReadDir(filepath.Join(s.Dir, "claims"))
 	if errors.Is(err, os.ErrNotExist) {
@@ -126,14 +139,23 @@ func (s State) Claims() ([]*Claim, error) {
 		return nil, err
 	}
 	var out []*Claim
+	var corrupt CorruptError
 	for _, e := range ents {
 		if !strings.HasSuffix(e.Name(), ".json") {
 			continue
 		}
+		p := filepath.Join(s.Dir, "claims", e.Name())
 		var c Claim
-		if ok, err := readJSON(filepath.Join(s.Dir, "claims", e.Name()), &c); ok && err == nil {
+		ok, err := readJSON(p, &c)
+		switch {
+		case err != nil:
+			corrupt.Records, corrupt.Errs = append(corrupt.Records, p), append(corrupt.Errs, err)
+		case ok:
 			out = append(out, &c)
 		}
+	}
+	if len(corrupt.Records) > 0 {
+		return out, &corrupt
 	}
 	return out, nil
 }
@@ -220,7 +242,8 @@ func OwnerOf(procRoot string, pid int) Owner {
 	return Owner{PID: pid, StartTime: ProcessStartTime(procRoot, pid)}
 }
 
-// Alive reports whether the owner still runs.
+// Alive reports whether the owner still runs. An owner without a start time is not: a grant
+// refuses to record one (see Grant), and ProcessStartTime's 0 for a gone process must not match.
 func (o Owner) Alive(procRoot string) bool {
-	return o.PID > 0 && ProcessStartTime(procRoot, o.PID) == o.StartTime
+	return o.PID > 0 && o.StartTime != 0 && ProcessStartTime(procRoot, o.PID) == o.StartTime
 }

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rtshim/rtshim/oci"
+	"github.com/rtshim/rtshim/config"
 )
 
 // dockerImage is the image TestDocker imports from the test rootfs.
@@ -30,8 +30,8 @@ func TestDocker(t *testing.T) {
 		t.Errorf("%s: path %q, want /usr/local/bin/runc-rt (where make install puts runc-rt)", contribDockerPath, p)
 	}
 	shim := shimForm.Runtimes["rt"]
-	if shim.RuntimeType != rtRuntime || shim.Options == nil || shim.Options.ConfigPath != oci.DefaultConfigPath {
-		t.Errorf("%s: %+v, want runtimeType %s with options.ConfigPath %s", contribDockerShim, shim, rtRuntime, oci.DefaultConfigPath)
+	if shim.RuntimeType != rtRuntime || shim.Options == nil || shim.Options.ConfigPath != config.DefaultPath {
+		t.Errorf("%s: %+v, want runtimeType %s with options.ConfigPath %s", contribDockerShim, shim, rtRuntime, config.DefaultPath)
 	}
 
 	// The shims inherit containerd's environment, not dockerd's: that is where runc-rt

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/rtshim/rtshim/internal/failpoint"
+	"github.com/rtshim/rtshim/rtcontainer"
 )
 
 // TestFailpoints kills the shim, or makes the step fail, at every step between "budget
@@ -29,8 +30,8 @@ func TestFailpoints(t *testing.T) {
 	}
 	d := startContainerdWith(t, DaemonOpts{PathDir: fpDir})
 	before := snapshotCPUTree(t)
-	deleteSteps := []string{failpoint.DeleteBefore, failpoint.DeleteDeleted}
-	for _, step := range failpoint.Steps {
+	deleteSteps := []string{rtcontainer.StepDeleteBefore, rtcontainer.StepDeleteDeleted}
+	for _, step := range rtcontainer.Steps {
 		for _, action := range []string{"kill", "error"} {
 			t.Run(step+"/"+action, func(t *testing.T) {
 				id := step + "-" + action

@@ -80,8 +80,8 @@ func (v setting) peer(canon string) string {
 	return canon
 }
 
-// ParseRequest works out what one container asks for and checks it against cfg (nil means
-// DefaultConfig()). Sources, strongest first: rtshim.io/<key>.container.<name> annotations,
+// ParseRequest works out what one container asks for and checks it against the operator's
+// rules (nil means DefaultRules()). Sources, strongest first: rtshim.io/<key>.container.<name> annotations,
 // rtshim.io/<key> annotations, RTSHIM_<KEY> environment variables, and, only when none of them
 // names a policy, the spec's own process.scheduler (taken as a whole).
 //
@@ -93,15 +93,18 @@ func (v setting) peer(canon string) string {
 // parameters are ignored for this one rather than errors (see gather).
 //
 // Every error wraps errdefs.ErrInvalidArgument and names the key, its value and what is allowed.
-func ParseRequest(spec *specs.Spec, cfg *Config) (*Request, error) {
+func ParseRequest(spec *specs.Spec, rules *Rules) (*Request, error) {
 	if spec == nil || spec.Annotations[AnnotationContainerType] == ContainerTypeSandbox {
 		return nil, nil
 	}
-	c, err := usableConfig(cfg)
-	if err != nil {
-		return nil, err
+	r := DefaultRules()
+	if rules != nil {
+		var err error
+		if r, err = rules.validated(); err != nil {
+			return nil, err
+		}
 	}
-	set, err := gather(spec, c)
+	set, err := gather(spec, &r)
 	if err != nil {
 		return nil, err
 	}
@@ -112,16 +115,18 @@ func ParseRequest(spec *specs.Spec, cfg *Config) (*Request, error) {
 	if len(set) == 0 && fromSpec == nil {
 		return nil, nil
 	}
-	return build(set, fromSpec, c)
+	return build(set, fromSpec, &r)
 }
 
 // gather collects the rtshim settings from the environment and the annotations, each source
 // only when the operator honours it. Annotations are visited in sorted order so that, with
 // several mistakes, the same one is always reported.
-func gather(spec *specs.Spec, cfg *Config) (settings, error) {
+func gather(spec *specs.Spec, cfg *Rules) (settings, error) {
 	set := settings{}
 	if cfg.Limits.HonorEnv && spec.Process != nil {
-		gatherEnv(set, spec.Process.Env)
+		if err := gatherEnv(set, spec.Process.Env); err != nil {
+			return nil, err
+		}
 	}
 	if !cfg.Limits.HonorAnnotations {
 		return set, nil
@@ -178,24 +183,38 @@ func isRealTime(policy string) bool {
 	return ok && p.RealTime()
 }
 
-// gatherEnv reads the RTSHIM_ variables. Other RTSHIM_ names are ignored, not errors: the
-// environment belongs to the application, which may use the prefix for its own purposes. If a
-// name repeats, the first one wins, as for getenv(3) and Go's os.Getenv in the container.
-func gatherEnv(set settings, env []string) {
+// gatherEnv reads the RTSHIM_ variables. A name with the prefix that is no key's is an error,
+// as an unknown annotation key is: a misspelt RTSHIM_PRIO would otherwise silently not apply.
+// If a name repeats, the first one wins, as for getenv(3) and Go's os.Getenv in the container.
+func gatherEnv(set settings, env []string) error {
 	for _, kv := range env {
-		name, value, ok := strings.Cut(kv, "=")
-		if !ok || !strings.HasPrefix(name, EnvPrefix) {
+		name, value, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, EnvPrefix) {
 			continue
 		}
-		for _, k := range Keys {
-			if EnvName(k) == name {
-				if _, dup := set[k]; !dup {
-					set[k] = setting{key: name, value: value, level: levelEnv}
-				}
-				break
+		k, ok := envKey(name)
+		if !ok {
+			names := make([]string, len(Keys))
+			for i, k := range Keys {
+				names[i] = EnvName(k)
 			}
+			return invalid(name, value, "unknown variable; the RTSHIM_ variables are %s", strings.Join(names, ", "))
+		}
+		if _, dup := set[k]; !dup {
+			set[k] = setting{key: name, value: value, level: levelEnv}
 		}
 	}
+	return nil
+}
+
+// envKey is the annotation key an RTSHIM_ variable stands for.
+func envKey(name string) (string, bool) {
+	for _, k := range Keys {
+		if EnvName(k) == name {
+			return k, true
+		}
+	}
+	return "", false
 }
 
 func isKey(k string) bool {
@@ -205,18 +224,4 @@ func isKey(k string) bool {
 		}
 	}
 	return false
-}
-
-// usableConfig validates a private copy of cfg, so that a config built by hand (or a zero one)
-// fails with the config key to fix instead of producing odd requests, and cfg is not modified.
-func usableConfig(cfg *Config) (*Config, error) {
-	if cfg == nil {
-		return DefaultConfig(), nil
-	}
-	c := *cfg
-	c.Limits.AllowedPolicies = slices.Clone(cfg.Limits.AllowedPolicies)
-	if err := c.Validate(); err != nil {
-		return nil, err
-	}
-	return &c, nil
 }

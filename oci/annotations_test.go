@@ -10,7 +10,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
-// rtReq is what a real-time policy gets from DefaultConfig(), changed by the mods.
+// rtReq is what a real-time policy gets from defaultRules(), changed by the mods.
 func rtReq(p Policy, prio int, mods ...func(*Request)) *Request {
 	r := &Request{
 		Sched: Sched{Policy: p, Priority: prio}, Mode: ModeApply,
@@ -41,7 +41,7 @@ type requestCase struct {
 	ann   map[string]string
 	env   []string
 	sched *specs.Scheduler
-	cfg   func(*Config)
+	cfg   func(*Rules)
 	want  *Request
 	errs  []string // substrings of the error; nil means success
 }
@@ -50,7 +50,7 @@ func runRequestCases(t *testing.T, cases []requestCase) {
 	t.Helper()
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := DefaultConfig()
+			cfg := defaultRules()
 			if tc.cfg != nil {
 				tc.cfg(cfg)
 			}
@@ -112,18 +112,18 @@ func TestParseRequestGood(t *testing.T) {
 		{name: "exec rr", ann: map[string]string{KeyPolicy: "fifo", KeyExecPolicy: "rr"}, want: rtReq(PolicyFIFO, 50, func(r *Request) { r.Exec = Sched{Policy: PolicyRR, Priority: 50} })},
 		{name: "exec policy alone", ann: map[string]string{KeyExecPolicy: "batch"}, want: plainReq(Sched{Policy: PolicyOther}, func(r *Request) { r.Exec.Policy = PolicyBatch })},
 		{name: "cpu quota alone", ann: map[string]string{KeyCPUQuota: "keep"}, want: plainReq(Sched{Policy: PolicyOther}, func(r *Request) { r.CPUQuota = QuotaKeep })},
-		{name: "quota alone stays apply under default grant", ann: map[string]string{KeyCPUQuota: "disable"}, cfg: func(c *Config) { c.Defaults.Mode = "grant" },
+		{name: "quota alone stays apply under default grant", ann: map[string]string{KeyCPUQuota: "disable"}, cfg: func(c *Rules) { c.Defaults.Mode = "grant" },
 			want: plainReq(Sched{Policy: PolicyOther})},
-		{name: "default mode grant", ann: map[string]string{KeyPolicy: "fifo"}, cfg: func(c *Config) { c.Defaults.Mode = "grant" },
+		{name: "default mode grant", ann: map[string]string{KeyPolicy: "fifo"}, cfg: func(c *Rules) { c.Defaults.Mode = "grant" },
 			want: rtReq(PolicyFIFO, 50, func(r *Request) { r.Mode = ModeGrant })},
 		{name: "default priority and budget from config", ann: map[string]string{KeyPolicy: "fifo"},
-			cfg: func(c *Config) {
+			cfg: func(c *Rules) {
 				c.Defaults.Priority, c.Defaults.RTRuntimeUS, c.Defaults.RTPeriodUS, c.Defaults.CPUQuota = 10, 5000, 10000, "keep"
 			},
 			want: rtReq(PolicyFIFO, 10, func(r *Request) { r.RTRuntimeUS, r.RTPeriodUS, r.CPUQuota = 5000, 10000, QuotaKeep })},
-		{name: "default exec fifo for rt container", ann: map[string]string{KeyPolicy: "rr"}, cfg: func(c *Config) { c.Defaults.ExecPolicy = "fifo" },
+		{name: "default exec fifo for rt container", ann: map[string]string{KeyPolicy: "rr"}, cfg: func(c *Rules) { c.Defaults.ExecPolicy = "fifo" },
 			want: rtReq(PolicyRR, 50, func(r *Request) { r.Exec = Sched{Policy: PolicyFIFO, Priority: 50} })},
-		{name: "default exec fifo dropped for non-rt", ann: map[string]string{KeyPolicy: "batch"}, cfg: func(c *Config) { c.Defaults.ExecPolicy = "fifo" },
+		{name: "default exec fifo dropped for non-rt", ann: map[string]string{KeyPolicy: "batch"}, cfg: func(c *Rules) { c.Defaults.ExecPolicy = "fifo" },
 			want: plainReq(Sched{Policy: PolicyBatch})},
 		{name: "container override wins", ann: map[string]string{
 			KeyPolicy: "fifo", KeyPriority: "10", KeyPriority + ".container.ctl": "90", AnnotationContainerName: "ctl"},
@@ -152,12 +152,12 @@ func TestParseRequestGood(t *testing.T) {
 				r.Mode, r.RTRuntimeUS, r.CPUQuota, r.Exec = ModeGrant, 600000, QuotaKeep, Sched{Policy: PolicyIdle}
 			})},
 		{name: "env nice", env: []string{"RTSHIM_POLICY=other", "RTSHIM_NICE=3"}, want: plainReq(Sched{Policy: PolicyOther, Nice: 3})},
-		{name: "unknown env ignored", env: []string{"RTSHIM_POLCY=fifo", "RTSHIM_=1", "RTSHIM_FOO"}, want: nil},
+		{name: "other env ignored", env: []string{"RTSHIMPOLICY=fifo", "rtshim_policy=fifo", "PATH=/bin"}, want: nil},
 		{name: "first env wins", env: []string{"RTSHIM_POLICY=rr", "RTSHIM_POLICY=bogus"}, want: rtReq(PolicyRR, 50)},
-		{name: "env not honoured", env: []string{"RTSHIM_POLICY=fifo", "RTSHIM_PRIORITY=999"}, cfg: func(c *Config) { c.Limits.HonorEnv = false }, want: nil},
-		{name: "annotations not honoured", ann: map[string]string{KeyPolicy: "bogus", "rtshim.io/polcy": "x"}, cfg: func(c *Config) { c.Limits.HonorAnnotations = false }, want: nil},
+		{name: "env not honoured", env: []string{"RTSHIM_POLICY=fifo", "RTSHIM_PRIORITY=999"}, cfg: func(c *Rules) { c.Limits.HonorEnv = false }, want: nil},
+		{name: "annotations not honoured", ann: map[string]string{KeyPolicy: "bogus", "rtshim.io/polcy": "x"}, cfg: func(c *Rules) { c.Limits.HonorAnnotations = false }, want: nil},
 		{name: "annotations not honoured env still is", ann: map[string]string{KeyPolicy: "bogus"}, env: []string{"RTSHIM_POLICY=rr"},
-			cfg: func(c *Config) { c.Limits.HonorAnnotations = false }, want: rtReq(PolicyRR, 50)},
+			cfg: func(c *Rules) { c.Limits.HonorAnnotations = false }, want: rtReq(PolicyRR, 50)},
 		{name: "sandbox untouched", ann: map[string]string{AnnotationContainerType: "sandbox", KeyPolicy: "bogus", "rtshim.io/x": "y"}, want: nil},
 		{name: "container type container", ann: map[string]string{AnnotationContainerType: "container", KeyPolicy: "fifo"}, want: rtReq(PolicyFIFO, 50)},
 		{name: "spec scheduler honoured", sched: &specs.Scheduler{Policy: "SCHED_FIFO", Priority: 10, Flags: []specs.LinuxSchedulerFlag{specs.SchedFlagResetOnFork}},
@@ -172,7 +172,7 @@ func TestParseRequestGood(t *testing.T) {
 			want: rtReq(PolicyRR, 5, func(r *Request) { r.Mode, r.RTRuntimeUS = ModeGrant, 1000 })},
 		{name: "annotation policy replaces spec scheduler", sched: &specs.Scheduler{Policy: "SCHED_RR", Priority: 5}, ann: map[string]string{KeyPolicy: "fifo"},
 			want: rtReq(PolicyFIFO, 50)},
-		{name: "allowed policies normalised", ann: map[string]string{KeyPolicy: "fifo"}, cfg: func(c *Config) { c.Limits.AllowedPolicies = []string{"fifo"} },
+		{name: "allowed policies normalised", ann: map[string]string{KeyPolicy: "fifo"}, cfg: func(c *Rules) { c.Limits.AllowedPolicies = []string{"fifo"} },
 			want: rtReq(PolicyFIFO, 50)},
 	})
 }
@@ -189,7 +189,7 @@ func TestParseRequestNil(t *testing.T) {
 }
 
 func TestParseRequestDoesNotModifyConfig(t *testing.T) {
-	cfg := DefaultConfig()
+	cfg := defaultRules()
 	cfg.Limits.AllowedPolicies = []string{"fifo", "rr"}
 	cfg.Defaults.Mode = "GRANT"
 	if _, err := ParseRequest(testSpec(map[string]string{KeyPolicy: "rr"}, nil, nil), cfg); err != nil {
@@ -198,4 +198,9 @@ func TestParseRequestDoesNotModifyConfig(t *testing.T) {
 	if cfg.Limits.AllowedPolicies[0] != "fifo" || cfg.Defaults.Mode != "GRANT" {
 		t.Fatalf("config modified: %+v", cfg)
 	}
+}
+
+func defaultRules() *Rules {
+	r := DefaultRules()
+	return &r
 }

@@ -23,7 +23,7 @@ func ExampleParseRequest() {
 			Quota: new(int64(50000)),
 		}}},
 	}
-	r, err := oci.ParseRequest(spec, oci.DefaultConfig())
+	r, err := oci.ParseRequest(spec, nil)
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -37,7 +37,7 @@ func ExampleParseRequest() {
 		spec.Process.Scheduler.Policy, spec.Process.Scheduler.Priority, *cpu.RealtimeRuntime, cpu.Quota == nil)
 
 	spec.Annotations["rtshim.io/priority.container.ctl"] = "150"
-	_, err = oci.ParseRequest(spec, oci.DefaultConfig())
+	_, err = oci.ParseRequest(spec, nil)
 	fmt.Println(err)
 	// Output:
 	// SCHED_FIFO priority 80, apply mode, budget 100000us/1000000us, quota disable, exec SCHED_OTHER

@@ -1,22 +1,19 @@
 package oci
 
 import (
-	"bytes"
 	"fmt"
 	"reflect"
-	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
 
-	"github.com/BurntSushi/toml"
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // fuzzConfig has tighter limits than the defaults, so the fuzzer also meets limit errors.
-func fuzzConfig() *Config {
-	c := DefaultConfig()
+func fuzzConfig() *Rules {
+	c := defaultRules()
 	c.Limits.MaxPriority = 90
 	c.Limits.MaxRTRuntimeUS = 900000
 	c.Limits.AllowedPolicies = []string{"SCHED_FIFO", "SCHED_RR", "SCHED_OTHER", "SCHED_BATCH", "SCHED_DEADLINE"}
@@ -82,7 +79,7 @@ func FuzzParseRequest(f *testing.F) {
 func (p Policy) spec() specs.LinuxSchedulerPolicy { return specs.LinuxSchedulerPolicy(p) }
 
 // checkRequest asserts what every Request must satisfy, whatever the input.
-func checkRequest(t *testing.T, r *Request, cfg *Config) {
+func checkRequest(t *testing.T, r *Request, cfg *Rules) {
 	t.Helper()
 	s := r.Sched
 	fifoRR := s.Policy == PolicyFIFO || s.Policy == PolicyRR
@@ -121,55 +118,20 @@ func checkRequest(t *testing.T, r *Request, cfg *Config) {
 	UpdateResources(&specs.LinuxResources{CPU: &specs.LinuxCPU{}}, r)
 }
 
-// FuzzParseConfig: a config file must never panic the shim, and what it accepts must be
-// valid and stable (validating again changes nothing, writing it out and reading it back too).
-func FuzzParseConfig(f *testing.F) {
-	f.Add("")
-	f.Add("[defaults]\npriority = 10\nmode = \"Grant\"\n[limits]\nallowed_policies = [\"fifo\", \"RR\", \"fifo\"]\n")
-	f.Add("state_dir = \"/run/x\"\n[runc]\nbinary_name = \"/bin/runc\"\nroot = \"/r\"\nsystemd_cgroup = true\n")
-	f.Add("[defaults]\nprioity = 5\n")
-	f.Add("[defaults]\npriority = \"5\"\n")
-	f.Add("[limits]\nmax_rt_runtime_us = 99999999999999999999\n")
-	f.Add("[[defaults]]\n")
-	f.Add("defaults.priority = 7\nlimits = {max_priority = 8}\n")
-	f.Fuzz(func(t *testing.T, data string) {
-		c, err := ParseConfig([]byte(data), "fuzz.toml")
-		if err != nil {
-			if c != nil || !errdefs.IsInvalidArgument(err) {
-				t.Fatalf("got %+v, %v", c, err)
-			}
-			return
-		}
-		again := *c
-		again.Limits.AllowedPolicies = slices.Clone(c.Limits.AllowedPolicies)
-		if err := again.Validate(); err != nil || !reflect.DeepEqual(&again, c) {
-			t.Fatalf("accepted config not stable under Validate: %+v, %v", again, err)
-		}
-		var buf bytes.Buffer
-		if err := toml.NewEncoder(&buf).Encode(c); err != nil {
-			t.Fatalf("encode %+v: %v", c, err)
-		}
-		back, err := ParseConfig(buf.Bytes(), "re-encoded")
-		if err != nil || !reflect.DeepEqual(back, c) {
-			t.Fatalf("round trip of %+v: %+v, %v\n%s", c, back, err, buf.String())
-		}
-	})
-}
-
 func FuzzParsePolicy(f *testing.F) {
 	for _, s := range []string{"SCHED_FIFO", "fifo", "Sched_rr", "deadline ", "", "SCHED_", "SCHED_FOO", "fıfo", "ſched_rr", "iso"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		p, err := ParsePolicy(s)
+		p, err := parsePolicyErr(s)
 		if err != nil {
 			if p != "" || !errdefs.IsInvalidArgument(err) {
-				t.Fatalf("ParsePolicy(%q) = %q, %v", s, p, err)
+				t.Fatalf("parsePolicyErr(%q) = %q, %v", s, p, err)
 			}
 			return
 		}
 		if !reflect.DeepEqual(p, mustPolicy(t, string(p))) || !reflect.DeepEqual(p, mustPolicy(t, strings.ToLower(s))) {
-			t.Fatalf("ParsePolicy(%q) = %q is not canonical or not case-insensitive", s, p)
+			t.Fatalf("parsePolicyErr(%q) = %q is not canonical or not case-insensitive", s, p)
 		}
 		for i := 0; i < len(s); i++ {
 			if s[i] >= utf8.RuneSelf {
@@ -181,9 +143,9 @@ func FuzzParsePolicy(f *testing.F) {
 
 func mustPolicy(t *testing.T, s string) Policy {
 	t.Helper()
-	p, err := ParsePolicy(s)
+	p, err := parsePolicyErr(s)
 	if err != nil {
-		t.Fatalf("ParsePolicy(%q): %v", s, err)
+		t.Fatalf("parsePolicyErr(%q): %v", s, err)
 	}
 	return p
 }
@@ -195,19 +157,19 @@ func FuzzParseDeadline(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		d, err := ParseDeadline(s)
+		d, err := parseDeadlineErr(s)
 		if err != nil {
 			if d != (Deadline{}) || !errdefs.IsInvalidArgument(err) {
-				t.Fatalf("ParseDeadline(%q) = %+v, %v", s, d, err)
+				t.Fatalf("parseDeadlineErr(%q) = %+v, %v", s, d, err)
 			}
 			return
 		}
 		if d.Runtime < MinDeadlineRuntime || d.Runtime > d.Deadline || d.Deadline > d.Period {
-			t.Fatalf("ParseDeadline(%q) accepted %+v", s, d)
+			t.Fatalf("parseDeadlineErr(%q) accepted %+v", s, d)
 		}
 		// The canonical form parses back to the same parameters.
 		canon := fmt.Sprintf("runtime=%v,deadline=%v,period=%v", d.Runtime, d.Deadline, d.Period)
-		if back, err := ParseDeadline(canon); err != nil || back != d {
+		if back, err := parseDeadlineErr(canon); err != nil || back != d {
 			t.Fatalf("%q: %+v, %v; want %+v", canon, back, err, d)
 		}
 		if got := deadlineBudgetUS(d, 1000000); got < 1 || got > 1000000 {

@@ -29,16 +29,8 @@ const (
 // up to 256 KiB, and an error that size would drown kubectl describe and the shim's log.
 const maxShown = 64
 
-// ParsePolicy parses a scheduling policy name the way users write it: case-insensitive, with
+// parsePolicy parses a scheduling policy name the way users write it: case-insensitive, with
 // the "SCHED_" prefix optional ("fifo", "Sched_rr", "SCHED_DEADLINE").
-func ParsePolicy(s string) (Policy, error) {
-	p, ok := parsePolicy(s)
-	if !ok {
-		return "", fmt.Errorf("%w: policy %s: %s", errdefs.ErrInvalidArgument, quote(s), policyHelp())
-	}
-	return p, nil
-}
-
 func parsePolicy(s string) (Policy, bool) {
 	s = trim(s)
 	if len(s) > len("SCHED_DEADLINE") {
@@ -129,23 +121,15 @@ func parseInt(s string, lo, hi int64) (int64, bool) {
 	return n, true
 }
 
-// ParseDeadline parses SCHED_DEADLINE parameters written as
+const deadlineForm = `write "runtime=<duration>,deadline=<duration>,period=<duration>", e.g. "runtime=500us,deadline=1ms,period=1ms"`
+
+// parseDeadline parses SCHED_DEADLINE parameters written as
 // "runtime=<dur>,deadline=<dur>,period=<dur>" with Go durations ("500us", "1ms"), in any
 // order. All three are required and runtime >= 1024ns, runtime <= deadline <= period must hold
 // (the kernel's own rules), so that the request fails here rather than in sched_setattr.
 // The period's host limits (sysctls kernel.sched_deadline_period_{min,max}_us, 100us and
 // ~4.19s by default) are not checked: they are the host's, known only at run time.
-func ParseDeadline(s string) (Deadline, error) {
-	d, reason := parseDeadline(s)
-	if reason != "" {
-		return Deadline{}, fmt.Errorf("%w: deadline %s: %s", errdefs.ErrInvalidArgument, quote(s), reason)
-	}
-	return d, nil
-}
-
-const deadlineForm = `write "runtime=<duration>,deadline=<duration>,period=<duration>", e.g. "runtime=500us,deadline=1ms,period=1ms"`
-
-// parseDeadline returns the parameters or the reason they are wrong.
+// It returns the parameters or the reason they are wrong.
 func parseDeadline(s string) (Deadline, string) {
 	var d Deadline
 	seen := map[string]bool{}
@@ -253,3 +237,14 @@ func invalid(key, value, format string, args ...any) error {
 	return fmt.Errorf("%w: %s=%s: %s", errdefs.ErrInvalidArgument, showKey(key), quote(value),
 		fmt.Sprintf(format, args...))
 }
+
+// invalidConfig is the error of rules that do not validate.
+func invalidConfig(problems string) error {
+	return fmt.Errorf("%w: rtshim config: %s", errdefs.ErrInvalidArgument, problems)
+}
+
+// Quote renders an untrusted value for an error message the way every rtshim error does.
+func Quote(s string) string { return quote(s) }
+
+// ShowKey renders an untrusted key for an error message the way every rtshim error does.
+func ShowKey(k string) string { return showKey(k) }

@@ -21,15 +21,15 @@ func TestParsePolicy(t *testing.T) {
 		{"SCHED_SCHED_FIFO", ""}, {"fıfo", ""}, {"ſched_rr", ""}, {"FIFO\x00", ""},
 		{"\u00a0fifo", ""}, {strings.Repeat("fifo", 1000), ""},
 	} {
-		got, err := ParsePolicy(tc.in)
+		got, err := parsePolicyErr(tc.in)
 		if tc.want == "" {
 			if err == nil || !errdefs.IsInvalidArgument(err) {
-				t.Errorf("ParsePolicy(%q) = %q, %v; want InvalidArgument", tc.in, got, err)
+				t.Errorf("parsePolicyErr(%q) = %q, %v; want InvalidArgument", tc.in, got, err)
 			}
 			continue
 		}
 		if err != nil || got != tc.want {
-			t.Errorf("ParsePolicy(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+			t.Errorf("parsePolicyErr(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
 		}
 	}
 }
@@ -62,15 +62,15 @@ func TestParseDeadline(t *testing.T) {
 		{in: "runtime=1ms,deadline=3ms,period=2ms", err: "deadline 3ms exceeds period 2ms"},
 		{in: "runtime=1ms deadline=1ms period=1ms", err: "not a positive duration"},
 	} {
-		got, err := ParseDeadline(tc.in)
+		got, err := parseDeadlineErr(tc.in)
 		if tc.err != "" {
 			if err == nil || !errdefs.IsInvalidArgument(err) || !strings.Contains(err.Error(), tc.err) {
-				t.Errorf("ParseDeadline(%q) = %v, %v; want error with %q", tc.in, got, err, tc.err)
+				t.Errorf("parseDeadlineErr(%q) = %v, %v; want error with %q", tc.in, got, err, tc.err)
 			}
 			continue
 		}
 		if err != nil || got != tc.want {
-			t.Errorf("ParseDeadline(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
+			t.Errorf("parseDeadlineErr(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
 		}
 	}
 }
@@ -158,4 +158,22 @@ func TestParseBoolModeQuota(t *testing.T) {
 			t.Errorf("parseQuota(%q) = %q, %v", tc.in, q, ok)
 		}
 	}
+}
+
+// parsePolicyErr and parseDeadlineErr put the parsers in the (value, error) form the tables and
+// fuzz targets check, with the error every caller builds from a refusal.
+func parsePolicyErr(s string) (Policy, error) {
+	p, ok := parsePolicy(s)
+	if !ok {
+		return "", invalid("policy", s, "%s", policyHelp())
+	}
+	return p, nil
+}
+
+func parseDeadlineErr(s string) (Deadline, error) {
+	d, reason := parseDeadline(s)
+	if reason != "" {
+		return Deadline{}, invalid("deadline", s, "%s", reason)
+	}
+	return d, nil
 }

@@ -15,15 +15,15 @@ var schedKeys = []string{KeyPriority, KeyNice, KeyDeadline, KeyResetOnFork}
 // which only make sense for a policy.
 var policyKeys = []string{KeyPriority, KeyNice, KeyDeadline, KeyResetOnFork, KeyMode, KeyRTRuntimeUS}
 
-// build turns the gathered settings (or the spec's scheduler) into a Request. cfg is validated.
-func build(set settings, fromSpec *specs.Scheduler, cfg *Config) (*Request, error) {
-	r := &Request{CPUQuota: QuotaMode(cfg.Defaults.CPUQuota), Mode: Mode(cfg.Defaults.Mode)}
+// build turns the gathered settings (or the spec's scheduler) into a Request. rules is validated.
+func build(set settings, fromSpec *specs.Scheduler, rules *Rules) (*Request, error) {
+	r := &Request{CPUQuota: QuotaMode(rules.Defaults.CPUQuota), Mode: Mode(rules.Defaults.Mode)}
 	// budgetKey/budgetValue name what a budget error should point at for SCHED_DEADLINE.
 	var budgetKey, budgetValue string
 	pol, asked := set[KeyPolicy]
 	switch {
 	case asked:
-		s, err := schedFromSettings(set, pol, cfg)
+		s, err := schedFromSettings(set, pol, rules)
 		if err != nil {
 			return nil, err
 		}
@@ -38,7 +38,7 @@ func build(set settings, fromSpec *specs.Scheduler, cfg *Config) (*Request, erro
 					v.peer(KeyPolicy), v.key)
 			}
 		}
-		s, err := schedFromSpec(fromSpec, cfg)
+		s, err := schedFromSpec(fromSpec, rules)
 		if err != nil {
 			return nil, err
 		}
@@ -68,7 +68,7 @@ func build(set settings, fromSpec *specs.Scheduler, cfg *Config) (*Request, erro
 		return nil, invalid(v.key, v.value, "has no effect in %s mode, where the program sets its own policy "+
 			"(it can pass SCHED_FLAG_RESET_ON_FORK to sched_setattr itself)", ModeGrant)
 	}
-	if err := setBudget(r, set, cfg, budgetKey, budgetValue); err != nil {
+	if err := setBudget(r, set, rules, budgetKey, budgetValue); err != nil {
 		return nil, err
 	}
 	if v, ok := set[KeyCPUQuota]; ok {
@@ -78,7 +78,7 @@ func build(set settings, fromSpec *specs.Scheduler, cfg *Config) (*Request, erro
 		}
 		r.CPUQuota = q
 	}
-	exec, err := execSched(set, r.Sched.Policy, cfg)
+	exec, err := execSched(set, r.Sched.Policy, rules)
 	if err != nil {
 		return nil, err
 	}
@@ -87,12 +87,12 @@ func build(set settings, fromSpec *specs.Scheduler, cfg *Config) (*Request, erro
 }
 
 // schedFromSettings reads the policy and its parameters from annotations/environment.
-func schedFromSettings(set settings, pol setting, cfg *Config) (Sched, error) {
+func schedFromSettings(set settings, pol setting, rules *Rules) (Sched, error) {
 	p, ok := parsePolicy(pol.value)
 	if !ok {
 		return Sched{}, invalid(pol.key, pol.value, "%s", policyHelp())
 	}
-	if err := checkAllowed(pol.key, pol.value, p, cfg); err != nil {
+	if err := checkAllowed(pol.key, pol.value, p, rules); err != nil {
 		return Sched{}, err
 	}
 	s := Sched{Policy: p}
@@ -100,13 +100,13 @@ func schedFromSettings(set settings, pol setting, cfg *Config) (Sched, error) {
 		if p != PolicyFIFO && p != PolicyRR {
 			return Sched{}, invalid(v.key, v.value, "only SCHED_FIFO and SCHED_RR take a priority, not %s%s", p, niceHint(p, v))
 		}
-		n, ok := parseInt(v.value, MinRTPriority, maxPriority(cfg))
+		n, ok := parseInt(v.value, MinRTPriority, maxPriority(rules))
 		if !ok {
-			return Sched{}, priorityError(v.key, v.value, cfg)
+			return Sched{}, priorityError(v.key, v.value, rules)
 		}
 		s.Priority = int(n)
 	} else if p == PolicyFIFO || p == PolicyRR {
-		s.Priority = cfg.Defaults.Priority
+		s.Priority = rules.Defaults.Priority
 	}
 	if v, ok := set[KeyNice]; ok {
 		if p != PolicyOther && p != PolicyBatch {
@@ -150,22 +150,22 @@ func niceHint(p Policy, v setting) string {
 
 // schedFromSpec honours a process.scheduler already in the spec (set by NRI, podman, or by hand)
 // under the same host limits as an annotation.
-func schedFromSpec(ss *specs.Scheduler, cfg *Config) (Sched, error) {
+func schedFromSpec(ss *specs.Scheduler, rules *Rules) (Sched, error) {
 	s, err := ParseSpecScheduler(ss)
 	if err != nil {
 		return Sched{}, err
 	}
-	if err := checkAllowed("process.scheduler.policy", string(ss.Policy), s.Policy, cfg); err != nil {
+	if err := checkAllowed("process.scheduler.policy", string(ss.Policy), s.Policy, rules); err != nil {
 		return Sched{}, err
 	}
-	if int64(s.Priority) > maxPriority(cfg) {
-		return Sched{}, priorityError("process.scheduler.priority", strconv.Itoa(s.Priority), cfg)
+	if int64(s.Priority) > maxPriority(rules) {
+		return Sched{}, priorityError("process.scheduler.priority", strconv.Itoa(s.Priority), rules)
 	}
 	return s, nil
 }
 
 // setBudget fills in the cgroup v1 RT budget of a real-time request.
-func setBudget(r *Request, set settings, cfg *Config, dlKey, dlValue string) error {
+func setBudget(r *Request, set settings, rules *Rules, dlKey, dlValue string) error {
 	v, asked := set[KeyRTRuntimeUS]
 	if !r.Sched.Policy.RealTime() {
 		if asked {
@@ -173,8 +173,8 @@ func setBudget(r *Request, set settings, cfg *Config, dlKey, dlValue string) err
 		}
 		return nil
 	}
-	period, limit := cfg.Defaults.RTPeriodUS, cfg.Limits.MaxRTRuntimeUS
-	r.RTPeriodUS, r.RTRuntimeUS = period, cfg.Defaults.RTRuntimeUS
+	period, limit := rules.Defaults.RTPeriodUS, rules.Limits.MaxRTRuntimeUS
+	r.RTPeriodUS, r.RTRuntimeUS = period, rules.Defaults.RTRuntimeUS
 	if asked {
 		n, ok := parseInt(v.value, 1, min(period, limit))
 		if !ok {
@@ -207,14 +207,14 @@ func setBudget(r *Request, set settings, cfg *Config, dlKey, dlValue string) err
 // docker exec, probes). Without a real-time container policy there is no RT budget in the
 // container's cgroup, so a real-time exec policy is refused when asked for and dropped to
 // SCHED_OTHER when it is only the operator's default.
-func execSched(set settings, main Policy, cfg *Config) (Sched, error) {
+func execSched(set settings, main Policy, rules *Rules) (Sched, error) {
 	v, asked := set[KeyExecPolicy]
 	if !asked {
-		p, _ := parsePolicy(cfg.Defaults.ExecPolicy) // validated
+		p, _ := parsePolicy(rules.Defaults.ExecPolicy) // validated
 		if p.RealTime() && !main.RealTime() {
 			p = PolicyOther
 		}
-		return execWithPriority(p, cfg), nil
+		return execWithPriority(p, rules), nil
 	}
 	p, ok := parsePolicy(v.value)
 	switch {
@@ -225,36 +225,36 @@ func execSched(set settings, main Policy, cfg *Config) (Sched, error) {
 	case p.RealTime() && !main.RealTime():
 		return Sched{}, invalid(v.key, v.value, "a real-time exec policy needs a real-time %s (the container gets no RT budget otherwise)", v.peer(KeyPolicy))
 	}
-	if err := checkAllowed(v.key, v.value, p, cfg); err != nil {
+	if err := checkAllowed(v.key, v.value, p, rules); err != nil {
 		return Sched{}, err
 	}
-	return execWithPriority(p, cfg), nil
+	return execWithPriority(p, rules), nil
 }
 
-func execWithPriority(p Policy, cfg *Config) Sched {
+func execWithPriority(p Policy, rules *Rules) Sched {
 	s := Sched{Policy: p}
 	if p == PolicyFIFO || p == PolicyRR {
-		s.Priority = cfg.Defaults.Priority
+		s.Priority = rules.Defaults.Priority
 	}
 	return s
 }
 
-func checkAllowed(key, value string, p Policy, cfg *Config) error {
-	for _, a := range cfg.Limits.AllowedPolicies {
+func checkAllowed(key, value string, p Policy, rules *Rules) error {
+	for _, a := range rules.Limits.AllowedPolicies {
 		if q, ok := parsePolicy(a); ok && q == p {
 			return nil
 		}
 	}
 	allowed := "empty"
-	if len(cfg.Limits.AllowedPolicies) > 0 {
-		allowed = "[" + strings.Join(cfg.Limits.AllowedPolicies, ", ") + "]"
+	if len(rules.Limits.AllowedPolicies) > 0 {
+		allowed = "[" + strings.Join(rules.Limits.AllowedPolicies, ", ") + "]"
 	}
 	return invalid(key, value, "%s is not allowed on this host (limits.allowed_policies is %s)", p, allowed)
 }
 
-func maxPriority(cfg *Config) int64 { return int64(min(MaxRTPriority, cfg.Limits.MaxPriority)) }
+func maxPriority(rules *Rules) int64 { return int64(min(MaxRTPriority, rules.Limits.MaxPriority)) }
 
-func priorityError(key, value string, cfg *Config) error {
+func priorityError(key, value string, rules *Rules) error {
 	return invalid(key, value, "must be an integer from %d to %d (limits.max_priority is %d)",
-		MinRTPriority, maxPriority(cfg), cfg.Limits.MaxPriority)
+		MinRTPriority, maxPriority(rules), rules.Limits.MaxPriority)
 }

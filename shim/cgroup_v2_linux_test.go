@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -20,6 +21,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/rtshim/rtshim/cgroupfix"
+	"github.com/rtshim/rtshim/config"
 	"github.com/rtshim/rtshim/rtcontainer"
 )
 
@@ -64,9 +66,15 @@ func newV2Host(t *testing.T, kernelConfig, initCgroup string) v2Host {
 	write("config.gz", z.Bytes())
 	write("cmdline", []byte("console=ttyS0 quiet\n"))
 	write(filepath.Join("4242", "cgroup"), []byte("0::"+initCgroup+"\n"))
+	// The shim's own stat: a claim's owner is identified by its start time.
+	stat, err := os.ReadFile("/proc/self/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(filepath.Join(strconv.Itoa(os.Getpid()), "stat"), stat)
 	stateDir := t.TempDir()
-	t.Setenv(EnvConfig, filepath.Join(t.TempDir(), "rtshim.toml"))
-	if err := os.WriteFile(os.Getenv(EnvConfig), []byte("state_dir = \""+stateDir+"\"\n"), 0o644); err != nil {
+	t.Setenv(config.EnvPath, filepath.Join(t.TempDir(), "rtshim.toml"))
+	if err := os.WriteFile(os.Getenv(config.EnvPath), []byte("state_dir = \""+stateDir+"\"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return v2Host{Host: Host{ProcRoot: proc, BootDir: t.TempDir()}, cgroupRoot: cgroupRoot, stateDir: stateDir}

@@ -110,11 +110,7 @@ func (m Manager) Stop(ctx context.Context, id string) (shim.StopStatus, error) {
 		}
 		return st, err
 	}
-	cg, cerr := m.host.CgroupManager(rec.StateDir)
-	if cerr == nil {
-		cerr = cg.Release(ctx, rec.Namespace, id)
-	}
-	if cerr != nil {
+	if cerr := m.host.Forget(ctx, rec.StateDir, rec.Namespace, id); cerr != nil {
 		log.G(ctx).WithError(cerr).WithField("id", id).Error("release RT budget of a dead shim's container")
 	}
 	return st, err

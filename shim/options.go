@@ -2,7 +2,6 @@ package shim
 
 import (
 	"fmt"
-	"os"
 
 	runcoptions "github.com/containerd/containerd/api/types/runc/options"
 	runtimeoptions "github.com/containerd/containerd/api/types/runtimeoptions/v1"
@@ -10,25 +9,21 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/containerd/typeurl/v2"
 
-	"github.com/rtshim/rtshim/oci"
+	"github.com/rtshim/rtshim/config"
 )
-
-// EnvConfig names a config file for the shim when the runtime options cannot (runc options,
-// as with runtime_type io.containerd.runc.v2 + runtime_path). containerd passes its own
-// environment to shims.
-const EnvConfig = "RTSHIM_CONFIG"
 
 // resolveOptions reads the host config the runtime options point at and returns the runc
 // options the stock runc service must get instead.
 //
 //   - runtimeoptions (runtime_type io.containerd.rt.v2 from CRI, Docker or ctr
-//     --runtime-config-path): the config comes from ConfigBody, else ConfigPath, else the
-//     default file; its [runc] table becomes the runc options.
+//     --runtime-config-path): the config comes from ConfigBody, else ConfigPath, else
+//     $RTSHIM_CONFIG, else the default file; its [runc] table becomes the runc options.
 //   - runc options, or none: passed through unchanged; the config comes from $RTSHIM_CONFIG
 //     or the default file.
-func resolveOptions(opts *types.Any) (*oci.Config, *types.Any, error) {
+func resolveOptions(opts *types.Any) (*config.Config, *types.Any, error) {
+	src := config.FromEnv()
 	if opts == nil || len(opts.GetValue()) == 0 && opts.GetTypeUrl() == "" {
-		cfg, err := configFromEnv()
+		cfg, _, err := src.Load()
 		return cfg, opts, err
 	}
 	v, err := typeurl.UnmarshalAny(opts)
@@ -37,10 +32,11 @@ func resolveOptions(opts *types.Any) (*oci.Config, *types.Any, error) {
 	}
 	switch o := v.(type) {
 	case *runcoptions.Options:
-		cfg, err := configFromEnv()
+		cfg, _, err := src.Load()
 		return cfg, opts, err
 	case *runtimeoptions.Options:
-		cfg, err := configFromRuntimeOptions(o)
+		src.Body, src.Path = o.ConfigBody, o.ConfigPath
+		cfg, _, err := src.Load()
 		if err != nil {
 			return nil, nil, err
 		}
@@ -52,25 +48,8 @@ func resolveOptions(opts *types.Any) (*oci.Config, *types.Any, error) {
 	}
 }
 
-func configFromRuntimeOptions(o *runtimeoptions.Options) (*oci.Config, error) {
-	switch {
-	case len(o.ConfigBody) > 0:
-		return oci.ParseConfig(o.ConfigBody, "runtime options ConfigBody")
-	case o.ConfigPath != "":
-		return oci.LoadConfig(o.ConfigPath)
-	}
-	return configFromEnv()
-}
-
-func configFromEnv() (*oci.Config, error) {
-	if p := os.Getenv(EnvConfig); p != "" {
-		return oci.LoadConfig(p)
-	}
-	return oci.LoadDefaultConfig()
-}
-
 // RuncOptions is the config's runc layer as the stock runc shim's options.
-func RuncOptions(cfg *oci.Config) *runcoptions.Options {
+func RuncOptions(cfg *config.Config) *runcoptions.Options {
 	return &runcoptions.Options{
 		BinaryName:    cfg.Runc.BinaryName,
 		Root:          cfg.Runc.Root,
@@ -91,9 +70,6 @@ func runcOptions(opts *types.Any) *runcoptions.Options {
 	o, _ := v.(*runcoptions.Options)
 	return o
 }
-
-// systemdCgroup reports whether runc will use the systemd cgroup driver.
-func systemdCgroup(opts *types.Any) bool { return runcOptions(opts).GetSystemdCgroup() }
 
 // runtimeBinary is the runc binary the stock service runs.
 func runtimeBinary(opts *types.Any) string {

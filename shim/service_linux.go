@@ -1,20 +1,24 @@
 // Package shim is the containerd task service of containerd-shim-rt-v2: the stock runc task
-// service, embedded, with Create, Start, Exec, Update and Delete wrapped to do what real-time
-// containers need between `runc create` and `runc start`. Every other RPC is the stock one.
+// service, embedded, with Create, Start, Exec, Update and Delete wrapped to run the real-time
+// lifecycle (package rtcontainer) around them. Every other RPC is the stock one.
 package shim
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 
 	taskapi "github.com/containerd/containerd/api/runtime/task/v3"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	ptypes "github.com/containerd/containerd/v2/pkg/protobuf/types"
+	"github.com/containerd/errdefs"
 	"github.com/containerd/errdefs/pkg/errgrpc"
 	"github.com/containerd/log"
 	"github.com/containerd/ttrpc"
+	"github.com/containerd/typeurl/v2"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
-	"github.com/rtshim/rtshim/internal/failpoint"
 	"github.com/rtshim/rtshim/rtcontainer"
 )
 
@@ -32,14 +36,10 @@ type Service struct {
 	mu   sync.Mutex
 	ctrs map[string]*rtContainer // by container ID; only containers with a request
 
-	schedSupport sync.Map // runtime binary -> schedulerSupport
+	versions sync.Map // runc binary -> go-runc Version
 }
 
-// rtContainer is what the shim keeps of a container with a real-time request.
-type rtContainer struct {
-	*rtcontainer.Container
-	runtime string // the runc binary the stock service runs
-}
+type rtContainer = rtcontainer.Container
 
 // New wraps stock, the runc task service.
 func New(stock taskapi.TTRPCTaskService, h Host) *Service {
@@ -58,54 +58,62 @@ func (s *Service) get(id string) *rtContainer {
 	return s.ctrs[id]
 }
 
-// Create validates the container's request, grants its budget, runs the stock Create (runc
-// create) and applies the policy to the paused init. Nothing of it remains when it fails.
-func (s *Service) Create(ctx context.Context, r *taskapi.CreateTaskRequest) (_ *taskapi.CreateTaskResponse, retErr error) {
-	ns, err := namespaces.NamespaceRequired(ctx)
-	if err != nil {
-		return nil, errgrpc.ToGRPC(err)
-	}
+// Create prepares the container (request, budget, spec), runs the stock Create (runc create)
+// and runs the after-create step on the paused init. Nothing of it remains when it fails, and
+// every refusal is logged with its reason: containerd's own log shows only the error's class.
+func (s *Service) Create(ctx context.Context, r *taskapi.CreateTaskRequest) (*taskapi.CreateTaskResponse, error) {
 	ctx = log.WithLogger(ctx, log.G(ctx).WithField("id", r.ID))
-	cfg, opts, err := resolveOptions(r.Options)
-	if err != nil {
+	resp, err := s.create(ctx, r)
+	var stock stockError
+	switch {
+	case errors.As(err, &stock):
+		return nil, stock.err // runc's own failure, already in gRPC form
+	case err != nil:
+		log.G(ctx).WithError(err).Warn("refused to create container")
 		return nil, errgrpc.ToGRPC(err)
 	}
-	r.Options = opts
-	c, err := s.prepare(ctx, ns, r, cfg)
-	if err != nil {
-		return nil, errgrpc.ToGRPC(err)
-	}
-	if c == nil {
-		return s.TTRPCTaskService.Create(ctx, r)
-	}
-	defer func() {
-		if retErr != nil {
-			if err := c.Cgroups.Release(ctx, ns, r.ID); err != nil {
-				log.G(ctx).WithError(err).Warn("release RT budget after failed create")
-			}
-		}
-	}()
-	if err := c.Hit(failpoint.CreateGranted); err != nil {
-		return nil, errgrpc.ToGRPC(err)
-	}
-	resp, err := s.TTRPCTaskService.Create(ctx, r)
+	return resp, nil
+}
+
+// stockError is an error of the stock service, passed on as it is.
+type stockError struct{ err error }
+
+func (e stockError) Error() string { return e.err.Error() }
+
+func (s *Service) create(ctx context.Context, r *taskapi.CreateTaskRequest) (*taskapi.CreateTaskResponse, error) {
+	ns, err := namespaces.NamespaceRequired(ctx)
 	if err != nil {
 		return nil, err
 	}
-	c.Pid, c.runtime = int(resp.Pid), runtimeBinary(r.Options)
-	err = c.Hit(failpoint.CreateCreated)
-	if err == nil {
-		err = s.locateCgroup(ctx, r.ID, c)
-	}
-	if err == nil {
-		err = s.host.ApplyInit(ctx, c.Container)
-	}
-	if err == nil {
-		err = c.Hit(failpoint.CreateApplied)
-	}
+	cfg, opts, err := resolveOptions(r.Options)
 	if err != nil {
+		return nil, err
+	}
+	r.Options = opts
+	// The bundle record comes first, so that `containerd-shim-rt-v2 delete` finds the state to
+	// release whenever this shim dies.
+	if err := writeBundleRecord(r.Bundle, bundleRecord{Namespace: ns, StateDir: cfg.StateDir}); err != nil {
+		return nil, err
+	}
+	rt := &runtime{binary: runtimeBinary(opts), versions: &s.versions}
+	c, err := s.host.Prepare(ctx, rtcontainer.Options{Namespace: ns, ID: r.ID, Bundle: r.Bundle, Config: cfg,
+		Runtime: rt, SystemdCgroup: runcOptions(opts).GetSystemdCgroup()})
+	if err != nil || c == nil {
+		if err != nil {
+			return nil, err
+		}
+		return s.stockCreate(ctx, r)
+	}
+	resp, err := s.stockCreate(ctx, r)
+	if err != nil {
+		c.Abort(ctx)
+		return nil, err
+	}
+	rt.pid = int(resp.Pid)
+	if err := c.AfterCreate(ctx); err != nil {
 		s.abort(ctx, r.ID)
-		return nil, errgrpc.ToGRPC(err)
+		c.Abort(ctx)
+		return nil, err
 	}
 	s.mu.Lock()
 	s.ctrs[r.ID] = c
@@ -113,34 +121,31 @@ func (s *Service) Create(ctx context.Context, r *taskapi.CreateTaskRequest) (_ *
 	return resp, nil
 }
 
-// Start verifies, for the init, that every thread of the paused init has the policy before
-// letting it execve the program: a container whose policy could not be set never starts.
-func (s *Service) Start(ctx context.Context, r *taskapi.StartRequest) (*taskapi.StartResponse, error) {
-	c := s.get(r.ID)
-	if c == nil {
-		return s.TTRPCTaskService.Start(ctx, r)
+func (s *Service) stockCreate(ctx context.Context, r *taskapi.CreateTaskRequest) (*taskapi.CreateTaskResponse, error) {
+	resp, err := s.TTRPCTaskService.Create(ctx, r)
+	if err != nil {
+		return nil, stockError{err}
 	}
-	if r.ExecID == "" {
-		if err := c.Hit(failpoint.StartBefore); err != nil {
+	return resp, nil
+}
+
+// Start checks the policy of the paused init before letting it execve the program.
+func (s *Service) Start(ctx context.Context, r *taskapi.StartRequest) (*taskapi.StartResponse, error) {
+	if c := s.get(r.ID); c != nil && r.ExecID == "" {
+		if err := c.BeforeStart(ctx); err != nil {
+			log.G(ctx).WithError(err).WithField("id", r.ID).Warn("refused to start container")
 			return nil, errgrpc.ToGRPC(err)
 		}
-		if err := s.host.VerifyInit(ctx, c.Container); err != nil {
-			return nil, errgrpc.ToGRPC(err)
-		}
-		return s.TTRPCTaskService.Start(ctx, r)
 	}
 	return s.TTRPCTaskService.Start(ctx, r)
 }
 
-// Exec gives exec'd processes the exec policy (SCHED_OTHER unless asked), never the
-// container's: a debug shell must not inherit FIFO 80.
+// Exec gives exec'd processes the exec policy, never the container's.
 func (s *Service) Exec(ctx context.Context, r *taskapi.ExecProcessRequest) (*ptypes.Empty, error) {
 	if c := s.get(r.ID); c != nil && r.Spec != nil {
-		if err := s.checkExecPolicy(ctx, c); err != nil {
-			return nil, errgrpc.ToGRPC(err)
-		}
-		spec, err := execSpec(r.Spec, c.Req)
+		spec, err := execSpec(ctx, c, r.Spec)
 		if err != nil {
+			log.G(ctx).WithError(err).WithField("id", r.ID).WithField("exec", r.ExecID).Warn("refused exec")
 			return nil, errgrpc.ToGRPC(err)
 		}
 		r.Spec = spec
@@ -148,51 +153,61 @@ func (s *Service) Exec(ctx context.Context, r *taskapi.ExecProcessRequest) (*pty
 	return s.TTRPCTaskService.Exec(ctx, r)
 }
 
+func execSpec(ctx context.Context, c *rtContainer, a *ptypes.Any) (*ptypes.Any, error) {
+	v, err := typeurl.UnmarshalAny(a)
+	if err != nil {
+		return nil, fmt.Errorf("exec process spec: %w", err)
+	}
+	p, ok := v.(*specs.Process)
+	if !ok {
+		return nil, fmt.Errorf("%w: exec process spec of type %T", errdefs.ErrInvalidArgument, v)
+	}
+	if err := c.Exec(ctx, p); err != nil {
+		return nil, err
+	}
+	return typeurl.MarshalAnyToProto(p)
+}
+
 // Update keeps the CFS quota exemption of real-time containers when a quota is set again
-// (docker update --cpus, a kubelet resize) and leaves RT budgets to the shim.
+// (docker update --cpus, a kubelet resize) and leaves RT budgets to rtshim.
 func (s *Service) Update(ctx context.Context, r *taskapi.UpdateTaskRequest) (*ptypes.Empty, error) {
 	if c := s.get(r.ID); c != nil && r.Resources != nil {
-		res, err := updateResources(r.Resources, c.Req)
+		v, err := typeurl.UnmarshalAny(r.Resources)
 		if err != nil {
-			return nil, errgrpc.ToGRPC(err)
+			return nil, errgrpc.ToGRPC(fmt.Errorf("update resources: %w", err))
 		}
-		r.Resources = res
+		if res, ok := v.(*specs.LinuxResources); ok {
+			c.Update(res)
+			if r.Resources, err = typeurl.MarshalAnyToProto(res); err != nil {
+				return nil, errgrpc.ToGRPC(err)
+			}
+		}
 	}
 	return s.TTRPCTaskService.Update(ctx, r)
 }
 
-// Delete runs the stock Delete (runc delete removes the container's cgroup), then gives the
-// budget back up the tree.
+// Delete runs the stock Delete (runc delete removes the container's cgroup) between the
+// before- and after-delete steps, which give the budget back up the tree.
 func (s *Service) Delete(ctx context.Context, r *taskapi.DeleteRequest) (*taskapi.DeleteResponse, error) {
 	c := s.get(r.ID)
-	if c != nil && r.ExecID == "" {
-		// An error here stands for a failed cgroup write: quiescing is best effort.
-		if err := c.Hit(failpoint.DeleteBefore); err == nil {
-			c.Cgroups.Quiesce(ctx, c.Namespace, r.ID)
-		}
+	if c == nil || r.ExecID != "" {
+		return s.TTRPCTaskService.Delete(ctx, r)
 	}
+	c.BeforeDelete(ctx)
 	resp, err := s.TTRPCTaskService.Delete(ctx, r)
-	if err != nil || r.ExecID != "" {
+	if err != nil {
 		return resp, err
 	}
-	if c != nil {
-		// An error here stands for a release that failed (a cgroup write): the claim stays
-		// on disk and the next lifecycle on this host gives the budget back.
-		err := c.Hit(failpoint.DeleteDeleted)
-		if err == nil {
-			err = c.Cgroups.Release(ctx, c.Namespace, r.ID)
-		}
-		if err != nil {
-			log.G(ctx).WithError(err).WithField("id", r.ID).Error("release RT budget")
-		}
-		s.mu.Lock()
-		delete(s.ctrs, r.ID)
-		s.mu.Unlock()
+	if err := c.AfterDelete(ctx); err != nil {
+		log.G(ctx).WithError(err).WithField("id", r.ID).Error("release RT budget")
 	}
+	s.mu.Lock()
+	delete(s.ctrs, r.ID)
+	s.mu.Unlock()
 	return resp, nil
 }
 
-// abort removes a container whose stock Create succeeded but whose policy could not be set.
+// abort removes a container whose stock Create succeeded but whose after-create step failed.
 func (s *Service) abort(ctx context.Context, id string) {
 	if _, err := s.TTRPCTaskService.Kill(ctx, &taskapi.KillRequest{ID: id, Signal: 9, All: true}); err != nil {
 		log.G(ctx).WithError(err).Debug("kill aborted container")

@@ -5,97 +5,87 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
-	"github.com/rtshim/rtshim/cgroupfix"
+	"github.com/rtshim/rtshim/config"
 	"github.com/rtshim/rtshim/oci"
 	"github.com/rtshim/rtshim/rtcontainer"
 )
 
-// create validates and prepares the container, runs `runc create`, and sets the policy on the
-// paused init before returning, as the shim does between create and start.
-func (w Wrapper) create(inv Invocation, cfg *oci.Config, runc string) int {
-	id, ns := inv.ID(), namespace(inv)
-	bundle := inv.Flags["bundle"]
-	if bundle == "" {
-		bundle, _ = os.Getwd()
+// options are the lifecycle options of the container the command line names.
+func (w Wrapper) options(inv Invocation, cfg *config.Config, runc string) rtcontainer.Options {
+	return rtcontainer.Options{Namespace: namespace(inv), ID: inv.ID(), Bundle: bundle(inv), Config: cfg,
+		Runtime: runtime(runc, inv, inv.ID()), SystemdCgroup: truthy(inv.Global["systemd-cgroup"]), Detached: true}
+}
+
+func bundle(inv Invocation) string {
+	if b := inv.Flags["bundle"]; b != "" {
+		return b
 	}
+	wd, _ := os.Getwd()
+	return wd
+}
+
+// create prepares the container, runs `runc create`, and runs the after-create step on the
+// paused init before returning, as the shim does between create and start.
+func (w Wrapper) create(inv Invocation, cfg *config.Config, runc string) int {
 	ctx := context.Background()
-	c, err := w.Host.Prepare(ctx, rtcontainer.Options{Namespace: ns, ID: id, Bundle: bundle, Config: cfg,
-		SystemdCgroup: truthy(inv.Global["systemd-cgroup"]), Owner: w.Host.Self(), StripScheduler: true})
+	c, err := w.Host.Prepare(ctx, w.options(inv, cfg, runc))
 	if err != nil {
-		return w.fail(inv, err)
+		return w.fail(err)
 	}
 	if c == nil {
 		return w.handOver(runc, inv.Args)
 	}
 	preserve, _ := strconv.Atoi(inv.Flags["preserve-fds"])
 	if code := runReal(runc, inv.Args, preserve); code != 0 {
-		c.Cgroups.Release(ctx, ns, id)
+		c.Abort(ctx)
 		return code
 	}
-	err = w.afterCreate(inv, cfg, runc, c, bundle)
-	if err != nil {
-		runReal(runc, append(globalArgs(inv, "root", "systemd-cgroup", "log", "log-format"), "delete", "--force", id), 0)
-		c.Cgroups.Release(ctx, ns, id)
-		return w.fail(inv, err)
+	if err := c.AfterCreate(ctx); err != nil {
+		runReal(runc, append(globalArgs(inv, "root", "systemd-cgroup", "log", "log-format"), "delete", "--force", c.ID), 0)
+		c.Abort(ctx)
+		return w.fail(err)
 	}
 	return 0
 }
 
-func (w Wrapper) afterCreate(inv Invocation, cfg *oci.Config, runc string, c *rtcontainer.Container, bundle string) error {
-	pid, err := initPID(runc, inv, c.ID)
-	if err != nil {
-		return err
-	}
-	c.Pid = pid
-	if err := w.Host.ApplyInit(context.Background(), c); err != nil {
-		return err
-	}
-	// The wrapper exits now: the container's init owns the claim while it lives.
-	if err := c.Cgroups.Adopt(c.Namespace, c.ID, cgroupfix.OwnerOf(w.Host.ProcRoot, pid)); err != nil {
-		return err
-	}
-	return saveRecord(cfg, c.Namespace, c.ID, record{Bundle: bundle, Request: c.Req})
-}
-
 // start checks the paused init still has its policy before runc start lets it run.
-func (w Wrapper) start(inv Invocation, cfg *oci.Config, runc string) int {
-	rec, err := loadRecord(cfg, namespace(inv), inv.ID())
+func (w Wrapper) start(inv Invocation, cfg *config.Config, runc string) int {
+	ctx := context.Background()
+	c, err := w.Host.Lookup(ctx, w.options(inv, cfg, runc))
 	if err != nil {
-		return w.fail(inv, err)
+		return w.fail(err)
 	}
-	if rec != nil && rec.Request != nil {
-		pid, err := initPID(runc, inv, inv.ID())
-		if err != nil {
-			return w.fail(inv, err)
-		}
-		c := &rtcontainer.Container{Namespace: namespace(inv), ID: inv.ID(), Req: rec.Request, Pid: pid}
-		if err := w.Host.VerifyInit(context.Background(), c); err != nil {
-			return w.fail(inv, err)
+	if c != nil {
+		if err := c.BeforeStart(ctx); err != nil {
+			return w.fail(err)
 		}
 	}
 	return w.handOver(runc, inv.Args)
 }
 
 // exec gives an exec'd process the exec policy, in the --process file engines use.
-func (w Wrapper) exec(inv Invocation, cfg *oci.Config, runc string) int {
-	rec, err := loadRecord(cfg, namespace(inv), inv.ID())
+func (w Wrapper) exec(inv Invocation, cfg *config.Config, runc string) int {
+	ctx := context.Background()
+	c, err := w.Host.Lookup(ctx, w.options(inv, cfg, runc))
 	if err != nil {
-		return w.fail(inv, err)
+		return w.fail(err)
 	}
-	if p := inv.Flags["process"]; rec != nil && rec.Request != nil && p != "" {
-		if err := rewriteProcess(p, rec.Request); err != nil {
-			return w.fail(inv, err)
+	if p := inv.Flags["process"]; c != nil && p != "" {
+		if err := rewriteProcess(ctx, p, c.Exec); err != nil {
+			return w.fail(err)
 		}
 	}
 	return w.handOver(runc, inv.Args)
 }
 
-func rewriteProcess(p string, req *oci.Request) error {
+// rewriteProcess runs exec (the container's Exec step) on the process file p.
+func rewriteProcess(ctx context.Context, p string, exec func(context.Context, *specs.Process) error) error {
 	b, err := os.ReadFile(p)
 	if err != nil {
 		return fmt.Errorf("read exec process %s: %w", p, err)
@@ -104,7 +94,9 @@ func rewriteProcess(p string, req *oci.Request) error {
 	if err := json.Unmarshal(b, &proc); err != nil {
 		return fmt.Errorf("%w: exec process %s: %w", errdefs.ErrInvalidArgument, p, err)
 	}
-	oci.ExecProcess(&proc, req)
+	if err := exec(ctx, &proc); err != nil {
+		return err
+	}
 	out, err := json.Marshal(&proc)
 	if err != nil {
 		return err
@@ -112,50 +104,49 @@ func rewriteProcess(p string, req *oci.Request) error {
 	return os.WriteFile(p, out, 0o600)
 }
 
-// delete runs runc delete, then gives the budget back. The budget of a container whose
-// processes are gone is set to 0 first, as the shim does: runc delete removes the cgroup, and a
-// removed cgroup's budget stands in the way of lowering its parent for an RCU grace period.
-func (w Wrapper) delete(inv Invocation, cfg *oci.Config, runc string) int {
-	if cg, err := w.Host.CgroupManager(cfg.StateDir); err == nil {
-		cg.Quiesce(context.Background(), namespace(inv), inv.ID())
+// delete runs `runc delete` between the before- and after-delete steps. Only a container runc
+// really deleted (or that is gone) gives its budget back: runc refuses to delete a running
+// container without --force, and that container keeps its request for later execs.
+func (w Wrapper) delete(inv Invocation, cfg *config.Config, runc string) int {
+	ctx := context.Background()
+	o := w.options(inv, cfg, runc)
+	c, err := w.Host.Lookup(ctx, o)
+	if err != nil {
+		fmt.Fprintf(w.Stderr, "runc-rt: %v\n", err) // the container is deleted all the same
+	}
+	if c != nil {
+		c.BeforeDelete(ctx)
 	}
 	code := runReal(runc, inv.Args, 0)
-	w.release(inv, cfg)
-	return code
-}
-
-// release gives back the container's budget and forgets its record.
-func (w Wrapper) release(inv Invocation, cfg *oci.Config) {
-	ns, id := namespace(inv), inv.ID()
-	cg, err := w.Host.CgroupManager(cfg.StateDir)
-	if err == nil {
-		err = cg.Release(context.Background(), ns, id)
+	if code != 0 {
+		if _, err := o.Runtime.InitPID(ctx); err == nil {
+			return code // runc refused: the container is still there
+		}
+	}
+	if c != nil {
+		err = c.AfterDelete(ctx)
+	} else {
+		err = w.Host.Forget(ctx, cfg.StateDir, o.Namespace, o.ID)
 	}
 	if err != nil {
-		fmt.Fprintf(w.Stderr, "runc-rt: release RT budget of %s: %v\n", id, err)
+		fmt.Fprintf(w.Stderr, "runc-rt: release RT budget of %s: %v\n", o.ID, err)
 	}
-	if err := os.Remove(recordPath(cfg, ns, id)); err != nil && !os.IsNotExist(err) {
-		fmt.Fprintf(w.Stderr, "runc-rt: %v\n", err)
-	}
+	return code
 }
 
 // run (create and start in one) cannot stop between the two: a real-time request is refused
 // rather than half applied.
-func (w Wrapper) run(inv Invocation, cfg *oci.Config, runc string) int {
-	bundle := inv.Flags["bundle"]
-	if bundle == "" {
-		bundle, _ = os.Getwd()
-	}
-	spec, err := rtcontainer.ReadSpec(bundle + "/config.json")
+func (w Wrapper) run(inv Invocation, cfg *config.Config, runc string) int {
+	spec, err := rtcontainer.ReadSpec(filepath.Join(bundle(inv), "config.json"))
 	if err == nil {
 		var req *oci.Request
-		if req, err = oci.ParseRequest(spec, cfg); err == nil && req != nil {
+		if req, err = oci.ParseRequest(spec, cfg.Rules()); err == nil && req != nil {
 			err = fmt.Errorf("%w: runc run cannot apply a real-time request between create and start: use runc create and runc start",
 				errdefs.ErrNotImplemented)
 		}
 	}
 	if err != nil {
-		return w.fail(inv, err)
+		return w.fail(err)
 	}
 	return w.handOver(runc, inv.Args)
 }

@@ -1,11 +1,10 @@
 package wrapper
 
 import (
-	"encoding/json"
+	"context"
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,10 +14,10 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
-	specs "github.com/opencontainers/runtime-spec/specs-go"
+	gorunc "github.com/containerd/go-runc"
 	"github.com/sirupsen/logrus"
 
-	"github.com/rtshim/rtshim/oci"
+	"github.com/rtshim/rtshim/config"
 	"github.com/rtshim/rtshim/rtcontainer"
 )
 
@@ -40,16 +39,19 @@ func (w Wrapper) Main(args []string) int {
 		// would, rather than fail to find runc and leave the budget behind.
 		os.Setenv("PATH", defaultPath)
 	}
-	cfg, err := loadConfig()
+	cfg, _, err := config.FromEnv().Load()
 	if err != nil {
-		return w.fail(inv, err)
+		return w.fail(err)
 	}
 	runc, err := realRunc(cfg)
 	if err != nil {
 		if inv.Command == "delete" {
-			w.release(inv, cfg) // the container is gone either way
+			// The container is gone either way.
+			if err := w.Host.Forget(context.Background(), cfg.StateDir, namespace(inv), inv.ID()); err != nil {
+				fmt.Fprintf(w.Stderr, "runc-rt: release RT budget of %s: %v\n", inv.ID(), err)
+			}
 		}
-		return w.fail(inv, err)
+		return w.fail(err)
 	}
 	if truthy(inv.Flags["help"]) {
 		return w.handOver(runc, args) // `runc-rt create --help` is runc's help
@@ -96,16 +98,9 @@ func logTo(inv Invocation) func() {
 	return func() { f.Close() }
 }
 
-func loadConfig() (*oci.Config, error) {
-	if p := os.Getenv("RTSHIM_CONFIG"); p != "" {
-		return oci.LoadConfig(p)
-	}
-	return oci.LoadDefaultConfig()
-}
-
 // realRunc finds the runc to hand commands to, refusing to find runc-rt itself (installed as
 // "runc" earlier on PATH, it would call itself forever).
-func realRunc(cfg *oci.Config) (string, error) {
+func realRunc(cfg *config.Config) (string, error) {
 	name := cfg.Runc.BinaryName
 	if env := os.Getenv(EnvRunc); env != "" {
 		name = env
@@ -168,59 +163,18 @@ func runReal(runc string, args []string, preserve int) int {
 
 // fail reports err where the engine looks: stderr, and runc's --log file in its format
 // (containerd and Docker quote the last error logged there; logTo set that up).
-func (w Wrapper) fail(_ Invocation, err error) int {
+func (w Wrapper) fail(err error) int {
 	msg := "runc-rt: " + err.Error()
 	fmt.Fprintln(w.Stderr, msg)
 	logrus.Error(msg)
 	return 1
 }
 
-// record is what the wrapper keeps of a container between its commands (each a new process).
-type record struct {
-	Bundle  string       `json:"bundle"`
-	Request *oci.Request `json:"request"`
-}
-
-func recordPath(cfg *oci.Config, ns, id string) string {
-	return filepath.Join(cfg.StateDir, "wrapper", url.PathEscape(ns)+"."+url.PathEscape(id)+".json")
-}
-
-func saveRecord(cfg *oci.Config, ns, id string, r record) error {
-	b, err := json.Marshal(r)
-	if err != nil {
-		return err
-	}
-	p := recordPath(cfg, ns, id)
-	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
-		return err
-	}
-	return os.WriteFile(p, b, 0o600)
-}
-
-func loadRecord(cfg *oci.Config, ns, id string) (*record, error) {
-	b, err := os.ReadFile(recordPath(cfg, ns, id))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var r record
-	return &r, json.Unmarshal(b, &r)
-}
-
-// initPID asks the real runc for the container's init PID.
-func initPID(runc string, inv Invocation, id string) (int, error) {
-	args := append(globalArgs(inv, "root", "systemd-cgroup"), "state", id)
-	out, err := exec.Command(runc, args...).Output()
-	if err != nil {
-		return 0, fmt.Errorf("runc state %s: %w", id, err)
-	}
-	var st specs.State
-	if err := json.Unmarshal(out, &st); err != nil {
-		return 0, fmt.Errorf("runc state %s: %w", id, err)
-	}
-	return st.Pid, nil
+// runtime is the rtcontainer.Runtime of container id: the real runc, with the global flags
+// of this command line, through go-runc.
+func runtime(runc string, inv Invocation, id string) rtcontainer.Runc {
+	return rtcontainer.Runc{ID: id, Runc: &gorunc.Runc{Command: runc, Root: inv.Global["root"],
+		SystemdCgroup: truthy(inv.Global["systemd-cgroup"])}}
 }
 
 func truthy(v string) bool { return v != "" && !strings.EqualFold(v, "false") }

@@ -2,6 +2,7 @@ package wrapper
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/rtshim/rtshim/config"
 	"github.com/rtshim/rtshim/oci"
 )
 
@@ -24,15 +26,15 @@ func TestRealRuncRefusesItself(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv(EnvRunc, link)
-	if _, err := realRunc(oci.DefaultConfig()); err == nil || !strings.Contains(err.Error(), "runc-rt itself") {
+	if _, err := realRunc(config.Default()); err == nil || !strings.Contains(err.Error(), "runc-rt itself") {
 		t.Errorf("want a refusal to call itself, got %v", err)
 	}
 	t.Setenv(EnvRunc, filepath.Join(dir, "missing"))
-	if _, err := realRunc(oci.DefaultConfig()); err == nil || !strings.Contains(err.Error(), EnvRunc) {
+	if _, err := realRunc(config.Default()); err == nil || !strings.Contains(err.Error(), EnvRunc) {
 		t.Errorf("want a not-found error naming %s, got %v", EnvRunc, err)
 	}
 	t.Setenv(EnvRunc, "/bin/true")
-	if p, err := realRunc(oci.DefaultConfig()); err != nil || p != "/bin/true" {
+	if p, err := realRunc(config.Default()); err != nil || p != "/bin/true" {
 		t.Errorf("got %q, %v", p, err)
 	}
 }
@@ -43,7 +45,8 @@ func TestRewriteProcess(t *testing.T) {
 	b, _ := json.Marshal(proc)
 	os.WriteFile(p, b, 0o600)
 	req := &oci.Request{Sched: oci.Sched{Policy: oci.PolicyFIFO, Priority: 80}, Exec: oci.Sched{Policy: oci.PolicyOther}}
-	if err := rewriteProcess(p, req); err != nil {
+	exec := func(_ context.Context, p *specs.Process) error { oci.ExecProcess(p, req); return nil }
+	if err := rewriteProcess(context.Background(), p, exec); err != nil {
 		t.Fatal(err)
 	}
 	var got specs.Process
@@ -55,7 +58,7 @@ func TestRewriteProcess(t *testing.T) {
 		t.Errorf("exec process after rewrite: %+v", got)
 	}
 	os.WriteFile(p, []byte("{"), 0o600)
-	if err := rewriteProcess(p, req); err == nil || !strings.Contains(err.Error(), "invalid argument") {
+	if err := rewriteProcess(context.Background(), p, exec); err == nil || !strings.Contains(err.Error(), "invalid argument") {
 		t.Errorf("corrupt process file: %v", err)
 	}
 }
@@ -66,7 +69,7 @@ func TestFailWritesRuncLog(t *testing.T) {
 		var stderr bytes.Buffer
 		inv := Parse([]string{"--log", log, "--log-format", format, "create", "c1"})
 		closeLog := logTo(inv)
-		code := (Wrapper{Stderr: &stderr}).fail(inv, os.ErrPermission)
+		code := (Wrapper{Stderr: &stderr}).fail(os.ErrPermission)
 		closeLog()
 		if code != 1 {
 			t.Errorf("exit %d", code)

@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/rtshim/rtshim/cgroupfix"
-	"github.com/rtshim/rtshim/oci"
 )
 
 func (e *env) rtGroupSched() Finding {
@@ -27,9 +26,8 @@ func (e *env) rtGroupSched() Finding {
 	return e.rtGroupSchedV1(f, m.cpu.Mount)
 }
 
-// rtGroupSchedV1 reports what the root cgroup has left for new containers: its budget minus
-// what its children hold. Only the root's direct children count: the kernel checks each level
-// against its parent, and rtshim raises the levels below out of the root's remainder.
+// rtGroupSchedV1 reports what a new container could be granted now, worked out by the shim's
+// own admission (cgroupfix.Available), and which of the root's children hold the budget.
 func (e *env) rtGroupSchedV1(f Finding, mount string) Finding {
 	cpu := cgroupfix.DirFS{Root: mount}
 	rootRT, err := cpu.ReadFile("/", "cpu.rt_runtime_us")
@@ -40,7 +38,7 @@ func (e *env) rtGroupSchedV1(f Finding, mount string) Finding {
 		return f
 	}
 	runtime, err1 := strconv.ParseInt(rootRT, 10, 64)
-	period, err2 := readInt(filepath.Join(mount, "cpu.rt_period_us"))
+	period, err2 := cgroupfix.ReadInt(cpu, "/", "cpu.rt_period_us")
 	if err != nil || err1 != nil || err2 != nil || period <= 0 {
 		f.Severity = Fail
 		f.Saw = fmt.Sprintf("cannot read the root RT budget in %s: %v", mount, errors.Join(err, err1, err2))
@@ -48,7 +46,7 @@ func (e *env) rtGroupSchedV1(f Finding, mount string) Finding {
 		f.Fix = "Run rtshim doctor as root on the host, where " + mount + " is readable."
 		return f
 	}
-	def := defaultBudget(e.config(), period)
+	d := e.config().Defaults
 	if runtime < 0 {
 		f.Severity = Info
 		f.Saw = fmt.Sprintf("root cpu.rt_runtime_us=-1 (unlimited) in %s", mount)
@@ -56,15 +54,26 @@ func (e *env) rtGroupSchedV1(f Finding, mount string) Finding {
 			"of room; but nothing stops a runaway RT task either (see rt.throttling)."
 		return f
 	}
-	holders, held := childBudgets(cpu, period)
-	left := runtime - held
-	f.Saw = fmt.Sprintf("root cpu.rt_runtime_us=%d per cpu.rt_period_us=%d in %s; its children hold %d µs%s; "+
-		"left for new containers: %d µs, room for %s at the default %d µs",
-		runtime, period, mount, held, holdersText(holders), max(left, 0), plural(int(max(left, 0)/def), "container", "containers"), def)
+	holders := childBudgets(cpu)
+	// What a new container gets is what the shim's own grant would admit (cgroupfix.Available):
+	// a container in a cgroup of its own below the root, as ctr and Docker make them.
+	cg := &cgroupfix.Manager{CPU: cpu}
+	left, err := cg.Available(probeLeaf, d.RTPeriodUS)
+	if err != nil {
+		f.Severity = Fail
+		f.Saw = fmt.Sprintf("cannot work out the RT budget left in %s: %v", mount, err)
+		f.Why = "rtshim grants every RT container's budget out of the root cgroup's."
+		f.Fix = "Run rtshim doctor as root on the host, where " + mount + " is readable."
+		return f
+	}
+	f.Saw = fmt.Sprintf("root cpu.rt_runtime_us=%d per cpu.rt_period_us=%d in %s; its children hold %s; "+
+		"left for a new container: %d µs per %d µs, room for %s at the default %d µs",
+		runtime, period, mount, holdersText(holders), left, d.RTPeriodUS,
+		plural(int(left/d.RTRuntimeUS), "container", "containers"), d.RTRuntimeUS)
 	f.Why = "With cgroup v1 RT group scheduling every new cgroup starts with cpu.rt_runtime_us=0 (SCHED_FIFO fails " +
 		"with EPERM there, even in a privileged container), and a parent's budget bounds the sum of its children's. " +
 		"rtshim grants each RT container its budget out of what the root has left, or refuses Create."
-	if left >= def {
+	if left >= d.RTRuntimeUS {
 		f.Severity = OK
 		return f
 	}
@@ -83,52 +92,40 @@ func (e *env) rtGroupSchedV1(f Finding, mount string) Finding {
 	return f
 }
 
+// probeLeaf is where doctor asks how much a new container could get: a cgroup that does not
+// exist, below a new one of the root, as a new ctr namespace or Docker's first container.
+const probeLeaf = "/rtshim-doctor-probe/container"
+
 type holder struct {
-	name    string
-	runtime int64 // scaled to the root's period
+	name            string
+	runtime, period int64
 }
 
-// childBudgets sums the root's children's budgets over the root's period, rounding up as the
-// kernel's own ratio check effectively does.
-func childBudgets(cpu cgroupfix.DirFS, period int64) ([]holder, int64) {
+// childBudgets lists the root's children that hold RT runtime, largest first.
+func childBudgets(cpu cgroupfix.DirFS) []holder {
 	names, _ := cpu.Children("/")
 	var hs []holder
-	var sum int64
 	for _, n := range names {
-		rt, err1 := readInt(filepath.Join(cpu.Root, n, "cpu.rt_runtime_us"))
-		p, err2 := readInt(filepath.Join(cpu.Root, n, "cpu.rt_period_us"))
+		rt, err1 := cgroupfix.ReadInt(cpu, "/"+n, "cpu.rt_runtime_us")
+		p, err2 := cgroupfix.ReadInt(cpu, "/"+n, "cpu.rt_period_us")
 		if err1 != nil || err2 != nil || rt == 0 || p <= 0 {
 			continue
 		}
-		scaled := period
-		if rt > 0 {
-			scaled = (rt*period + p - 1) / p
-		}
-		hs = append(hs, holder{"/" + n, scaled})
-		sum += scaled
+		hs = append(hs, holder{"/" + n, rt, p})
 	}
-	sort.Slice(hs, func(i, j int) bool { return hs[i].runtime > hs[j].runtime })
-	return hs, sum
+	sort.Slice(hs, func(i, j int) bool { return hs[i].runtime*hs[j].period > hs[j].runtime*hs[i].period })
+	return hs
 }
 
 func holdersText(hs []holder) string {
 	if len(hs) == 0 {
-		return ""
+		return "no RT budget"
 	}
 	var parts []string
 	for _, h := range hs {
-		parts = append(parts, fmt.Sprintf("%s %d", h.name, h.runtime))
+		parts = append(parts, fmt.Sprintf("%s %d/%d µs", h.name, h.runtime, h.period))
 	}
-	return " (" + strings.Join(parts, ", ") + ")"
-}
-
-// defaultBudget is the budget a container gets when it asks for none, over the root's period.
-func defaultBudget(cfg *oci.Config, period int64) int64 {
-	d := cfg.Defaults
-	if d.RTPeriodUS <= 0 {
-		return d.RTRuntimeUS
-	}
-	return max((d.RTRuntimeUS*period+d.RTPeriodUS-1)/d.RTPeriodUS, 1)
+	return strings.Join(parts, ", ")
 }
 
 func (e *env) rtGroupSchedV2(f Finding) Finding {

@@ -3,7 +3,11 @@ package doctor
 import (
 	"bytes"
 	"compress/gzip"
+	"fmt"
+	"strings"
 	"testing"
+
+	"github.com/rtshim/rtshim/cgroupfix"
 )
 
 func (f *fakeHost) kernelConfigGz(config string) {
@@ -25,16 +29,16 @@ func TestRTGroupSched(t *testing.T) {
 		}
 	}
 	runFindingCases(t, "rt.group-sched", []findingCase{
-		{"v1 with room", nil, OK, "its children hold 0 µs; left for new containers: 950000 µs, room for 9 containers at the default 100000 µs"},
+		{"v1 with room", nil, OK, "its children hold no RT budget; left for a new container: 950000 µs per 1000000 µs, room for 9 containers at the default 100000 µs"},
 		{"v1 children hold the budget", func(f *fakeHost) { f.rtBudget("docker", "900000", "1000000") }, Fail,
-			"its children hold 900000 µs (/docker 900000); left for new containers: 50000 µs, room for 0 containers"},
+			"its children hold /docker 900000/1000000 µs; left for a new container: 50000 µs per 1000000 µs, room for 0 containers"},
 		{"v1 child with another period is scaled", func(f *fakeHost) { f.rtBudget("a", "50000", "500000") }, OK,
-			"(/a 100000); left for new containers: 850000 µs, room for 8"},
+			"/a 50000/500000 µs; left for a new container: 850000 µs per 1000000 µs, room for 8"},
 		{"v1 default budget from the config", func(f *fakeHost) {
 			f.write("etc/containerd/rtshim.toml", "[defaults]\nrt_runtime_us = 500000\n")
 			f.rtBudget("docker", "500000", "1000000")
 		}, Fail, "room for 0 containers at the default 500000 µs"},
-		{"v1 root without budget", func(f *fakeHost) { f.rtBudget("", "0", "1000000") }, Fail, "left for new containers: 0 µs"},
+		{"v1 root without budget", func(f *fakeHost) { f.rtBudget("", "0", "1000000") }, Fail, "left for a new container: 0 µs"},
 		{"v1 unlimited", func(f *fakeHost) { f.rtBudget("", "-1", "1000000") }, Info, "root cpu.rt_runtime_us=-1 (unlimited)"},
 		{"v1 without RT group scheduling", func(f *fakeHost) { f.remove("cgroup/cpu/cpu.rt_runtime_us") }, OK, "CONFIG_RT_GROUP_SCHED off"},
 		{"v2 refuses RT", v2("CONFIG_RT_GROUP_SCHED=y\n"), Fail, "CONFIG_RT_GROUP_SCHED=y, and the kernel was not booted with rt_group_sched=0"},
@@ -51,6 +55,26 @@ func TestRTGroupSched(t *testing.T) {
 		{"v2 config unknown", v2(""), Info, "kernel config not found"},
 		{"no cpu controller", func(f *fakeHost) { f.mountinfo(mountV1Mem) }, Info, "skipped"},
 	})
+}
+
+// TestRTGroupSchedAgreesWithGrant: the figure doctor calls left is the shim's own admission,
+// cgroupfix.Available, also where the kernel's truncated ratios make the boundary uneven (a
+// child at 1/3 of a CPU over an odd period).
+func TestRTGroupSchedAgreesWithGrant(t *testing.T) {
+	f := goodHost(t)
+	f.rtBudget("a", "111111", "333333")
+	f.rtBudget("b", "7", "9999")
+	cpu := cgroupfix.DirFS{Root: f.path("cgroup/cpu")}
+	want, err := (&cgroupfix.Manager{CPU: cpu}).Available("/new/c", 1000000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want == 0 || want%1000 == 0 {
+		t.Fatalf("test tree gives a round %d µs: it would not tell arithmetic apart", want)
+	}
+	if got := finding(t, Run(f.h), "rt.group-sched"); !strings.Contains(got.Saw, fmt.Sprintf("left for a new container: %d µs per 1000000 µs", want)) {
+		t.Errorf("doctor says %q, the shim would admit %d µs", got.Saw, want)
+	}
 }
 
 func TestRTThrottling(t *testing.T) {

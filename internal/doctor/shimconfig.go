@@ -2,9 +2,7 @@ package doctor
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -12,17 +10,13 @@ import (
 
 	"github.com/BurntSushi/toml"
 
-	"github.com/rtshim/rtshim/oci"
+	"github.com/rtshim/rtshim/config"
 )
-
-// envConfig is the variable the shim reads its config path from when the runtime options
-// name none (it sees containerd's environment).
-const envConfig = "RTSHIM_CONFIG"
 
 // shimSource is one rtshim config in use and what loading it gave.
 type shimSource struct {
 	Name     string // a path, or the runtime options it comes from
-	Cfg      *oci.Config
+	Cfg      *config.Config
 	Err      error
 	Builtin  bool     // no file: the built-in defaults
 	Runtimes []string // the containerd runtimes that use it
@@ -30,7 +24,7 @@ type shimSource struct {
 
 // ShimConfig is the rtshim config other tools (rtshim status) should read: --config, else
 // the one containerd's first rt runtime uses, else the default file. Its errors name the file.
-func ShimConfig(h Host) (*oci.Config, error) {
+func ShimConfig(h Host) (*config.Config, error) {
 	s := load(h).shim[0]
 	return s.Cfg, s.Err
 }
@@ -41,7 +35,7 @@ func ShimConfig(h Host) (*oci.Config, error) {
 // reads $RTSHIM_CONFIG from containerd's environment, else the default file.
 func (e *env) shimSources() []shimSource {
 	if e.h.ShimConfig != "" {
-		cfg, err := oci.LoadConfig(e.h.ShimConfig)
+		cfg, err := config.Load(e.h.ShimConfig)
 		return []shimSource{{Name: e.h.ShimConfig, Cfg: cfg, Err: err}}
 	}
 	var out []shimSource
@@ -69,7 +63,7 @@ func (e *env) shimSources() []shimSource {
 		switch {
 		case r.Type == runtimeRT && cp != "":
 			r.shim = add("path:"+cp, func() shimSource {
-				cfg, err := oci.LoadConfig(cp)
+				cfg, err := config.Load(cp)
 				return shimSource{Name: cp, Cfg: cfg, Err: err}
 			}, r.Name)
 		case r.Type == runtimeRT && len(r.Options) > 0:
@@ -91,31 +85,31 @@ func optionsSource(r *runtimeEntry) shimSource {
 	if err := toml.NewEncoder(&buf).Encode(r.Options); err != nil {
 		return shimSource{Name: name, Err: err}
 	}
-	cfg, err := oci.ParseConfig(buf.Bytes(), name)
+	cfg, err := config.Parse(buf.Bytes(), name)
 	return shimSource{Name: name, Cfg: cfg, Err: err}
 }
 
-// defaultSource mirrors oci.LoadDefaultConfig below EtcRoot: no file (Lstat) means the
-// built-in defaults; a dangling symlink or a bad file is an error.
+// defaultSource is what the shim reads when the runtime options name no config: the file in
+// containerd's $RTSHIM_CONFIG, else the default file below EtcRoot, else the built-in defaults.
 func (e *env) defaultSource() shimSource {
-	if p := e.containerdEnv(envConfig); p != "" {
-		cfg, err := oci.LoadConfig(p)
-		return shimSource{Name: p + " ($" + envConfig + " of containerd)", Cfg: cfg, Err: err}
+	env := e.containerdEnv(config.EnvPath)
+	cfg, name, err := config.Source{Env: env, Default: e.defaultPath()}.Load()
+	if env != "" {
+		name += " ($" + config.EnvPath + " of containerd)"
 	}
-	p := e.defaultPath()
-	if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) {
-		return shimSource{Name: p, Cfg: oci.DefaultConfig(), Builtin: true}
+	builtin := err == nil && env == "" && !exists(e.defaultPath())
+	if builtin {
+		name = e.defaultPath()
 	}
-	cfg, err := oci.LoadConfig(p)
-	return shimSource{Name: p, Cfg: cfg, Err: err}
+	return shimSource{Name: name, Cfg: cfg, Err: err, Builtin: builtin}
 }
 
 // defaultPath is the file the shim reads when the runtime options name none.
 func (e *env) defaultPath() string {
-	if p := e.containerdEnv(envConfig); p != "" {
+	if p := e.containerdEnv(config.EnvPath); p != "" {
 		return p
 	}
-	return filepath.Join(e.h.EtcRoot, strings.TrimPrefix(oci.DefaultConfigPath, "/etc/"))
+	return filepath.Join(e.h.EtcRoot, strings.TrimPrefix(config.DefaultPath, "/etc/"))
 }
 
 // containerdEnv reads a variable of the running containerd, whose environment its shims get.
@@ -140,11 +134,11 @@ func (e *env) containerdEnvOK(key string) (string, bool) {
 }
 
 // config is the rtshim config other checks use (defaults for budgets, the runc driver).
-func (e *env) config() *oci.Config {
+func (e *env) config() *config.Config {
 	if len(e.shim) > 0 && e.shim[0].Cfg != nil {
 		return e.shim[0].Cfg
 	}
-	return oci.DefaultConfig()
+	return config.Default()
 }
 
 func (e *env) shimSourceOf(r runtimeEntry) *shimSource {
@@ -190,7 +184,7 @@ func (e *env) shimConfig() Finding {
 	return f
 }
 
-func summary(c *oci.Config) string {
+func summary(c *config.Config) string {
 	d, l := c.Defaults, c.Limits
 	return fmt.Sprintf("state_dir %s, defaults priority %d, rt_runtime_us %d/%d, mode %s, cpu_quota %s; "+
 		"limits max_priority %d, max_rt_runtime_us %d, policies %s",

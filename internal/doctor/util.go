@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/rtshim/rtshim/cgroupfix"
 )
 
 func readTrim(path string) (string, error) {
@@ -14,16 +16,9 @@ func readTrim(path string) (string, error) {
 	return strings.TrimSpace(string(b)), err
 }
 
+// readInt reads a file holding one integer (procfs, sysfs) the way cgroup files are read.
 func readInt(path string) (int64, error) {
-	s, err := readTrim(path)
-	if err != nil {
-		return 0, err
-	}
-	v, err := strconv.ParseInt(s, 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("%s: %q is not a number", path, s)
-	}
-	return v, nil
+	return cgroupfix.ReadInt(cgroupfix.DirFS{Root: filepath.Dir(path)}, "/", filepath.Base(path))
 }
 
 func atoiPositive(s string) (int, bool) {

@@ -2,8 +2,5 @@
 
 package failpoint
 
-// Enabled reports whether this binary was built with failpoints.
-const Enabled = false
-
-// Hit does nothing in production builds.
-func Hit(map[string]string, string) error { return nil }
+// Hook returns nil in production builds: no step has a hook.
+func Hook(map[string]string) func(step string) error { return nil }

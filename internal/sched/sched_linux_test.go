@@ -1,8 +1,11 @@
 package sched
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -62,16 +65,21 @@ func TestApplyAndVerify(t *testing.T) {
 
 func TestApplyErrors(t *testing.T) {
 	procs := Procs{Root: "/proc"}
-	if _, err := procs.Apply(1<<30, oci.Sched{Policy: oci.PolicyBatch}); err == nil {
-		t.Error("no error for a missing process")
+	_, err := procs.Apply(1<<30, oci.Sched{Policy: oci.PolicyBatch})
+	if !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), "list threads of pid 1073741824") {
+		t.Errorf("missing process: %v; want ENOENT naming the pid", err)
 	}
 	pid := startChild(t)
 	// Nobody may set a DEADLINE runtime longer than its deadline: EINVAL, explained.
-	_, err := procs.Apply(pid, oci.Sched{Policy: oci.PolicyDeadline, Deadline: &oci.Deadline{Runtime: 2 * time.Millisecond, Deadline: time.Millisecond, Period: time.Millisecond}})
-	if err == nil {
-		t.Fatal("invalid DEADLINE parameters accepted")
+	_, err = procs.Apply(pid, oci.Sched{Policy: oci.PolicyDeadline, Deadline: &oci.Deadline{Runtime: 2 * time.Millisecond, Deadline: time.Millisecond, Period: time.Millisecond}})
+	if !errors.Is(err, unix.EINVAL) {
+		t.Fatalf("invalid DEADLINE parameters: %v; want EINVAL", err)
 	}
-	t.Log(err)
+	for _, want := range []string{"set SCHED_DEADLINE", fmt.Sprintf("of pid %d", pid), "the kernel refused (EINVAL): invalid parameters"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
 }
 
 func TestPolicyName(t *testing.T) {

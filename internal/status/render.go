@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 )
 
@@ -17,6 +18,10 @@ func (r Report) WriteJSON(w io.Writer) error {
 
 // WriteText writes one line per container, then notes for what needs attention.
 func (r Report) WriteText(w io.Writer) error {
+	if len(r.CorruptClaims) > 0 {
+		fmt.Fprintf(w, "corrupt claim records (kept, with whatever they hold, until removed by hand once the container is "+
+			"known to be gone): %s\n\n", strings.Join(r.CorruptClaims, " "))
+	}
 	if len(r.Containers) == 0 {
 		_, err := fmt.Fprintf(w, "no real-time containers (no claims in %s)\n", r.StateDir)
 		return err

@@ -5,6 +5,7 @@
 package status
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -89,6 +90,9 @@ type Report struct {
 	CgroupV2    bool        `json:"cgroup_v2"`
 	CgroupError string      `json:"cgroup_error,omitempty"`
 	Containers  []Container `json:"containers"`
+	// CorruptClaims are claim records that cannot be read: rtshim keeps them (and whatever
+	// they hold) until an operator removes them.
+	CorruptClaims []string `json:"corrupt_claims,omitempty"`
 }
 
 // List reads the claims and the live state of each container. Only an unreadable state dir is
@@ -96,7 +100,11 @@ type Report struct {
 func List(h Host) (Report, error) {
 	r := Report{StateDir: h.StateDir, Containers: []Container{}}
 	claims, err := cgroupfix.State{Dir: h.StateDir}.Claims()
-	if err != nil {
+	var corrupt *cgroupfix.CorruptError
+	switch {
+	case errors.As(err, &corrupt):
+		r.CorruptClaims = corrupt.Records
+	case err != nil:
 		return r, fmt.Errorf("read claims in %s: %w", h.StateDir, err)
 	}
 	var cpu cgroupfix.FS
@@ -148,8 +156,8 @@ func inspect(procRoot string, cpu cgroupfix.FS, v2 bool, sched func(int) (Sched,
 		out.Processes = append(out.Processes, p)
 	}
 	if !v2 {
-		rt, err1 := readInt(cpu, c.Leaf, "cpu.rt_runtime_us")
-		period, err2 := readInt(cpu, c.Leaf, "cpu.rt_period_us")
+		rt, err1 := cgroupfix.ReadInt(cpu, c.Leaf, "cpu.rt_runtime_us")
+		period, err2 := cgroupfix.ReadInt(cpu, c.Leaf, "cpu.rt_period_us")
 		if err1 == nil && err2 == nil {
 			out.Budget = &Budget{rt, period}
 		}
@@ -159,14 +167,6 @@ func inspect(procRoot string, cpu cgroupfix.FS, v2 bool, sched func(int) (Sched,
 		out.PodQuota = quota(cpu, v2, c.Pod)
 	}
 	return out
-}
-
-func readInt(cpu cgroupfix.FS, cg, file string) (int64, error) {
-	s, err := cpu.ReadFile(cg, file)
-	if err != nil {
-		return 0, err
-	}
-	return strconv.ParseInt(s, 10, 64)
 }
 
 // quota reads a cgroup's CFS quota in one form for both versions: "max" or "quota/period".

@@ -1,4 +1,4 @@
-package oci
+package config
 
 import (
 	"errors"
@@ -13,14 +13,14 @@ import (
 )
 
 // TestReferenceConfig keeps ../contrib/rtshim.toml, the commented reference of every key, equal
-// to DefaultConfig(): changing a default or adding a key without documenting it fails here.
+// to Default(): changing a default or adding a key without documenting it fails here.
 func TestReferenceConfig(t *testing.T) {
-	got, err := LoadConfig(filepath.Join("..", "contrib", "rtshim.toml"))
+	got, err := Load(filepath.Join("..", "contrib", "rtshim.toml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := DefaultConfig(); !reflect.DeepEqual(got, want) {
-		t.Fatalf("../contrib/rtshim.toml differs from DefaultConfig():\n got %+v\nwant %+v", got, want)
+	if want := Default(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("../contrib/rtshim.toml differs from Default():\n got %+v\nwant %+v", got, want)
 	}
 	data, err := os.ReadFile(filepath.Join("..", "contrib", "rtshim.toml"))
 	if err != nil {
@@ -49,11 +49,11 @@ func join(table, key string) string {
 }
 
 func TestDefaultConfigValid(t *testing.T) {
-	c := DefaultConfig()
+	c := Default()
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(c, DefaultConfig()) {
+	if !reflect.DeepEqual(c, Default()) {
 		t.Fatal("Validate changed the default config: its names are not canonical")
 	}
 }
@@ -62,7 +62,7 @@ func TestParseConfig(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		in   string
-		mod  func(*Config) // applied to DefaultConfig() for the wanted result
+		mod  func(*Config) // applied to Default() for the wanted result
 		errs []string
 	}{
 		{name: "empty", in: ""},
@@ -89,7 +89,7 @@ max_rt_runtime_us = 5000
 honor_annotations = false
 honor_env = false
 `, mod: func(c *Config) {
-			c.StateDir, c.Runc = "/var/run/rt", RuncConfig{"/usr/local/bin/runc", "/run/runc-rt", true}
+			c.StateDir, c.Runc = "/var/run/rt", Runc{"/usr/local/bin/runc", "/run/runc-rt", true}
 			c.Defaults.Priority, c.Defaults.RTRuntimeUS, c.Defaults.RTPeriodUS = 20, 1000, 10000
 			c.Limits.MaxPriority, c.Limits.MaxRTRuntimeUS, c.Limits.HonorAnnotations, c.Limits.HonorEnv = 30, 5000, false, false
 		}},
@@ -99,6 +99,14 @@ honor_env = false
 		{name: "table in wrong case", in: "[Limits]\nmax_priority = 5\n", errs: []string{"unknown key Limits (valid top-level"}},
 		{name: "unknown top-level key", in: "statedir = \"/x\"\n", errs: []string{"unknown key statedir (valid top-level keys: defaults, limits, runc, state_dir)"}},
 		{name: "unknown table reported once", in: "[limit]\nmax_priority = 5\n", errs: []string{"unknown key limit (valid top-level"}},
+		// Every TOML form of a key is checked (issue 10): dotted keys, a dotted key below a
+		// table, a table named in another case, inline tables.
+		{name: "dotted key in unknown table", in: "limit.max_priority = 10\n", errs: []string{"unknown key limit (valid top-level"}},
+		{name: "dotted key below a table", in: "[limits]\nmax_priorty.x = 10\n", errs: []string{"unknown key limits.max_priorty (valid keys in [limits]"}},
+		{name: "dotted key in wrong case", in: "Limits.max_priority = 10\n", errs: []string{"unknown key Limits (valid top-level"}},
+		{name: "inline table with typo", in: "limits = {max_priorty = 10}\n", errs: []string{"unknown key limits.max_priorty"}},
+		{name: "dotted key, correct", in: "limits.max_priority = 10\ndefaults.priority = 5\n",
+			mod: func(c *Config) { c.Limits.MaxPriority, c.Defaults.Priority = 10, 5 }},
 		{name: "unknown key and bad value together", in: "[runc]\nroot = \"rel\"\nbinary = \"x\"\n", errs: []string{"unknown key runc.binary", `runc.root="rel": must be an absolute path`}},
 		{name: "string for int", in: "[defaults]\npriority = \"50\"\n", errs: []string{"/etc/rt.toml", "defaults.priority", "incompatible types"}},
 		{name: "float for int", in: "[defaults]\npriority = 1.5\n", errs: []string{"defaults.priority"}},
@@ -135,7 +143,7 @@ honor_env = false
 		{name: "unicode value", in: "[defaults]\nmode = \"äpply\"\n", errs: []string{`defaults.mode="äpply"`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := ParseConfig([]byte(tc.in), "/etc/rt.toml")
+			got, err := Parse([]byte(tc.in), "/etc/rt.toml")
 			if tc.errs != nil {
 				if err == nil || !errdefs.IsInvalidArgument(err) {
 					t.Fatalf("want InvalidArgument error, got %+v, %v", got, err)
@@ -150,7 +158,7 @@ honor_env = false
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := DefaultConfig()
+			want := Default()
 			if tc.mod != nil {
 				tc.mod(want)
 			}
@@ -169,7 +177,7 @@ func TestValidate(t *testing.T) {
 	if err := (&Config{}).Validate(); !errdefs.IsInvalidArgument(err) || !strings.Contains(err.Error(), "rtshim config: runc.binary_name") {
 		t.Errorf("zero config: %v", err)
 	}
-	c := DefaultConfig()
+	c := Default()
 	c.Limits.AllowedPolicies = []string{"fifo", "bogus"}
 	if err := c.Validate(); err == nil || c.Limits.AllowedPolicies[0] != "fifo" {
 		t.Errorf("a list with errors must be reported and left alone: %v, %v", err, c.Limits.AllowedPolicies)
@@ -179,7 +187,7 @@ func TestValidate(t *testing.T) {
 func TestLoadConfig(t *testing.T) {
 	dir := t.TempDir()
 	missing := filepath.Join(dir, "missing.toml")
-	_, err := LoadConfig(missing)
+	_, err := Load(missing)
 	if !errdefs.IsNotFound(err) || !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), missing) {
 		t.Errorf("missing file: %v", err)
 	}
@@ -188,41 +196,66 @@ func TestLoadConfig(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("[defaults]\npriority = 0\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := LoadConfig(bad); !errdefs.IsInvalidArgument(err) || !strings.Contains(err.Error(), bad+": defaults.priority=0") {
+	if _, err := Load(bad); !errdefs.IsInvalidArgument(err) || !strings.Contains(err.Error(), bad+": defaults.priority=0") {
 		t.Errorf("bad file: %v", err)
 	}
-	if _, err := LoadConfig(dir); err == nil || errdefs.IsNotFound(err) {
+	if _, err := Load(dir); err == nil || errdefs.IsNotFound(err) {
 		t.Errorf("directory: %v", err)
 	}
 }
 
-func TestLoadConfigOrDefault(t *testing.T) {
+func TestSourceLoad(t *testing.T) {
 	dir := t.TempDir()
-	c, err := loadConfigOrDefault(filepath.Join(dir, "none.toml"))
-	if err != nil || !reflect.DeepEqual(c, DefaultConfig()) {
-		t.Errorf("no file: %+v, %v", c, err)
+	load := func(s Source) (*Config, string, error) {
+		t.Helper()
+		return s.Load()
+	}
+	c, name, err := load(Source{Default: filepath.Join(dir, "none.toml")})
+	if err != nil || !reflect.DeepEqual(c, Default()) || !strings.Contains(name, "built-in defaults") {
+		t.Errorf("no file: %+v, %q, %v", c, name, err)
 	}
 
 	good := filepath.Join(dir, "good.toml")
 	if err := os.WriteFile(good, []byte("[defaults]\npriority = 7\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if c, err := loadConfigOrDefault(good); err != nil || c.Defaults.Priority != 7 {
-		t.Errorf("file: %+v, %v", c, err)
+	other := filepath.Join(dir, "other.toml")
+	if err := os.WriteFile(other, []byte("[defaults]\npriority = 8\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		src  Source
+		prio int
+		from string
+	}{
+		{"default file", Source{Default: good}, 7, good},
+		{"env wins over the default file", Source{Env: other, Default: good}, 8, other},
+		{"path wins over env", Source{Path: good, Env: other}, 7, good},
+		{"body wins over path", Source{Body: []byte("[defaults]\npriority = 9\n"), Path: good}, 9, "runtime options ConfigBody"},
+	} {
+		c, name, err := load(tc.src)
+		if err != nil || c.Defaults.Priority != tc.prio || name != tc.from {
+			t.Errorf("%s: priority %v from %q, %v; want %d from %q", tc.name, c, name, err, tc.prio, tc.from)
+		}
 	}
 
-	// A dangling symlink is a broken config, not an absent one.
+	// A named file must exist; a dangling symlink at the default path is a broken config, not
+	// an absent one.
+	if _, _, err := load(Source{Env: filepath.Join(dir, "gone.toml")}); !errdefs.IsNotFound(err) {
+		t.Errorf("missing $RTSHIM_CONFIG file: %v", err)
+	}
 	link := filepath.Join(dir, "link.toml")
 	if err := os.Symlink(filepath.Join(dir, "gone.toml"), link); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := loadConfigOrDefault(link); !errdefs.IsNotFound(err) {
+	if _, _, err := load(Source{Default: link}); !errdefs.IsNotFound(err) {
 		t.Errorf("dangling symlink: %v", err)
 	}
 
-	if _, err := os.Lstat(DefaultConfigPath); errors.Is(err, fs.ErrNotExist) {
-		if c, err := LoadDefaultConfig(); err != nil || !reflect.DeepEqual(c, DefaultConfig()) {
-			t.Errorf("LoadDefaultConfig: %+v, %v", c, err)
+	if _, err := os.Lstat(DefaultPath); errors.Is(err, fs.ErrNotExist) {
+		if c, _, err := (Source{}).Load(); err != nil || !reflect.DeepEqual(c, Default()) {
+			t.Errorf("Source{}.Load(): %+v, %v", c, err)
 		}
 	}
 }

@@ -1,0 +1,133 @@
+package oci
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Rules are the operator's say over requests: what a container gets for what it did not ask
+// for, and what it may ask for. They come from the host config's [defaults] and [limits]
+// tables (package config), whose key names the error messages use.
+type Rules struct {
+	Defaults Defaults `toml:"defaults"`
+	Limits   Limits   `toml:"limits"`
+}
+
+// Defaults fill in what a container did not ask for.
+type Defaults struct {
+	Priority    int    `toml:"priority"`
+	RTRuntimeUS int64  `toml:"rt_runtime_us"`
+	RTPeriodUS  int64  `toml:"rt_period_us"`
+	CPUQuota    string `toml:"cpu_quota"`
+	ExecPolicy  string `toml:"exec_policy"`
+	Mode        string `toml:"mode"`
+}
+
+// Limits bound what a container may ask for.
+type Limits struct {
+	AllowedPolicies  []string `toml:"allowed_policies"`
+	MaxPriority      int      `toml:"max_priority"`
+	MaxRTRuntimeUS   int64    `toml:"max_rt_runtime_us"`
+	HonorAnnotations bool     `toml:"honor_annotations"`
+	HonorEnv         bool     `toml:"honor_env"`
+}
+
+// DefaultRules are the rules of a host without a config file.
+func DefaultRules() Rules {
+	return Rules{
+		Defaults: Defaults{
+			Priority:    50,
+			RTRuntimeUS: 100000,
+			RTPeriodUS:  1000000,
+			CPUQuota:    string(QuotaDisable),
+			ExecPolicy:  string(PolicyOther),
+			Mode:        string(ModeApply),
+		},
+		Limits: Limits{
+			AllowedPolicies:  []string{"SCHED_FIFO", "SCHED_RR", "SCHED_OTHER", "SCHED_BATCH", "SCHED_IDLE", "SCHED_DEADLINE"},
+			MaxPriority:      99,
+			MaxRTRuntimeUS:   950000,
+			HonorAnnotations: true,
+			HonorEnv:         true,
+		},
+	}
+}
+
+// Upper bounds from the kernel: sched_rt_period_us and a group's rt_runtime_us are at most 1s
+// worth of microseconds per period as rtshim uses them (sched-rt-group.rst).
+const maxRTPeriodUS = 1000000
+
+// Check validates every value and normalises the names (policies to "SCHED_X", mode and
+// cpu_quota to lower case). It returns every problem, each naming the config key, so that one
+// round of fixes suffices.
+func (r *Rules) Check() []string {
+	var p problems
+	d, l := &r.Defaults, &r.Limits
+	if l.MaxPriority < MinRTPriority || l.MaxPriority > MaxRTPriority {
+		p.add("limits.max_priority", fmt.Sprint(l.MaxPriority), "must be from 1 to 99")
+	}
+	if l.MaxRTRuntimeUS < 1 || l.MaxRTRuntimeUS > maxRTPeriodUS {
+		p.add("limits.max_rt_runtime_us", fmt.Sprint(l.MaxRTRuntimeUS), "must be from 1 to 1000000")
+	}
+	if d.Priority < MinRTPriority || d.Priority > min(MaxRTPriority, l.MaxPriority) {
+		p.add("defaults.priority", fmt.Sprint(d.Priority), fmt.Sprintf("must be from 1 to 99 and at most limits.max_priority (%d)", l.MaxPriority))
+	}
+	if d.RTPeriodUS < 1 || d.RTPeriodUS > maxRTPeriodUS {
+		p.add("defaults.rt_period_us", fmt.Sprint(d.RTPeriodUS), "must be from 1 to 1000000")
+	}
+	if d.RTRuntimeUS < 1 || d.RTRuntimeUS > d.RTPeriodUS || d.RTRuntimeUS > l.MaxRTRuntimeUS {
+		p.add("defaults.rt_runtime_us", fmt.Sprint(d.RTRuntimeUS), fmt.Sprintf(
+			"must be from 1 to defaults.rt_period_us (%d) and at most limits.max_rt_runtime_us (%d)", d.RTPeriodUS, l.MaxRTRuntimeUS))
+	}
+	if q, ok := parseQuota(d.CPUQuota); ok {
+		d.CPUQuota = string(q)
+	} else {
+		p.add("defaults.cpu_quota", quote(d.CPUQuota), "must be disable or keep")
+	}
+	if m, ok := parseMode(d.Mode); ok {
+		d.Mode = string(m)
+	} else {
+		p.add("defaults.mode", quote(d.Mode), "must be apply or grant")
+	}
+	switch e, ok := parsePolicy(d.ExecPolicy); {
+	case !ok:
+		p.add("defaults.exec_policy", quote(d.ExecPolicy), policyHelp())
+	case e == PolicyDeadline:
+		p.add("defaults.exec_policy", quote(d.ExecPolicy), "SCHED_DEADLINE needs per-process parameters; use another policy")
+	default:
+		d.ExecPolicy = string(e)
+	}
+	// An empty list is valid: no container may ask for any policy, nor bring its own
+	// process.scheduler.
+	allowed, bad := make([]string, 0, len(l.AllowedPolicies)), false
+	for i, a := range l.AllowedPolicies {
+		pol, ok := parsePolicy(a)
+		if !ok {
+			p.add(fmt.Sprintf("limits.allowed_policies[%d]", i), quote(a), policyHelp())
+			bad = true
+		} else if !slices.Contains(allowed, string(pol)) {
+			allowed = append(allowed, string(pol))
+		}
+	}
+	if !bad && l.AllowedPolicies != nil {
+		l.AllowedPolicies = allowed
+	}
+	return p
+}
+
+// validated returns a checked private copy of r, so that rules built by hand (or zero ones)
+// fail with the config key to fix instead of producing odd requests, and r is not modified.
+func (r Rules) validated() (Rules, error) {
+	r.Limits.AllowedPolicies = slices.Clone(r.Limits.AllowedPolicies)
+	if problems := r.Check(); len(problems) > 0 {
+		return r, invalidConfig(strings.Join(problems, "; "))
+	}
+	return r, nil
+}
+
+type problems []string
+
+func (p *problems) add(key, value, allowed string) {
+	*p = append(*p, fmt.Sprintf("%s=%s: %s", key, value, allowed))
+}

@@ -1,0 +1,77 @@
+package rtcontainer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+
+	"github.com/rtshim/rtshim/internal/failpoint"
+	"github.com/rtshim/rtshim/oci"
+)
+
+// record is what a detached front door (runc-rt, one process per command) keeps of a container
+// between its commands.
+type record struct {
+	Bundle  string       `json:"bundle"`
+	Request *oci.Request `json:"request"`
+}
+
+func recordPath(stateDir, ns, id string) string {
+	return filepath.Join(stateDir, "wrapper", url.PathEscape(ns)+"."+url.PathEscape(id)+".json")
+}
+
+func (c *Container) save() error {
+	b, err := json.Marshal(record{Bundle: c.bundle, Request: c.Req})
+	if err != nil {
+		return err
+	}
+	p := recordPath(c.stateDir, c.Namespace, c.ID)
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return err
+	}
+	tmp := p + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("record container %s: %w", c.ID, err)
+	}
+	return os.Rename(tmp, p)
+}
+
+func removeRecord(stateDir, ns, id string) error {
+	if err := os.Remove(recordPath(stateDir, ns, id)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// Lookup returns the container o names as an earlier, detached Prepare and AfterCreate left it
+// (runc-rt's create), or nil when it has no request.
+func (h Host) Lookup(ctx context.Context, o Options) (*Container, error) {
+	b, err := os.ReadFile(recordPath(o.Config.StateDir, o.Namespace, o.ID))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var r record
+	if err := json.Unmarshal(b, &r); err != nil || r.Request == nil {
+		return nil, fmt.Errorf("corrupt record of container %s: %v", o.ID, err)
+	}
+	cg, err := h.cgroups(o.Config.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	var annotations map[string]string
+	if spec, err := ReadSpec(filepath.Join(r.Bundle, "config.json")); err == nil {
+		annotations = spec.Annotations
+	}
+	c := &Container{Namespace: o.Namespace, ID: o.ID, Req: r.Request, host: h, rt: o.Runtime, cg: cg, bundle: r.Bundle,
+		stateDir: o.Config.StateDir, detached: true, hook: failpoint.Hook(annotations)}
+	cg.Hook = c.hook
+	return c, nil
+}
