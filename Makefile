@@ -102,10 +102,11 @@ UNIT_PKGS = $(shell $(GO) list -e ./... | grep -v -e '/integration' -e '/k8stest
 
 ##@ Build
 
-build: ## build the shim, the runc-rt wrapper and the rtshim CLI (doctor, status) into _output/bin
+build: ## build the shim, the runc-rt wrapper, the rtshim CLI (doctor, status) and the node installer into _output/bin
 	CGO_ENABLED=0 $(GO) build $(GO_BUILD_FLAGS) -ldflags '$(GO_LDFLAGS)' -o $(BIN_DIR)/$(SHIM) ./cmd/$(SHIM)
 	CGO_ENABLED=0 $(GO) build $(GO_BUILD_FLAGS) -ldflags '$(GO_LDFLAGS)' -o $(BIN_DIR)/rtshim ./cmd/rtshim
 	CGO_ENABLED=0 $(GO) build $(GO_BUILD_FLAGS) -ldflags '$(GO_LDFLAGS)' -o $(BIN_DIR)/runc-rt ./cmd/runc-rt
+	CGO_ENABLED=0 $(GO) build $(GO_BUILD_FLAGS) -ldflags '$(GO_LDFLAGS)' -o $(BIN_DIR)/rtshim-node-install ./cmd/rtshim-node-install
 
 build-fp: ## build the shim with failpoints (crash-safety tests only) into _output/bin-fp
 	CGO_ENABLED=0 $(GO) build $(GO_BUILD_FLAGS) -tags failpoints -ldflags '$(GO_LDFLAGS)' -o $(FP_BIN_DIR)/$(SHIM) ./cmd/$(SHIM)
@@ -315,11 +316,27 @@ $(CNI_DIR)/host-local: $(CNI_DEPS)
 	@mkdir -p $(@D)
 	cd tools/cni && CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(abspath $@) github.com/containernetworking/plugins/plugins/ipam/host-local
 
-test-k8s: deps build tools tools-k8s rootfs ## run the single-node Kubernetes cluster tests (root); log in _output/test-k8s.log, daemon logs of a failed run in _output/k8s-logs; fails on any skip
+# The node installer's image (contrib/kubernetes/install/): the installer, the binaries and the
+# default configs, as an OCI image archive built with go-containerregistry (hack/image, its own
+# module: the shim does not depend on it).
+IMAGE ?= $(OUTPUT)/rtshim-node-installer.tar
+IMAGE_NAME ?= localhost/rtshim/node-installer:latest
+IMAGE_ROOT := /opt/rtshim
+
+.PHONY: image
+image: build ## build the node installer's image (contrib/kubernetes/install/) as an OCI archive: _output/rtshim-node-installer.tar
+	cd hack/image && SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(GO) run . -o $(abspath $(IMAGE)) -name $(IMAGE_NAME) \
+		-entrypoint $(IMAGE_ROOT)/bin/rtshim-node-install \
+		$(foreach b,$(SHIM) runc-rt rtshim rtshim-node-install,-file $(IMAGE_ROOT)/bin/$(b)=$(abspath $(BIN_DIR)/$(b))) \
+		-file $(IMAGE_ROOT)/rtshim.toml=$(abspath contrib/rtshim.toml) \
+		-file $(IMAGE_ROOT)/containerd-rt.toml=$(abspath contrib/containerd/config.toml)
+
+test-k8s: deps build tools tools-k8s rootfs image ## run the single-node Kubernetes cluster tests (root); log in _output/test-k8s.log, daemon logs of a failed run in _output/k8s-logs; fails on any skip
 	@[ "$$(id -u)" -eq 0 ] || { echo "make test-k8s needs root (containerd, kubelet, cgroups)" >&2; exit 1; }
 	rm -rf $(K8S_LOG_DIR)
 	RTSHIM_BIN_DIR=$(abspath $(BIN_DIR)) RTSHIM_TOOLS_DIR=$(abspath $(TOOLS_DIR)) RTSHIM_K8S_DIR=$(abspath $(K8S_TOOLS_DIR)) \
 		RTSHIM_CNI_DIR=$(abspath $(CNI_DIR)) RTSHIM_ROOTFS=$(abspath $(ROOTFS)) RTSHIM_K8S_LOG_DIR=$(abspath $(K8S_LOG_DIR)) \
+		RTSHIM_IMAGE=$(abspath $(IMAGE)) RTSHIM_IMAGE_NAME=$(IMAGE_NAME) \
 		$(GO) test $(GO_TEST_FLAGS) -v -timeout $(K8S_TIMEOUT) $(if $(K8S_RUN),-run '$(K8S_RUN)') ./k8stest/ 2>&1 | tee $(K8S_LOG)
 	@if grep -q -e '--- SKIP' $(K8S_LOG); then \
 		echo "FAIL: Kubernetes tests were skipped as root (reasons in $(K8S_LOG)):" >&2; \
@@ -411,6 +428,7 @@ lint: ## check formatting (gofmt), run go vet and staticcheck (also with -tags f
 	$(GO) run $(STATICCHECK) ./...
 	$(GO) run $(STATICCHECK) -tags failpoints ./...
 	cd hack/package && $(GO) vet ./... && $(GO) run $(STATICCHECK) ./...
+	cd hack/image && $(GO) vet ./... && $(GO) run $(STATICCHECK) ./...
 
 clean: ## remove _output
 	rm -rf $(OUTPUT)

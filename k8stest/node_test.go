@@ -28,6 +28,9 @@ const (
 // pauseImage is the pod sandbox image: /bin/pause of the test rootfs, imported and pinned.
 const pauseImage = "localhost/rtshim-k8s/pause:test"
 
+// nodeContainerdConfig is containerd's config in the node's mount namespace, where a node has it.
+const nodeContainerdConfig = "/etc/containerd/config.toml"
+
 // criNamespace is the containerd namespace of CRI's containers and images.
 const criNamespace = "k8s.io"
 
@@ -42,9 +45,10 @@ type nodeOpts struct {
 // namespace of their own (held by the holder process), as on a real node they share one.
 // In it, overlays on /var/lib, /var/log and /run catch what the kubelet, CNI, runc and the
 // shims write at fixed paths (/var/lib/kubelet/device-plugins, /var/log/containers,
-// /run/containerd/...), and the /proc/sys values the kubelet insists on are bind-mounted, so
-// that nothing of the host changes; the namespace, and every mount in it, goes with its last
-// process.
+// /run/containerd/...), overlays on /etc and /usr/local give the node installer's DaemonSet a
+// node's /usr/local/bin and /etc/containerd (containerd's config is /etc/containerd/config.toml
+// there), and the /proc/sys values the kubelet insists on are bind-mounted, so that nothing of
+// the host changes; the namespace, and every mount in it, goes with its last process.
 type node struct {
 	c    *cluster
 	opts nodeOpts
@@ -56,10 +60,11 @@ type node struct {
 	kubeletPort                 int
 }
 
-// nsScript sets up the node's mount namespace ($1 is its dir), then holds it open.
+// nsScript sets up the node's mount namespace ($1 is its dir, $2 containerd's config to put at
+// /etc/containerd/config.toml), then holds it open.
 const nsScript = `set -eu
 d=$1
-for m in /var/lib /var/log /run; do
+for m in /var/lib /var/log /run /etc /usr/local; do
 	n=$d/$(echo "$m" | tr / _)
 	mkdir -p "$n/upper" "$n/work"
 	mount -t overlay overlay -o "lowerdir=$m,upperdir=$n/upper,workdir=$n/work" "$m"
@@ -73,6 +78,8 @@ for kv in vm/overcommit_memory=1 vm/panic_on_oom=0 kernel/panic=10 kernel/panic_
 		mount --bind "$d/sysctl.$(echo "$f" | tr / .)" "/proc/sys/$f"
 	fi
 done
+mkdir -p /etc/containerd
+cp "$2" /etc/containerd/config.toml
 touch "$d/ready"
 exec sleep 2147483647
 `
@@ -86,12 +93,12 @@ func (n *node) dir(elem ...string) string {
 	return filepath.Join(append([]string{n.c.dir}, elem...)...)
 }
 
-func (n *node) startNamespace() error {
+func (n *node) startNamespace(containerdConfig string) error {
 	nsDir := n.dir("ns")
 	if err := os.MkdirAll(nsDir, 0o755); err != nil {
 		return err
 	}
-	n.holder = n.c.newProc("mount-namespace", "unshare", "--mount", "--propagation", "private", "--", "sh", "-c", nsScript, "sh", nsDir)
+	n.holder = n.c.newProc("mount-namespace", "unshare", "--mount", "--propagation", "private", "--", "sh", "-c", nsScript, "sh", nsDir, containerdConfig)
 	if err := n.holder.start(); err != nil {
 		return err
 	}
@@ -166,9 +173,6 @@ const cniConfig = `{
 `
 
 func (n *node) startContainerd() error {
-	if err := n.startNamespace(); err != nil {
-		return err
-	}
 	// contrib/rtshim.toml with a private state_dir: its lock and claims are the tier's own.
 	contribCfg, err := os.ReadFile(contribRtshim)
 	if err != nil {
@@ -200,8 +204,11 @@ func (n *node) startContainerd() error {
 	if err := os.WriteFile(configPath, []byte(config), 0o644); err != nil {
 		return err
 	}
+	if err := n.startNamespace(configPath); err != nil {
+		return err
+	}
 	n.address = n.dir("containerd", "containerd.sock")
-	n.containerd = n.c.newProc("containerd", n.inNS(filepath.Join(toolsDir, "containerd"), "--config", configPath)...)
+	n.containerd = n.c.newProc("containerd", n.inNS(filepath.Join(toolsDir, "containerd"), "--config", nodeContainerdConfig)...)
 	// The shims and runc come from PATH; the rt-runc form (runc options) reads its rtshim
 	// config from $RTSHIM_CONFIG.
 	n.containerd.env = append(slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "PATH=") }),
