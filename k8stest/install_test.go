@@ -92,28 +92,35 @@ func testInstaller(t *testing.T, c *cluster) {
 	if err := n.restartContainerd(); err != nil {
 		t.Fatal(err)
 	}
+	// containerd's CRI plugin logs its config as it starts: the installed drop-in won.
+	logged, _ := os.ReadFile(n.containerd.log)
+	i := bytes.LastIndex(logged, []byte("starting cri plugin"))
+	for _, want := range []string{`\"ConfigPath\":\"/etc/containerd/rtshim.toml\"`, `\"runtimePath\":\"/usr/local/bin/containerd-shim-rt-v2\"`} {
+		if i < 0 || !bytes.Contains(logged[i:], []byte(want)) {
+			t.Errorf("the restarted containerd's CRI config has no %s", want)
+		}
+	}
 	budget := contribBudget(t)
 	ann := map[string]string{"rtshim.io/policy": "SCHED_RR", "rtshim.io/priority": "15"}
-	// rt (runtime type io.containerd.rt.v2) reads the installed config (options.ConfigPath):
-	// its claims are in that config's state_dir, /run/rtshim in the node's namespace. It finds
-	// the shim binary on containerd's PATH, which here starts with the tier's build; rt-runc
-	// names the installed binary (runtime_path).
+	// rt (runtime type io.containerd.rt.v2) reads the installed config (options.ConfigPath; the
+	// same state_dir as the tier's) and finds the shim binary on containerd's PATH, which here
+	// starts with the tier's build; rt-runc names the installed binary (runtime_path).
 	c.apply(t, toJSON(t, rtPod("rt-installed", "rt", ann, "", "", "app")))
 	c.apply(t, toJSON(t, rtPod("rt-installed-runc", "rt-runc", ann, "", "", "app")))
 	p := c.waitRunning(t, "rt-installed")
 	pr := c.waitRunning(t, "rt-installed-runc")
 	checkRT(t, p, "app", 2, 15, budget, -1)
 	checkRT(t, pr, "app", 2, 15, budget, -1)
-	if claims, _ := os.ReadDir(root + "/run/rtshim/claims"); len(claims) != 1 {
-		t.Errorf("claims in the installed config's state dir: %v, want rt-installed's one", names(claims))
+	if claims := n.claimsLeft(); len(claims) != 2 {
+		t.Errorf("rtshim claims: %v, want the two pods'", claims)
 	}
 	if shims := n.shimsRunning(root + "/usr/local/bin/containerd-shim-rt-v2"); len(shims) != 1 {
 		t.Errorf("processes of the installed shim: %v, want rt-installed-runc's one", shims)
 	}
 	c.deletePods(t, "rt-installed", "rt-installed-runc")
 	waitCgroupsGone(t, p, pr)
-	if claims, _ := os.ReadDir(root + "/run/rtshim/claims"); len(claims) > 0 {
-		t.Errorf("claims left in the installed config's state dir: %v", names(claims))
+	if claims := n.claimsLeft(); len(claims) > 0 {
+		t.Errorf("rtshim claims left: %v", claims)
 	}
 
 	// Uninstall: delete the DaemonSet, restart containerd.

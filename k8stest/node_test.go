@@ -55,8 +55,8 @@ type node struct {
 
 	holder, containerd, kubelet *proc
 	address                     string // containerd's socket
-	shimConfig                  string // rtshim.toml of the node's runtimes
-	stateDir                    string // rtshim's state_dir there
+	shimConfig                  string // rtshim.toml of the node's runtimes: contrib/rtshim.toml
+	stateDir                    string // its state_dir, /run/rtshim in the node, seen from the host
 	kubeletPort                 int
 }
 
@@ -173,21 +173,17 @@ const cniConfig = `{
 `
 
 func (n *node) startContainerd() error {
-	// contrib/rtshim.toml with a private state_dir: its lock and claims are the tier's own.
-	contribCfg, err := os.ReadFile(contribRtshim)
-	if err != nil {
+	// contrib/rtshim.toml as it is: its state_dir, /run/rtshim, is the node's own in the node's
+	// mount namespace (the /run overlay). Every shim of the node must share one state dir (the
+	// installed config names the same), or their budget records would disagree.
+	if _, err := os.Stat(contribRtshim); err != nil {
 		return err
 	}
-	n.stateDir = n.dir("rtshim")
-	const stateLine = `state_dir = "/run/rtshim"`
-	if !strings.Contains(string(contribCfg), stateLine+"\n") {
-		return fmt.Errorf("%s: no %s line", contribRtshim, stateLine)
-	}
-	n.shimConfig = n.dir("rtshim.toml")
-	cfg := strings.Replace(string(contribCfg), stateLine, fmt.Sprintf("state_dir = %q", n.stateDir), 1)
-	if err := os.WriteFile(n.shimConfig, []byte(cfg), 0o644); err != nil {
+	var err error
+	if n.shimConfig, err = filepath.Abs(contribRtshim); err != nil {
 		return err
 	}
+	n.stateDir = n.dir("ns", "_run", "upper", "rtshim")
 	for _, d := range []string{"containerd", "cdi", "cni/net.d"} {
 		if err := os.MkdirAll(n.dir(d), 0o755); err != nil {
 			return err

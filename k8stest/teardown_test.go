@@ -63,13 +63,9 @@ func (c *cluster) teardown(t testing.TB, before map[string]string) {
 		if err := n.containerd.stop(30 * time.Second); err != nil {
 			fail("%v", err)
 		}
-		// The tier's state dir, and the installed config's (/run/rtshim in the node's namespace:
-		// its /run overlay's upper dir).
-		for _, dir := range []string{n.stateDir, n.dir("ns", "_run", "upper", "rtshim")} {
-			for _, sub := range []string{"claims", "baselines"} {
-				if ents, err := os.ReadDir(filepath.Join(dir, sub)); err == nil && len(ents) > 0 {
-					fail("rtshim %s left in %s: %v", sub, dir, names(ents))
-				}
+		for _, sub := range []string{"claims", "baselines"} {
+			if ents, err := os.ReadDir(filepath.Join(n.stateDir, sub)); err == nil && len(ents) > 0 {
+				fail("rtshim %s left in %s: %v", sub, n.stateDir, names(ents))
 			}
 		}
 	}

@@ -108,7 +108,7 @@ func build(out, name, entrypoint string, fs files) error {
 	// containerd's importer names the image after io.containerd.image.name, other OCI tools
 	// after org.opencontainers.image.ref.name.
 	if err := p.AppendImage(img, layout.WithAnnotations(map[string]string{
-		"io.containerd.image.name":         name,
+		"io.containerd.image.name":          name,
 		"org.opencontainers.image.ref.name": name,
 	}), layout.WithPlatform(v1.Platform{OS: "linux", Architecture: runtime.GOARCH})); err != nil {
 		return err
