@@ -77,7 +77,7 @@ DEBIAN_RUNC := $(DEBIAN_RUNC_DIR)/usr/sbin/runc
 # Combinations: <dir of containerd and ctr>,<runc>.
 COMPAT_MATRIX ?= $(TOOLS_DIR),$(TOOLS_DIR)/runc $(TOOLS_20_DIR),$(TOOLS_DIR)/runc \
 	$(TOOLS_DIR),$(DEBIAN_RUNC) $(TOOLS_20_DIR),$(DEBIAN_RUNC)
-COMPAT_RUN ?= ^(TestSmokeStockRuntime|TestDropIn|TestPolicyAtFirstInstruction|TestGrantMode|TestBudgets|TestBadInput|TestQuotaExemption|TestExecPolicy|TestDeadline|TestShimKilled|TestUpdateKeepsExemption|TestRuncOptionsForm|TestContribContainerdConfig|TestTTY)$$
+COMPAT_RUN ?= ^(TestSmokeStockRuntime|TestDropIn|TestPolicyAtFirstInstruction|TestGrantMode|TestBudgets|TestBadInput|TestQuotaExemption|TestExecPolicy|TestDeadline|TestShimKilled|TestUpdateKeepsExemption|TestRuncOptionsForm|TestShimCgroup|TestContribContainerdConfig|TestTTY)$$
 # Tests not run with a runc that predates process.scheduler (none: TestExecPolicy
 # expects the refusal of an RT exec policy there).
 COMPAT_OLD_RUNC_SKIP ?=

@@ -22,8 +22,10 @@ type fakeCPU struct {
 	mu     sync.Mutex
 	groups map[string]*fakeGroup
 	writes []string // "cgroup file=value", in order
-	// failWrite makes the next write of "cgroup file" fail with the given errno.
-	failWrite map[string]error
+	// failWrite makes the next write of "cgroup file" fail with the given errno, failAlways
+	// every write but of 0 (a kernel that keeps refusing a budget, rather than a removed
+	// child's budget that lingers for an RCU grace period).
+	failWrite, failAlways map[string]error
 }
 
 type fakeGroup struct {
@@ -34,7 +36,7 @@ type fakeGroup struct {
 }
 
 func newFakeCPU(t *testing.T) *fakeCPU {
-	return &fakeCPU{t: t, failWrite: map[string]error{}, groups: map[string]*fakeGroup{
+	return &fakeCPU{t: t, failWrite: map[string]error{}, failAlways: map[string]error{}, groups: map[string]*fakeGroup{
 		"/": {runtime: 950000, period: 1000000, quota: "-1"},
 	}}
 }
@@ -74,6 +76,9 @@ func (f *fakeCPU) WriteFile(cg, file, value string) error {
 	if cg == "/" {
 		f.t.Errorf("wrote %s=%s of the root cgroup: host-global settings must never change", file, value)
 		return unix.EPERM
+	}
+	if err := f.failAlways[cg+" "+file]; err != nil && value != "0" {
+		return err
 	}
 	if err := f.failWrite[cg+" "+file]; err != nil {
 		delete(f.failWrite, cg+" "+file)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/containerd/errdefs"
@@ -121,4 +122,23 @@ func kernelConfig(procRoot, bootDir string) []byte {
 	}
 	b, _ := os.ReadFile(filepath.Join(bootDir, "config-"+strings.TrimSpace(string(release))))
 	return append([]byte("\n"), b...)
+}
+
+// TickUS is one scheduler tick of this kernel in microseconds (1/CONFIG_HZ, from the kernel
+// config as V2RefusesRT reads it), and CONFIG_HZ; 0, 0 when the config cannot be read.
+func TickUS(procRoot, bootDir string) (tick int64, hz int) {
+	cfg := kernelConfig(procRoot, bootDir)
+	i := bytes.Index(cfg, []byte("\nCONFIG_HZ="))
+	if i < 0 {
+		return 0, 0
+	}
+	line := cfg[i+len("\nCONFIG_HZ="):]
+	if j := bytes.IndexByte(line, '\n'); j >= 0 {
+		line = line[:j]
+	}
+	hz, err := strconv.Atoi(string(line))
+	if err != nil || hz <= 0 {
+		return 0, 0
+	}
+	return 1000000 / int64(hz), hz
 }

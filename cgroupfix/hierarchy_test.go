@@ -76,3 +76,18 @@ func TestV2RefusesRT(t *testing.T) {
 		t.Error("config from /boot not read")
 	}
 }
+
+func TestTickUS(t *testing.T) {
+	proc := t.TempDir()
+	var b bytes.Buffer
+	z := gzip.NewWriter(&b)
+	z.Write([]byte("CONFIG_FOO=y\nCONFIG_HZ_250=y\nCONFIG_HZ=250\nCONFIG_BAR=1\n"))
+	z.Close()
+	os.WriteFile(filepath.Join(proc, "config.gz"), b.Bytes(), 0o644)
+	if tick, hz := TickUS(proc, t.TempDir()); tick != 4000 || hz != 250 {
+		t.Errorf("TickUS = %d, %d; want 4000, 250", tick, hz)
+	}
+	if tick, hz := TickUS(t.TempDir(), t.TempDir()); tick != 0 || hz != 0 {
+		t.Errorf("no config: %d, %d", tick, hz)
+	}
+}

@@ -61,6 +61,9 @@ func (m *Manager) Grant(ctx context.Context, c *Claim) (retErr error) {
 	}
 	defer unlock()
 
+	if err := m.checkLeafFree(c); err != nil {
+		return err
+	}
 	var plan []rtWrite
 	if c.RuntimeUS > 0 {
 		plan, err = m.planV1(c)
@@ -99,6 +102,36 @@ func (m *Manager) Grant(ctx context.Context, c *Claim) (retErr error) {
 		return m.exemptPod(c.Pod)
 	}
 	return nil
+}
+
+// checkLeafFree refuses a leaf that is already in use: a cgroup with child cgroups (an ancestor
+// of other containers, a pod), with processes, or with an RT budget is another container's. A
+// grant there would change that container's budget before runc failed. A leaf this container's
+// own earlier claim names (a retried create) is its own.
+func (m *Manager) checkLeafFree(c *Claim) error {
+	if !m.CPU.Exists(c.Leaf) {
+		return nil
+	}
+	if own, err := m.State.LoadClaim(c.Namespace, c.ID); err == nil && own != nil && own.Leaf == c.Leaf {
+		return nil
+	}
+	var holds []string
+	if children, _ := m.CPU.Children(c.Leaf); len(children) > 0 {
+		holds = append(holds, fmt.Sprintf("child cgroups (%s)", strings.Join(children[:min(len(children), 3)], ", ")))
+	}
+	if m.hasTasks(c.Leaf) {
+		holds = append(holds, "processes")
+	}
+	if !m.V2 {
+		if rt, err := m.readInt(c.Leaf, fileRTRuntime); err == nil && rt != 0 {
+			holds = append(holds, fmt.Sprintf("an RT budget (%s=%d)", fileRTRuntime, rt))
+		}
+	}
+	if len(holds) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: linux.cgroupsPath names cgroup %s, which already has %s: the cgroup of another container or an "+
+		"ancestor of one; a container needs a cgroup of its own", errdefs.ErrInvalidArgument, c.Leaf, strings.Join(holds, " and "))
 }
 
 // Release gives back everything the container's claim holds and forgets the claim. It is

@@ -175,7 +175,7 @@ func TestGrantRollsBackOnKernelError(t *testing.T) {
 	ctx := context.Background()
 	m, f := newTestManager(t)
 	before := f.snapshot()
-	f.failWrite["/a/b/c1 "+fileRTRuntime] = unix.EINVAL
+	f.failAlways["/a/b/c1 "+fileRTRuntime] = unix.EINVAL
 	err := m.Grant(ctx, claim("c1", "/a/b/c1", 100000))
 	if !errdefs.IsFailedPrecondition(err) || !strings.Contains(err.Error(), "cgroup /a/b/c1") {
 		t.Fatalf("want FailedPrecondition naming the cgroup, got %v", err)
@@ -184,6 +184,20 @@ func TestGrantRollsBackOnKernelError(t *testing.T) {
 		t.Errorf("not rolled back:\n%s", got)
 	}
 	assertNoState(t, m)
+}
+
+// TestGrantWaitsForRemovedSibling: a sibling cgroup removed a moment ago keeps its budget in
+// the kernel for an RCU grace period, and the leaf's write fails with EINVAL meanwhile; the
+// grant retries it rather than failing the create (seen after an aborted create).
+func TestGrantWaitsForRemovedSibling(t *testing.T) {
+	m, f := newTestManager(t)
+	f.failWrite["/a/c1 "+fileRTRuntime] = unix.EINVAL
+	if err := m.Grant(context.Background(), claim("c1", "/a/c1", 100000)); err != nil {
+		t.Fatalf("a transient EINVAL failed the grant: %v", err)
+	}
+	if got := f.runtime("/a/c1"); got != 100000 {
+		t.Errorf("leaf runtime %d, want 100000", got)
+	}
 }
 
 func TestReconcileReleasesClaimsOfDeadShims(t *testing.T) {
@@ -355,28 +369,33 @@ func TestRatioMatchesKernel(t *testing.T) {
 func TestAvailableIsWhatGrantAdmits(t *testing.T) {
 	ctx := context.Background()
 	for _, tc := range []struct {
-		name   string
-		groups []setupGroup
-		leaf   string
-		period int64
+		name     string
+		groups   []setupGroup
+		leaf     string
+		period   int64
+		podLimit int64 // limits.max_pod_rt_runtime_us for the leaf's parent, per 1 s; 0: none
 	}{
-		{"empty host", nil, "/default/c", 1000000},
-		{"a sibling holds runtime", []setupGroup{{"/other", 333333}}, "/default/c", 1000000},
-		{"odd period of the request", []setupGroup{{"/other", 100000}}, "/default/c", 300000},
-		{"deep, parent holds some", []setupGroup{{"/kubepods", 200000}, {"/kubepods/pod1", 100000}, {"/kubepods/pod1/a", 70001}}, "/kubepods/pod1/c", 1000000},
-		{"full host", []setupGroup{{"/other", 950000}}, "/default/c", 1000000},
+		{"empty host", nil, "/default/c", 1000000, 0},
+		{"a sibling holds runtime", []setupGroup{{"/other", 333333}}, "/default/c", 1000000, 0},
+		{"odd period of the request", []setupGroup{{"/other", 100000}}, "/default/c", 300000, 0},
+		{"deep, parent holds some", []setupGroup{{"/kubepods", 200000}, {"/kubepods/pod1", 100000}, {"/kubepods/pod1/a", 70001}}, "/kubepods/pod1/c", 1000000, 0},
+		{"full host", []setupGroup{{"/other", 950000}}, "/default/c", 1000000, 0},
+		{"pod limit", []setupGroup{{"/kubepods", 300000}, {"/kubepods/pod1", 300000}, {"/kubepods/pod1/a", 250000}}, "/kubepods/pod1/c", 1000000, 400000},
+		{"pod limit, odd period", []setupGroup{{"/kubepods", 200000}, {"/kubepods/pod1", 200000}, {"/kubepods/pod1/a", 100001}}, "/kubepods/pod1/c", 300000, 333333},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m, f := newTestManager(t)
 			for _, g := range tc.groups {
 				f.add(g.cgroup, g.runtime)
 			}
-			avail, err := m.Available(tc.leaf, tc.period)
+			probe := Claim{Namespace: "ns", Leaf: tc.leaf, PeriodUS: tc.period, Owner: self(), PodLimitUS: tc.podLimit, PodLimitPeriodUS: 1000000}
+			avail, err := m.Available(probe)
 			if err != nil {
 				t.Fatal(err)
 			}
-			c := &Claim{Namespace: "ns", ID: "over", Leaf: tc.leaf, RuntimeUS: avail + 1, PeriodUS: tc.period, Owner: self()}
-			err = m.Grant(ctx, c)
+			c := probe
+			c.ID, c.RuntimeUS = "over", avail+1
+			err = m.Grant(ctx, &c)
 			if !errdefs.IsResourceExhausted(err) {
 				t.Fatalf("available %d: %d µs more must be refused, got %v", avail, avail+1, err)
 			}
@@ -386,11 +405,13 @@ func TestAvailableIsWhatGrantAdmits(t *testing.T) {
 			if avail == 0 {
 				return
 			}
-			c = &Claim{Namespace: "ns", ID: "fits", Leaf: tc.leaf, RuntimeUS: avail, PeriodUS: tc.period, Owner: self()}
-			if err := m.Grant(ctx, c); err != nil {
+			c = probe
+			c.ID, c.RuntimeUS = "fits", avail
+			if err := m.Grant(ctx, &c); err != nil {
 				t.Fatalf("available %d µs refused: %v", avail, err)
 			}
-			if again, _ := m.Available(tc.leaf+"2", tc.period); again != 0 {
+			probe.Leaf += "2"
+			if again, _ := m.Available(probe); again != 0 {
 				t.Errorf("after granting all %d µs, %d µs still available", avail, again)
 			}
 		})
@@ -434,5 +455,40 @@ func TestGrantReconcilesWhenBudgetIsShort(t *testing.T) {
 	}
 	if f.Exists("/default/dead") || f.runtime("/default") != 100000 {
 		t.Errorf("after reclaiming: %s", f.snapshot())
+	}
+}
+
+// TestGrantRefusesCgroupInUse: a linux.cgroupsPath naming another container's cgroup, or an
+// ancestor of one, is refused before anything is written (issue 10 point 8).
+func TestGrantRefusesCgroupInUse(t *testing.T) {
+	ctx := context.Background()
+	m, f := newTestManager(t)
+	a := claim("a", "/default/a", 100000)
+	if err := m.Grant(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	f.add("/busy", 0)
+	busy, _ := f.get("/busy")
+	busy.procs = "4242"
+	before := f.snapshot()
+	for _, tc := range []struct{ leaf, want string }{
+		{"/default/a", "already has an RT budget (cpu.rt_runtime_us=100000)"},
+		{"/default", "already has child cgroups (a) and an RT budget"},
+		{"/busy", "already has processes"},
+	} {
+		err := m.Grant(ctx, claim("intruder", tc.leaf, 1000))
+		if !errdefs.IsInvalidArgument(err) || !strings.Contains(err.Error(), "linux.cgroupsPath names cgroup "+tc.leaf+", which "+tc.want) {
+			t.Errorf("leaf %s: %v; want a refusal saying %q", tc.leaf, err, tc.want)
+		}
+		if got := f.snapshot(); got != before {
+			t.Errorf("leaf %s: tree changed:\n%s\nwant:\n%s", tc.leaf, got, before)
+		}
+		if c, _ := m.State.LoadClaim("ns", "intruder"); c != nil {
+			t.Errorf("leaf %s: the refused create left a claim", tc.leaf)
+		}
+	}
+	// A retried create of the same container may find its own cgroup.
+	if err := m.Grant(ctx, claim("a", "/default/a", 100000)); err != nil {
+		t.Errorf("retry of a's own grant: %v", err)
 	}
 }

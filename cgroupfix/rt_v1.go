@@ -108,7 +108,9 @@ func (m *Manager) childrenNeed(cg string, period int64, overrideName string, ove
 
 // planV1 works out, without writing anything, the runtime every ancestor of the claim's leaf
 // needs so the leaf's budget fits: each raised to what its children need (childrenNeed: their
-// runtimes summed, at least what the kernel's ratio check requires), never lowered. The root cgroup is the host's limit (sched_rt_runtime_us) and is never written.
+// runtimes summed, at least what the kernel's ratio check requires), never lowered, and a pod
+// cgroup never above the claim's pod limit. The root cgroup is the host's limit
+// (sched_rt_runtime_us) and is never written.
 func (m *Manager) planV1(c *Claim) ([]rtWrite, error) {
 	root, err := m.readGroup("/")
 	if err != nil {
@@ -132,6 +134,12 @@ func (m *Manager) planV1(c *Claim) ([]rtWrite, error) {
 		needRuntime, err := m.childrenNeed(a, cur.period, path.Base(child), childGroup)
 		if err != nil {
 			return nil, err
+		}
+		if limit := c.PodLimitUS; limit > 0 && a == path.Dir(c.Leaf) && c.PodLimitPeriodUS > 0 {
+			if scaled := limit * cur.period / c.PodLimitPeriodUS; needRuntime > scaled {
+				return nil, &noFit{cgroup: a, why: fmt.Sprintf("its containers would hold %d µs per %d µs, and limits.max_pod_rt_runtime_us "+
+					"allows a pod %d µs per %d µs", needRuntime, cur.period, limit, c.PodLimitPeriodUS)}
+			}
 		}
 		next := cur
 		if needRuntime > cur.runtime {
@@ -158,17 +166,20 @@ type noFit struct{ cgroup, why string }
 
 func (e *noFit) Error() string { return "cgroup " + e.cgroup + ": " + e.why }
 
-// Available is the largest RT runtime, per periodUS, that a grant would admit right now for a
-// new container at leaf. It runs the grant's own plan (planV1, the kernel's to_ratio
-// arithmetic included) and searches the boundary, so what rtshim doctor and the refusal
-// messages call available is exactly what Grant admits. It takes no lock: the answer is a
-// snapshot.
-func (m *Manager) Available(leaf string, periodUS int64) (int64, error) {
+// Available is the largest RT runtime, per probe.PeriodUS, that a grant would admit right now
+// for a new container at probe.Leaf under probe's limits (PodLimitUS). It runs the grant's own
+// plan (planV1, the kernel's to_ratio arithmetic included) and searches the boundary, so what
+// rtshim doctor and the refusal messages call available is exactly what Grant admits. It takes
+// no lock: the answer is a snapshot.
+func (m *Manager) Available(probe Claim) (int64, error) {
+	periodUS := probe.PeriodUS
 	if periodUS <= 0 {
 		return 0, fmt.Errorf("%w: RT period %d µs", errdefs.ErrInvalidArgument, periodUS)
 	}
 	fits := func(runtime int64) (bool, error) {
-		_, err := m.planV1(&Claim{ID: "probe", Leaf: leaf, RuntimeUS: runtime, PeriodUS: periodUS})
+		c := probe
+		c.RuntimeUS = runtime
+		_, err := m.planV1(&c)
 		var nf *noFit
 		if errors.As(err, &nf) {
 			return false, nil
@@ -194,7 +205,7 @@ func (m *Manager) Available(leaf string, periodUS int64) (int64, error) {
 // refusal turns planV1's refusal into the error a user reads: the cgroup that is full, what
 // was asked and what is available there now.
 func (m *Manager) refusal(c *Claim, nf *noFit) error {
-	avail, err := m.Available(c.Leaf, c.PeriodUS)
+	avail, err := m.Available(*c)
 	shown := fmt.Sprintf("%d µs available", avail)
 	if err != nil {
 		shown = "available unknown (" + err.Error() + ")"
@@ -219,7 +230,7 @@ func (m *Manager) applyV1(plan []rtWrite) error {
 		} else if err := m.CPU.WriteFile(w.cgroup, fileRTPeriod, strconv.FormatInt(w.period, 10)); err != nil {
 			return kernelError(w.cgroup, fileRTPeriod, w.period, err)
 		}
-		if err := m.CPU.WriteFile(w.cgroup, fileRTRuntime, strconv.FormatInt(w.runtime, 10)); err != nil {
+		if err := m.writeRuntime(w.cgroup, w.runtime); err != nil {
 			return kernelError(w.cgroup, fileRTRuntime, w.runtime, err)
 		}
 	}
@@ -250,7 +261,7 @@ func (m *Manager) settleV1(cg string) error {
 	}
 	target := max(baseline, need)
 	if target != cur.runtime {
-		if err := m.lower(cg, target); err != nil {
+		if err := m.writeRuntime(cg, target); err != nil {
 			return kernelError(cg, fileRTRuntime, target, err)
 		}
 	}
@@ -260,11 +271,13 @@ func (m *Manager) settleV1(cg string) error {
 	return nil
 }
 
-// lower writes a smaller runtime. A child cgroup that was just removed stays in the kernel's
-// task group tree until its RCU grace period ends, still holding its budget: the write fails
-// with EINVAL for those few milliseconds, so it is retried for a while.
-func (m *Manager) lower(cg string, runtime int64) error {
-	deadline := time.Now().Add(lowerRetry)
+// writeRuntime writes a cgroup's RT runtime. A child cgroup that was just removed (the cgroup of
+// a container runc deleted a moment ago, an aborted create's) stays in the kernel's task group
+// tree until its RCU grace period ends, still holding its budget: a write the plan, made from
+// the directory listing, expects to fit fails with EINVAL for those few milliseconds, lowering
+// a parent and raising a sibling alike, so it is retried for a while.
+func (m *Manager) writeRuntime(cg string, runtime int64) error {
+	deadline := time.Now().Add(rcuRetry)
 	for {
 		err := m.CPU.WriteFile(cg, fileRTRuntime, strconv.FormatInt(runtime, 10))
 		if err == nil || !errors.Is(err, unix.EINVAL) || time.Now().After(deadline) {
@@ -274,8 +287,8 @@ func (m *Manager) lower(cg string, runtime int64) error {
 	}
 }
 
-// lowerRetry bounds how long lower waits for removed children to leave the kernel's tree.
-const lowerRetry = 2 * time.Second
+// rcuRetry bounds how long writeRuntime waits for removed children to leave the kernel's tree.
+const rcuRetry = 2 * time.Second
 
 // kernelError turns EINVAL/EBUSY from cgroupfs into a sentence that says what happened.
 func kernelError(cg, file string, v int64, err error) error {

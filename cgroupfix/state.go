@@ -36,6 +36,11 @@ type Claim struct {
 	CreatedLeaf bool `json:"created_leaf,omitempty"`
 	// Owner identifies the live process responsible for the claim (the shim).
 	Owner Owner `json:"owner"`
+
+	// PodLimitUS bounds, per PodLimitPeriodUS, what the pod cgroup (the leaf's parent) may
+	// hold in all: limits.max_pod_rt_runtime_us, checked when the claim is granted.
+	PodLimitUS       int64 `json:"-"`
+	PodLimitPeriodUS int64 `json:"-"`
 }
 
 // Owner is a process, identified by PID and start time so a reused PID does not count.
@@ -95,26 +100,76 @@ func boost() (restore func()) {
 const lockNice = -10
 
 func (s State) claimPath(ns, id string) string {
-	return filepath.Join(s.Dir, "claims", url.PathEscape(ns)+"."+url.PathEscape(id)+".json")
+	return filepath.Join(s.Dir, "claims", RecordName(ns, id)+".json")
+}
+
+// RecordName is the file name (without extension) of container ns/id's records: both parts
+// escaped, dots included, so that the dot between them is the only one and no two containers
+// share a name ("a" + "b.c" is a.b%2Ec, "a.b" + "c" is a%2Eb.c).
+func RecordName(ns, id string) string { return escapeName(ns) + "." + escapeName(id) }
+
+func escapeName(s string) string { return strings.ReplaceAll(url.PathEscape(s), ".", "%2E") }
+
+// LegacyRecordName is the name rtshim 0.1 gave records, which did not escape dots; such
+// records are still read (and moved on their next write) when their content names ns/id.
+func LegacyRecordName(ns, id string) string { return url.PathEscape(ns) + "." + url.PathEscape(id) }
+
+func (s State) legacyClaimPath(ns, id string) string {
+	return filepath.Join(s.Dir, "claims", LegacyRecordName(ns, id)+".json")
+}
+
+// legacyClaim returns the claim at ns/id's legacy path if it is ns/id's (another container's
+// claim can sit at that name: that was the ambiguity).
+func (s State) legacyClaim(ns, id string) (*Claim, string) {
+	p := s.legacyClaimPath(ns, id)
+	if p == s.claimPath(ns, id) {
+		return nil, ""
+	}
+	var c Claim
+	if ok, err := readJSON(p, &c); !ok || err != nil || c.Namespace != ns || c.ID != id {
+		return nil, ""
+	}
+	return &c, p
 }
 
 func (s State) baselinePath(cgroup, file string) string {
 	return filepath.Join(s.Dir, "baselines", url.PathEscape(file+":"+cgroup)+".json")
 }
 
-func (s State) SaveClaim(c *Claim) error { return writeJSON(s.claimPath(c.Namespace, c.ID), c) }
+// SaveClaim writes c's claim record (and retires a legacy one of the same container).
+func (s State) SaveClaim(c *Claim) error {
+	if err := writeJSON(s.claimPath(c.Namespace, c.ID), c); err != nil {
+		return err
+	}
+	if _, legacy := s.legacyClaim(c.Namespace, c.ID); legacy != "" {
+		return removeFile(legacy)
+	}
+	return nil
+}
 
 // LoadClaim returns nil, nil when the container holds nothing.
 func (s State) LoadClaim(ns, id string) (*Claim, error) {
 	var c Claim
 	ok, err := readJSON(s.claimPath(ns, id), &c)
+	if !ok && err == nil {
+		legacy, _ := s.legacyClaim(ns, id)
+		return legacy, nil
+	}
 	if !ok {
 		return nil, err
 	}
 	return &c, err
 }
 
-func (s State) DeleteClaim(ns, id string) error { return removeFile(s.claimPath(ns, id)) }
+// DeleteClaim removes ns/id's claim record, a legacy one included.
+func (s State) DeleteClaim(ns, id string) error {
+	if _, legacy := s.legacyClaim(ns, id); legacy != "" {
+		if err := removeFile(legacy); err != nil {
+			return err
+		}
+	}
+	return removeFile(s.claimPath(ns, id))
+}
 
 // CorruptError reports claim records that cannot be read. They are kept, never dropped: what
 // they hold is unknown (a pod's quota, a budget), so nothing they might stand for is given
@@ -169,6 +224,12 @@ func (s State) RecordBaseline(cgroup, file, value string) error {
 	return writeJSON(p, &Baseline{Cgroup: cgroup, File: file, Value: value})
 }
 
+// UpdateBaseline replaces the value to restore: what the kubelet set while rtshim held the
+// file lifted is what it wants back.
+func (s State) UpdateBaseline(cgroup, file, value string) error {
+	return writeJSON(s.baselinePath(cgroup, file), &Baseline{Cgroup: cgroup, File: file, Value: value})
+}
+
 // LoadBaseline returns "", false when rtshim has not changed that file.
 func (s State) LoadBaseline(cgroup, file string) (string, bool, error) {
 	var b Baseline
@@ -191,9 +252,14 @@ func writeJSON(path string, v any) error {
 	}
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		os.Remove(tmp) // a full disk leaves a partial file
+		return fmt.Errorf("write state record %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
 		return err
 	}
-	return os.Rename(tmp, path)
+	return nil
 }
 
 func readJSON(path string, v any) (bool, error) {

@@ -60,6 +60,19 @@ const socketDirConfig = `
   socket_dir = "{{dir}}/s"
 `
 
+// suiteConfig is the rtshim config of the suite's shims (through $RTSHIM_CONFIG) unless a test
+// names another: the kernel's limits rather than the default ones, so that the tests of
+// mechanisms (grant mode's CAP_SYS_NICE, large budgets, RTSHIM_ variables, priority 99) are not
+// tests of the defaults. TestDefaultLimits tests those, with a copy of contrib/rtshim.toml.
+const suiteConfig = `[limits]
+max_priority = 99
+min_nice = -20
+max_rt_runtime_us = 950000
+max_pod_rt_runtime_us = 950000
+min_rt_runtime_us = 1
+honor_env = true
+`
+
 // startContainerd starts a private containerd (RTSHIM_CONTAINERD_DIR's, or
 // RTSHIM_TOOLS_DIR's) and waits until it serves. Its PATH starts with
 // RTSHIM_RUNC (as runc, when set), RTSHIM_BIN_DIR, RTSHIM_CONTAINERD_DIR and
@@ -144,6 +157,10 @@ func startContainerdWith(t testing.TB, o DaemonOpts) *Daemon {
 		return strings.HasPrefix(kv, "PATH=")
 	}), "PATH="+strings.Join(slices.DeleteFunc(slices.Compact(path), func(p string) bool { return p == "" }), ":"))
 	d.env = append(d.env, o.Env...)
+	if !slices.ContainsFunc(o.Env, func(kv string) bool { return strings.HasPrefix(kv, "RTSHIM_CONFIG=") }) {
+		// The shims read $RTSHIM_CONFIG from containerd's environment.
+		d.env = append(d.env, "RTSHIM_CONFIG="+writeFile(t, dir, "rtshim-suite.toml", suiteConfig))
+	}
 	d.launch(t)
 	return d
 }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/rtshim/rtshim/cgroupfix"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -162,7 +163,7 @@ func criClaims(t testing.TB, ids ...string) []string {
 	var out []string
 	for _, c := range claims(t) {
 		for _, id := range ids {
-			if c == criNamespace+"."+id+".json" {
+			if c == cgroupfix.RecordName(criNamespace, id)+".json" {
 				out = append(out, c)
 			}
 		}

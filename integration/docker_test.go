@@ -35,7 +35,9 @@ func TestDocker(t *testing.T) {
 	}
 
 	// The shims inherit containerd's environment, not dockerd's: that is where runc-rt
-	// learns which runc is the real one.
+	// learns which runc is the real one, and its config. Docker 20.10 cannot set annotations,
+	// so its users ask with `docker run -e RTSHIM_...`, which the operator must allow
+	// (honor_env, as the suite's config does).
 	d := startContainerdWith(t, DaemonOpts{Env: []string{"RTSHIM_RUNC=" + runcBin}})
 	before := snapshotCPUTree(t)
 
@@ -118,10 +120,10 @@ func TestDocker(t *testing.T) {
 			t.Fatal(err)
 		}
 		out := d.mustRun(t, RunOpts{
-			Runtime:    shim.RuntimeType,
-			ConfigPath: writeFile(t, d.Dir, "rtshim.toml", string(conf)),
-			Env:        []string{"RTSHIM_POLICY=SCHED_FIFO", "RTSHIM_PRIORITY=70"},
-			Args:       []string{"/bin/schedinfo"},
+			Runtime:     shim.RuntimeType,
+			ConfigPath:  writeFile(t, d.Dir, "rtshim.toml", string(conf)),
+			Annotations: map[string]string{"rtshim.io/policy": "SCHED_FIFO", "rtshim.io/priority": "70"},
+			Args:        []string{"/bin/schedinfo"},
 		})
 		if s := parseSched(t, out); s["policy"] != "SCHED_FIFO" || s["priority"] != "70" {
 			t.Errorf("%s with ConfigPath: %v, want SCHED_FIFO 70", shim.RuntimeType, s)

@@ -3,10 +3,18 @@
 package integration
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/cio"
+	"github.com/containerd/containerd/v2/pkg/oci"
 )
 
 // TestRuncOptionsForm: the shim works as runtime_type io.containerd.runc.v2 with its binary in
@@ -31,6 +39,106 @@ func TestRuncOptionsForm(t *testing.T) {
 		t.Errorf("plain container: %q", out)
 	}
 	d.assertRestored(t, before)
+}
+
+// TestShimCgroup: the runc option ShimCgroup puts the shim process in that cgroup, as it does
+// for the stock runc shim (the control), in the runc options form (io.containerd.runc.v2
+// resolving to our binary). containerd ≥ 2.3 passes the option in its bootstrap message on the
+// start command's stdin, containerd ≤ 2.2 as the bare options; the shim must read both.
+func TestShimCgroup(t *testing.T) {
+	requireRoot(t)
+	pathDir := t.TempDir()
+	if err := os.Symlink(filepath.Join(binDir, "containerd-shim-rt-v2"), filepath.Join(pathDir, "containerd-shim-runc-v2")); err != nil {
+		t.Fatal(err)
+	}
+	d := startContainerdWith(t, DaemonOpts{PathDir: pathDir})
+	// The stock shim the daemon would find without pathDir, named by its path.
+	stock := filepath.Join(containerdDir, "containerd-shim-runc-v2")
+	if !exists(stock) {
+		stock = filepath.Join(toolsDir, "containerd-shim-runc-v2")
+	}
+	for _, tc := range []struct{ name, runtime, wantShim string }{
+		{"stock", stock, "containerd-shim-runc-v2"},
+		{"rtshim", stockRuntime, "containerd-shim-rt-v2"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			id := "shimcg-" + tc.name
+			rel := "/" + d.Namespace + "/shim-" + tc.name
+			dir := cgroupV1Path("cpu", rel)
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			// The shim must be gone before its cgroup can go: remove the container first.
+			t.Cleanup(func() {
+				if err := d.removeErr(t, id); err != nil && !strings.Contains(err.Error(), "not found") {
+					t.Error(err)
+				}
+				if pid := d.waitShimGone(id, 10*time.Second); pid != 0 {
+					t.Errorf("shim %d of %s still running", pid, id)
+				}
+				if err := removeCgroup(dir); err != nil {
+					t.Error(err)
+				}
+			})
+			d.runWithShimCgroup(t, id, tc.runtime, rel)
+
+			pid := d.shimPID(t, id)
+			exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if filepath.Base(exe) != tc.wantShim {
+				t.Fatalf("shim of %s is %s, want %s", id, exe, tc.wantShim)
+			}
+			if got := cpuCgroupOf(t, pid); got != rel {
+				t.Errorf("shim %d (%s) is in cpu cgroup %s, want ShimCgroup %s", pid, exe, got, rel)
+			}
+			if procs := cgroupProcs(dir); !slices.Contains(procs, pid) {
+				t.Errorf("%s/cgroup.procs = %v, want the shim %d in it", dir, procs, pid)
+			}
+		})
+	}
+}
+
+// runWithShimCgroup starts container id (/bin/sleep from the test rootfs) through runtime with
+// the runc option ShimCgroup = shimCgroup, which ctr cannot set, with containerd's client.
+func (d *Daemon) runWithShimCgroup(t testing.TB, id, runtime, shimCgroup string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), ctrTimeout)
+	defer cancel()
+	c, err := client.New(d.Address, client.WithDefaultNamespace(d.Namespace))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctr, err := c.NewContainer(ctx, id, client.WithRuntime(runtime, nil),
+		client.WithNewSpec(oci.WithDefaultSpec(), oci.WithRootFSPath(rootfsDir), oci.WithProcessArgs("/bin/sleep", "300")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	task, err := ctr.NewTask(ctx, cio.NullIO, client.WithShimCgroup(shimCgroup))
+	if err != nil {
+		t.Fatalf("new task of %s with ShimCgroup %s: %v", id, shimCgroup, err)
+	}
+	if err := task.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitShimGone waits up to timeout for container id's shim to exit; it returns the pid of one
+// still running, or 0.
+func (d *Daemon) waitShimGone(id string, timeout time.Duration) int {
+	deadline := time.Now().Add(timeout)
+	for {
+		pid := d.findShim(id)
+		if pid == 0 || !processAlive(pid) {
+			return 0
+		}
+		if time.Now().After(deadline) {
+			return pid
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // TestContribContainerdConfig: the runtime entries in contrib/containerd/config.toml are a

@@ -27,7 +27,9 @@ func TestPodman(t *testing.T) {
 	p := startPodman(t)
 	before := snapshotCPUTree(t)
 
-	fifo70 := []string{"-e", "RTSHIM_POLICY=SCHED_FIFO", "-e", "RTSHIM_PRIORITY=70"}
+	// Podman sets annotations (--annotation); with contrib/rtshim.toml's honor_env = false an
+	// image's or the user's RTSHIM_ variables alone ask for nothing.
+	fifo70 := []string{"--annotation", "rtshim.io/policy=SCHED_FIFO", "--annotation", "rtshim.io/priority=70"}
 	t.Run("rt runtime", func(t *testing.T) {
 		out := p.MustPodman(t, p.runArgs(p.runcRT, append(fifo70, "--rm"), "/bin/schedinfo")...)
 		if s := parseSched(t, out); s["policy"] != "SCHED_FIFO" || s["priority"] != "70" {
@@ -42,11 +44,17 @@ func TestPodman(t *testing.T) {
 	})
 	t.Run("refused", func(t *testing.T) {
 		_, stderr, err := p.Podman(t, p.runArgs(p.runcRT,
-			[]string{"--rm", "-e", "RTSHIM_POLICY=SCHED_FIFO", "-e", "RTSHIM_PRIORITY=150"}, "/bin/true")...)
-		if err == nil || !strings.Contains(stderr, `RTSHIM_PRIORITY="150"`) {
-			t.Errorf("priority 150: want podman run to fail naming RTSHIM_PRIORITY, got %v", err)
+			[]string{"--rm", "--annotation", "rtshim.io/policy=SCHED_FIFO", "--annotation", "rtshim.io/priority=150"}, "/bin/true")...)
+		if err == nil || !strings.Contains(stderr, `rtshim.io/priority="150"`) {
+			t.Errorf("priority 150: want podman run to fail naming rtshim.io/priority, got %v", err)
 		}
 		t.Logf("as expected: %s", strings.TrimSpace(stderr))
+	})
+	t.Run("environment alone asks for nothing", func(t *testing.T) {
+		out := p.MustPodman(t, p.runArgs(p.runcRT, []string{"--rm", "-e", "RTSHIM_POLICY=SCHED_FIFO", "-e", "RTSHIM_PRIORITY=99"}, "/bin/schedinfo")...)
+		if s := parseSched(t, out); s["policy"] != "SCHED_OTHER" {
+			t.Errorf("RTSHIM_ variables under contrib/rtshim.toml (honor_env = false): %v, want SCHED_OTHER", s)
+		}
 	})
 	t.Run("budget", func(t *testing.T) {
 		id := strings.TrimSpace(p.MustPodman(t, p.runArgs(p.runcRT, append(fifo70, "-d"), "/bin/schedinfo", "-sleep", "300")...))

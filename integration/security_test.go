@@ -18,6 +18,7 @@ func TestOperatorBounds(t *testing.T) {
 allowed_policies = ["SCHED_FIFO", "SCHED_OTHER"]
 max_priority = 40
 max_rt_runtime_us = 50000
+honor_env = true
 [defaults]
 priority = 10
 rt_runtime_us = 20000

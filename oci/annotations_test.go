@@ -10,7 +10,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
-// rtReq is what a real-time policy gets from defaultRules(), changed by the mods.
+// rtReq is what a real-time policy gets from permissiveRules(), changed by the mods.
 func rtReq(p Policy, prio int, mods ...func(*Request)) *Request {
 	r := &Request{
 		Sched: Sched{Policy: p, Priority: prio}, Mode: ModeApply,
@@ -50,7 +50,7 @@ func runRequestCases(t *testing.T, cases []requestCase) {
 	t.Helper()
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := defaultRules()
+			cfg := permissiveRules()
 			if tc.cfg != nil {
 				tc.cfg(cfg)
 			}
@@ -71,6 +71,11 @@ func runRequestCases(t *testing.T, cases []requestCase) {
 			}
 			if err != nil {
 				t.Fatalf("unexpected error: %v", err)
+			}
+			if _, asked := tc.ann[KeyPolicy]; tc.want != nil && tc.sched != nil && !asked {
+				w := *tc.want
+				w.FromSpec = true // the policy is the spec's own
+				tc.want = &w
 			}
 			if !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("got  %+v\nwant %+v", got, tc.want)
@@ -105,7 +110,7 @@ func TestParseRequestGood(t *testing.T) {
 			})},
 		{name: "reset on fork", ann: map[string]string{KeyPolicy: "rr", KeyResetOnFork: "TRUE"}, want: rtReq(PolicyRR, 50, func(r *Request) { r.Sched.ResetOnFork = true })},
 		{name: "reset on fork false", ann: map[string]string{KeyPolicy: "rr", KeyResetOnFork: "False"}, want: rtReq(PolicyRR, 50)},
-		{name: "grant mode", ann: map[string]string{KeyPolicy: "fifo", KeyMode: "Grant"}, want: rtReq(PolicyFIFO, 50, func(r *Request) { r.Mode = ModeGrant })},
+		{name: "grant mode", ann: map[string]string{KeyPolicy: "fifo", KeyMode: "Grant"}, want: rtReq(PolicyFIFO, 50, func(r *Request) { r.Mode, r.Grant = ModeGrant, Grant{CapSysNice: true} })},
 		{name: "budget", ann: map[string]string{KeyPolicy: "fifo", KeyRTRuntimeUS: "200000"}, want: rtReq(PolicyFIFO, 50, func(r *Request) { r.RTRuntimeUS = 200000 })},
 		{name: "budget at limit", ann: map[string]string{KeyPolicy: "fifo", KeyRTRuntimeUS: "950000"}, want: rtReq(PolicyFIFO, 50, func(r *Request) { r.RTRuntimeUS = 950000 })},
 		{name: "keep quota", ann: map[string]string{KeyPolicy: "fifo", KeyCPUQuota: "keep"}, want: rtReq(PolicyFIFO, 50, func(r *Request) { r.CPUQuota = QuotaKeep })},
@@ -115,7 +120,7 @@ func TestParseRequestGood(t *testing.T) {
 		{name: "quota alone stays apply under default grant", ann: map[string]string{KeyCPUQuota: "disable"}, cfg: func(c *Rules) { c.Defaults.Mode = "grant" },
 			want: plainReq(Sched{Policy: PolicyOther})},
 		{name: "default mode grant", ann: map[string]string{KeyPolicy: "fifo"}, cfg: func(c *Rules) { c.Defaults.Mode = "grant" },
-			want: rtReq(PolicyFIFO, 50, func(r *Request) { r.Mode = ModeGrant })},
+			want: rtReq(PolicyFIFO, 50, func(r *Request) { r.Mode, r.Grant = ModeGrant, Grant{CapSysNice: true} })},
 		{name: "default priority and budget from config", ann: map[string]string{KeyPolicy: "fifo"},
 			cfg: func(c *Rules) {
 				c.Defaults.Priority, c.Defaults.RTRuntimeUS, c.Defaults.RTPeriodUS, c.Defaults.CPUQuota = 10, 5000, 10000, "keep"
@@ -136,7 +141,9 @@ func TestParseRequestGood(t *testing.T) {
 			want: rtReq(PolicyFIFO, 50)},
 		{name: "pod-wide parameters for the containers with a policy", ann: map[string]string{
 			KeyPolicy + ".container.ctl": "fifo", KeyPriority: "80", KeyMode: "grant", KeyExecPolicy: "rr", AnnotationContainerName: "ctl"},
-			want: rtReq(PolicyFIFO, 80, func(r *Request) { r.Mode, r.Exec = ModeGrant, Sched{Policy: PolicyRR, Priority: 50} })},
+			want: rtReq(PolicyFIFO, 80, func(r *Request) {
+				r.Mode, r.Exec, r.Grant = ModeGrant, Sched{Policy: PolicyRR, Priority: 50}, Grant{CapSysNice: true}
+			})},
 		{name: "pod-wide parameters ignored for a container without policy", ann: map[string]string{
 			KeyPolicy + ".container.ctl": "fifo", KeyPriority: "80", KeyMode: "grant", KeyExecPolicy: "rr", AnnotationContainerName: "log"},
 			want: nil},
@@ -149,7 +156,7 @@ func TestParseRequestGood(t *testing.T) {
 			"RTSHIM_RESET_ON_FORK=false", "RTSHIM_MODE=grant", "RTSHIM_RT_RUNTIME_US=600000", "RTSHIM_CPU_QUOTA=keep", "RTSHIM_EXEC_POLICY=idle"},
 			want: rtReq(PolicyDeadline, 0, func(r *Request) {
 				r.Sched.Deadline = &Deadline{ms, 2 * ms, 2 * ms}
-				r.Mode, r.RTRuntimeUS, r.CPUQuota, r.Exec = ModeGrant, 600000, QuotaKeep, Sched{Policy: PolicyIdle}
+				r.Mode, r.RTRuntimeUS, r.CPUQuota, r.Exec, r.Grant = ModeGrant, 600000, QuotaKeep, Sched{Policy: PolicyIdle}, Grant{CapSysNice: true}
 			})},
 		{name: "env nice", env: []string{"RTSHIM_POLICY=other", "RTSHIM_NICE=3"}, want: plainReq(Sched{Policy: PolicyOther, Nice: 3})},
 		{name: "other env ignored", env: []string{"RTSHIMPOLICY=fifo", "rtshim_policy=fifo", "PATH=/bin"}, want: nil},
@@ -169,7 +176,7 @@ func TestParseRequestGood(t *testing.T) {
 				r.RTRuntimeUS = 200000
 			})},
 		{name: "spec scheduler with mode and budget", sched: &specs.Scheduler{Policy: "SCHED_RR", Priority: 5}, ann: map[string]string{KeyMode: "grant", KeyRTRuntimeUS: "1000"},
-			want: rtReq(PolicyRR, 5, func(r *Request) { r.Mode, r.RTRuntimeUS = ModeGrant, 1000 })},
+			want: rtReq(PolicyRR, 5, func(r *Request) { r.Mode, r.RTRuntimeUS, r.Grant = ModeGrant, 1000, Grant{CapSysNice: true} })},
 		{name: "annotation policy replaces spec scheduler", sched: &specs.Scheduler{Policy: "SCHED_RR", Priority: 5}, ann: map[string]string{KeyPolicy: "fifo"},
 			want: rtReq(PolicyFIFO, 50)},
 		{name: "allowed policies normalised", ann: map[string]string{KeyPolicy: "fifo"}, cfg: func(c *Rules) { c.Limits.AllowedPolicies = []string{"fifo"} },
@@ -203,4 +210,102 @@ func TestParseRequestDoesNotModifyConfig(t *testing.T) {
 func defaultRules() *Rules {
 	r := DefaultRules()
 	return &r
+}
+
+// permissiveRules allow everything the kernel does, so the parser's own rules can be tested
+// apart from the default limits (TestDefaultRules tests those).
+func permissiveRules() *Rules {
+	r := DefaultRules()
+	r.Limits.MaxPriority, r.Limits.MinNice = MaxRTPriority, MinNice
+	r.Limits.MaxRTRuntimeUS, r.Limits.MaxPodRTRuntimeUS, r.Limits.MinRTRuntimeUS = 950000, 950000, 1
+	r.Limits.HonorEnv = true
+	return &r
+}
+
+// TestDefaultRules: with no config, a container (or an image's ENV) cannot take the host: the
+// defaults bound priority, nice and budget, ignore RTSHIM_ variables, and grant mode bounds the
+// program by RLIMIT_RTPRIO rather than handing it CAP_SYS_NICE.
+func TestDefaultRules(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ann  map[string]string
+		env  []string
+		want *Request
+		errs []string
+	}{
+		{name: "an image's ENV is not a request", env: []string{"RTSHIM_POLICY=fifo", "RTSHIM_PRIORITY=99", "RTSHIM_RT_RUNTIME_US=950000"}},
+		{name: "priority above 90", ann: map[string]string{KeyPolicy: "fifo", KeyPriority: "99"},
+			errs: []string{`rtshim.io/priority="99": must be an integer from 1 to 90 (limits.max_priority is 90)`}},
+		{name: "negative nice", ann: map[string]string{KeyPolicy: "other", KeyNice: "-20"},
+			errs: []string{`rtshim.io/nice="-20": must be an integer from 0 to 19 (limits.min_nice is 0)`}},
+		{name: "spec's own negative nice", ann: map[string]string{}, errs: []string{`process.scheduler.nice="-1"`, "limits.min_nice is 0"}},
+		{name: "budget above 40%", ann: map[string]string{KeyPolicy: "fifo", KeyRTRuntimeUS: "950000"},
+			errs: []string{`rtshim.io/rt-runtime-us="950000": must be an integer from 4000 to 400000`}},
+		{name: "budget below a tick", ann: map[string]string{KeyPolicy: "fifo", KeyRTRuntimeUS: "20"},
+			errs: []string{`rtshim.io/rt-runtime-us="20": below the smallest RT budget allowed here, 4000 microseconds (one scheduler tick`}},
+		{name: "grant is bounded by RLIMIT_RTPRIO", ann: map[string]string{KeyPolicy: "rr", KeyPriority: "10", KeyMode: "grant"},
+			want: rtReq(PolicyRR, 10, func(r *Request) { r.Mode, r.Grant = ModeGrant, Grant{RTPrio: 10} })},
+		{name: "grant of DEADLINE needs CAP_SYS_NICE", ann: map[string]string{KeyPolicy: "deadline", KeyDeadline: "runtime=1ms,deadline=10ms,period=10ms", KeyMode: "grant"},
+			errs: []string{`rtshim.io/mode="grant": a granted program could only set SCHED_DEADLINE with CAP_SYS_NICE`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := testSpec(tc.ann, tc.env, nil)
+			if tc.name == "spec's own negative nice" {
+				spec.Process.Scheduler = &specs.Scheduler{Policy: "SCHED_OTHER", Nice: -1}
+			}
+			got, err := ParseRequest(spec, nil)
+			if tc.errs != nil {
+				for _, s := range tc.errs {
+					if err == nil || !errdefs.IsInvalidArgument(err) || !strings.Contains(err.Error(), s) {
+						t.Errorf("got %+v, %v; want an error with %q", got, err, s)
+					}
+				}
+				return
+			}
+			if err != nil || !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("got %+v, %v\nwant %+v", got, err, tc.want)
+			}
+		})
+	}
+}
+
+// TestGrantBound: grant mode hands out CAP_SYS_NICE only where the limits allow everything it
+// allows, and is refused where the kernel cannot hold a granted program to the limits.
+func TestGrantBound(t *testing.T) {
+	grant := func(policy string, mod func(*Rules)) (*Request, error) {
+		r := permissiveRules()
+		if mod != nil {
+			mod(r)
+		}
+		ann := map[string]string{KeyPolicy: policy, KeyMode: "grant"}
+		if policy == "deadline" {
+			ann[KeyDeadline] = "runtime=1ms,deadline=10ms,period=10ms"
+		}
+		return ParseRequest(testSpec(ann, nil, nil), r)
+	}
+	if r, err := grant("fifo", nil); err != nil || r.Grant != (Grant{CapSysNice: true}) {
+		t.Errorf("permissive limits: %+v, %v; want CAP_SYS_NICE", r, err)
+	}
+	for _, mod := range []func(*Rules){
+		func(r *Rules) { r.Limits.MaxPriority = 98 },
+		func(r *Rules) { r.Limits.MinNice = -19 },
+		func(r *Rules) { r.Limits.MaxRTRuntimeUS = 900000 },
+		func(r *Rules) { r.Limits.MaxPodRTRuntimeUS = 900000 },
+		func(r *Rules) { r.Limits.AllowedPolicies = []string{"fifo", "rr", "other"} },
+	} {
+		if r, err := grant("fifo", mod); err != nil || r.Grant != (Grant{RTPrio: 50}) {
+			t.Errorf("limited: %+v, %v; want RLIMIT_RTPRIO 50 and no CAP_SYS_NICE", r, err)
+		}
+	}
+	if _, err := grant("rr", func(r *Rules) { r.Limits.AllowedPolicies = []string{"rr", "other"} }); err == nil ||
+		!strings.Contains(err.Error(), "allows SCHED_FIFO and SCHED_RR alike") {
+		t.Errorf("only RR allowed: %v", err)
+	}
+	if _, err := grant("fifo", func(r *Rules) { r.Limits.AllowGrant = false }); err == nil ||
+		!strings.Contains(err.Error(), `rtshim.io/mode="grant": grant mode is not allowed on this host (limits.allow_grant is false)`) {
+		t.Errorf("grant not allowed: %v", err)
+	}
+	if r, err := grant("batch", func(r *Rules) { r.Limits.MaxPriority, r.Defaults.Priority = 10, 10 }); err != nil || r.Grant != (Grant{}) {
+		t.Errorf("grant of a non-RT policy under limits grants nothing: %+v, %v", r, err)
+	}
 }

@@ -42,5 +42,5 @@ func ExampleParseRequest() {
 	// Output:
 	// SCHED_FIFO priority 80, apply mode, budget 100000us/1000000us, quota disable, exec SCHED_OTHER
 	// process.scheduler SCHED_FIFO/80, realtimeRuntime 100000, quota removed: true
-	// invalid argument: rtshim.io/priority.container.ctl="150": must be an integer from 1 to 99 (limits.max_priority is 99)
+	// invalid argument: rtshim.io/priority.container.ctl="150": must be an integer from 1 to 90 (limits.max_priority is 90)
 }

@@ -11,12 +11,15 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
-// fuzzConfig has tighter limits than the defaults, so the fuzzer also meets limit errors.
+// fuzzConfig has limits that the fuzzer meets: a priority, nice and budget ceiling, a policy
+// left out, the environment honoured.
 func fuzzConfig() *Rules {
 	c := defaultRules()
-	c.Limits.MaxPriority = 90
+	c.Limits.MaxPriority = 80
+	c.Limits.MinNice = -5
 	c.Limits.MaxRTRuntimeUS = 900000
 	c.Limits.AllowedPolicies = []string{"SCHED_FIFO", "SCHED_RR", "SCHED_OTHER", "SCHED_BATCH", "SCHED_DEADLINE"}
+	c.Limits.HonorEnv = true
 	return c
 }
 

@@ -70,6 +70,28 @@ type Request struct {
 	CPUQuota    QuotaMode
 	// Exec is the policy of processes exec'd into the container.
 	Exec Sched
+	// Grant is what a grant-mode container's program may do itself.
+	Grant Grant `json:",omitempty"`
+	// FromSpec: the policy is the spec's own process.scheduler, not an rtshim.io/ request.
+	FromSpec bool `json:",omitempty"`
+}
+
+// SpecError is a refusal of the spec's own process.scheduler (set by the engine, NRI or by
+// hand) rather than of an rtshim.io/ request: a drop-in runc (runc-rt) leaves such a spec to
+// runc, whose own validation and error message then apply.
+type SpecError struct{ Err error }
+
+func (e *SpecError) Error() string { return e.Err.Error() }
+func (e *SpecError) Unwrap() error { return e.Err }
+
+// Grant bounds a program that switches its own policy (grant mode). With CapSysNice it may do
+// anything the kernel allows CAP_SYS_NICE (only when the limits allow all of it); otherwise it
+// runs without CAP_SYS_NICE and with RLIMIT_RTPRIO = RTPrio, which lets an unprivileged
+// program choose SCHED_FIFO or SCHED_RR up to that priority and nothing else real-time
+// (SCHED_DEADLINE and negative nice values need CAP_SYS_NICE).
+type Grant struct {
+	CapSysNice bool `json:",omitempty"`
+	RTPrio     int  `json:",omitempty"`
 }
 
 // NeedsBudget reports whether the container needs an RT budget and the quota rules.

@@ -1,6 +1,7 @@
 package oci
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 
@@ -40,9 +41,9 @@ func build(set settings, fromSpec *specs.Scheduler, rules *Rules) (*Request, err
 		}
 		s, err := schedFromSpec(fromSpec, rules)
 		if err != nil {
-			return nil, err
+			return nil, &SpecError{err}
 		}
-		r.Sched = s
+		r.Sched, r.FromSpec = s, true
 		budgetKey, budgetValue = "process.scheduler.runtime", strconv.FormatUint(fromSpec.Runtime, 10)
 	default:
 		for _, k := range policyKeys {
@@ -55,12 +56,20 @@ func build(set settings, fromSpec *specs.Scheduler, rules *Rules) (*Request, err
 		r.Sched = Sched{Policy: PolicyOther}
 		r.Mode = ModeApply
 	}
+	modeKey, modeValue := "defaults.mode", rules.Defaults.Mode
 	if v, ok := set[KeyMode]; ok {
 		m, ok := parseMode(v.value)
 		if !ok {
 			return nil, invalid(v.key, v.value, "must be %s or %s", ModeApply, ModeGrant)
 		}
-		r.Mode = m
+		r.Mode, modeKey, modeValue = m, v.key, v.value
+	}
+	if r.Mode == ModeGrant {
+		g, err := grantBound(r.Sched, rules, modeKey, modeValue)
+		if err != nil {
+			return nil, err
+		}
+		r.Grant = g
 	}
 	if v, ok := set[KeyResetOnFork]; ok && r.Mode == ModeGrant && r.Sched.ResetOnFork {
 		// In grant mode the program sets its own policy, flags included: a flag the runtime
@@ -112,9 +121,9 @@ func schedFromSettings(set settings, pol setting, rules *Rules) (Sched, error) {
 		if p != PolicyOther && p != PolicyBatch {
 			return Sched{}, invalid(v.key, v.value, "only SCHED_OTHER and SCHED_BATCH take a nice value, not %s", p)
 		}
-		n, ok := parseInt(v.value, MinNice, MaxNice)
+		n, ok := parseInt(v.value, int64(rules.Limits.MinNice), MaxNice)
 		if !ok {
-			return Sched{}, invalid(v.key, v.value, "must be an integer from %d to %d", MinNice, MaxNice)
+			return Sched{}, niceError(v.key, v.value, rules)
 		}
 		s.Nice = int(n)
 	}
@@ -161,6 +170,9 @@ func schedFromSpec(ss *specs.Scheduler, rules *Rules) (Sched, error) {
 	if int64(s.Priority) > maxPriority(rules) {
 		return Sched{}, priorityError("process.scheduler.priority", strconv.Itoa(s.Priority), rules)
 	}
+	if s.Nice < rules.Limits.MinNice {
+		return Sched{}, niceError("process.scheduler.nice", strconv.Itoa(s.Nice), rules)
+	}
 	return s, nil
 }
 
@@ -174,21 +186,29 @@ func setBudget(r *Request, set settings, rules *Rules, dlKey, dlValue string) er
 		return nil
 	}
 	period, limit := rules.Defaults.RTPeriodUS, rules.Limits.MaxRTRuntimeUS
+	least, why := rules.Limits.minRTRuntime()
 	r.RTPeriodUS, r.RTRuntimeUS = period, rules.Defaults.RTRuntimeUS
 	if asked {
-		n, ok := parseInt(v.value, 1, min(period, limit))
-		if !ok {
-			return invalid(v.key, v.value, "must be an integer from 1 to %d microseconds (defaults.rt_period_us is %d, limits.max_rt_runtime_us is %d)",
-				min(period, limit), period, limit)
+		n, err := strconv.ParseInt(trim(v.value), 10, 64)
+		switch {
+		case err != nil || n < 1 || n > min(period, limit):
+			return invalid(v.key, v.value, "must be an integer from %d to %d microseconds (defaults.rt_period_us is %d, limits.max_rt_runtime_us is %d)",
+				least, min(period, limit), period, limit)
+		case n < least:
+			return invalid(v.key, v.value, "below the smallest RT budget allowed here, %d microseconds (%s)", least, why)
 		}
 		r.RTRuntimeUS = n
 	}
 	if r.Sched.Deadline == nil {
+		if r.RTRuntimeUS < least {
+			return invalid("defaults.rt_runtime_us", strconv.FormatInt(r.RTRuntimeUS, 10),
+				"below the smallest RT budget allowed here, %d microseconds (%s): raise the config's default", least, why)
+		}
 		return nil
 	}
 	// A DEADLINE task's bandwidth runtime/period must fit in its group's RT budget, or the
 	// group cannot hold it. The default budget grows to fit; an explicit one must already.
-	need := deadlineBudgetUS(*r.Sched.Deadline, period)
+	need := max(deadlineBudgetUS(*r.Sched.Deadline, period), least)
 	switch {
 	case need <= r.RTRuntimeUS:
 	case asked:
@@ -250,6 +270,32 @@ func checkAllowed(key, value string, p Policy, rules *Rules) error {
 		allowed = "[" + strings.Join(rules.Limits.AllowedPolicies, ", ") + "]"
 	}
 	return invalid(key, value, "%s is not allowed on this host (limits.allowed_policies is %s)", p, allowed)
+}
+
+func niceError(key, value string, rules *Rules) error {
+	return invalid(key, value, "must be an integer from %d to %d (limits.min_nice is %d)",
+		rules.Limits.MinNice, MaxNice, rules.Limits.MinNice)
+}
+
+// grantBound works out what a grant-mode program may do itself, or refuses grant mode where
+// the kernel cannot hold the program to the limits.
+func grantBound(s Sched, rules *Rules, key, value string) (Grant, error) {
+	l := &rules.Limits
+	switch {
+	case !l.AllowGrant:
+		return Grant{}, invalid(key, value, "grant mode is not allowed on this host (limits.allow_grant is false); use %s mode", ModeApply)
+	case l.allowAll():
+		return Grant{CapSysNice: true}, nil
+	case s.Policy == PolicyDeadline:
+		return Grant{}, invalid(key, value, "a granted program could only set SCHED_DEADLINE with CAP_SYS_NICE, which would also let it "+
+			"exceed this host's limits (CAP_SYS_NICE allows any priority and bandwidth); use %s mode", ModeApply)
+	case s.Policy != PolicyFIFO && s.Policy != PolicyRR:
+		return Grant{}, nil // nothing real-time to grant: the program starts unchanged
+	case !slices.Contains(l.AllowedPolicies, string(PolicyFIFO)) || !slices.Contains(l.AllowedPolicies, string(PolicyRR)):
+		return Grant{}, invalid(key, value, "a granted program is bounded by RLIMIT_RTPRIO, which allows SCHED_FIFO and SCHED_RR alike, "+
+			"but limits.allowed_policies has only one of them; use %s mode", ModeApply)
+	}
+	return Grant{RTPrio: s.Priority}, nil
 }
 
 func maxPriority(rules *Rules) int64 { return int64(min(MaxRTPriority, rules.Limits.MaxPriority)) }

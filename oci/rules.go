@@ -26,12 +26,30 @@ type Defaults struct {
 
 // Limits bound what a container may ask for.
 type Limits struct {
-	AllowedPolicies  []string `toml:"allowed_policies"`
-	MaxPriority      int      `toml:"max_priority"`
-	MaxRTRuntimeUS   int64    `toml:"max_rt_runtime_us"`
-	HonorAnnotations bool     `toml:"honor_annotations"`
-	HonorEnv         bool     `toml:"honor_env"`
+	AllowedPolicies []string `toml:"allowed_policies"`
+	MaxPriority     int      `toml:"max_priority"`
+	// MinNice is the most favourable nice value a SCHED_OTHER/BATCH container may ask for.
+	MinNice int `toml:"min_nice"`
+	// MaxRTRuntimeUS bounds one container's RT budget, MaxPodRTRuntimeUS the sum of a
+	// Kubernetes pod's, both per defaults.rt_period_us.
+	MaxRTRuntimeUS    int64 `toml:"max_rt_runtime_us"`
+	MaxPodRTRuntimeUS int64 `toml:"max_pod_rt_runtime_us"`
+	// MinRTRuntimeUS is the smallest RT budget a container may ask for; 0 means one scheduler
+	// tick of the running kernel (TickUS), the smallest the kernel can enforce.
+	MinRTRuntimeUS int64 `toml:"min_rt_runtime_us"`
+	// AllowGrant permits grant mode (the program switches itself, within the limits).
+	AllowGrant       bool `toml:"allow_grant"`
+	HonorAnnotations bool `toml:"honor_annotations"`
+	HonorEnv         bool `toml:"honor_env"`
+
+	// TickUS is one scheduler tick of the running kernel (1/CONFIG_HZ), filled in by the host
+	// before requests are parsed; 0 when unknown (DefaultTickUS is assumed).
+	TickUS int64 `toml:"-"`
 }
+
+// DefaultTickUS is the tick assumed when the kernel's CONFIG_HZ is unknown: HZ=250, the most
+// common setting, so the assumed minimum budget is not smaller than the real one on most kernels.
+const DefaultTickUS = 4000
 
 // DefaultRules are the rules of a host without a config file.
 func DefaultRules() Rules {
@@ -44,12 +62,18 @@ func DefaultRules() Rules {
 			ExecPolicy:  string(PolicyOther),
 			Mode:        string(ModeApply),
 		},
+		// The defaults must not let one container (or one image) take the host: see the
+		// reasoning in docs/design.md, "Limits and what bounds a container".
 		Limits: Limits{
-			AllowedPolicies:  []string{"SCHED_FIFO", "SCHED_RR", "SCHED_OTHER", "SCHED_BATCH", "SCHED_IDLE", "SCHED_DEADLINE"},
-			MaxPriority:      99,
-			MaxRTRuntimeUS:   950000,
-			HonorAnnotations: true,
-			HonorEnv:         true,
+			AllowedPolicies:   []string{"SCHED_FIFO", "SCHED_RR", "SCHED_OTHER", "SCHED_BATCH", "SCHED_IDLE", "SCHED_DEADLINE"},
+			MaxPriority:       90,
+			MinNice:           0,
+			MaxRTRuntimeUS:    400000,
+			MaxPodRTRuntimeUS: 400000,
+			MinRTRuntimeUS:    0,
+			AllowGrant:        true,
+			HonorAnnotations:  true,
+			HonorEnv:          false,
 		},
 	}
 }
@@ -70,6 +94,16 @@ func (r *Rules) Check() []string {
 	if l.MaxRTRuntimeUS < 1 || l.MaxRTRuntimeUS > maxRTPeriodUS {
 		p.add("limits.max_rt_runtime_us", fmt.Sprint(l.MaxRTRuntimeUS), "must be from 1 to 1000000")
 	}
+	if l.MaxPodRTRuntimeUS < 1 || l.MaxPodRTRuntimeUS > maxRTPeriodUS {
+		p.add("limits.max_pod_rt_runtime_us", fmt.Sprint(l.MaxPodRTRuntimeUS), "must be from 1 to 1000000")
+	}
+	if l.MinRTRuntimeUS < 0 || l.MinRTRuntimeUS > l.MaxRTRuntimeUS {
+		p.add("limits.min_rt_runtime_us", fmt.Sprint(l.MinRTRuntimeUS),
+			fmt.Sprintf("must be 0 (one scheduler tick) or from 1 to limits.max_rt_runtime_us (%d)", l.MaxRTRuntimeUS))
+	}
+	if l.MinNice < MinNice || l.MinNice > MaxNice {
+		p.add("limits.min_nice", fmt.Sprint(l.MinNice), fmt.Sprintf("must be from %d to %d", MinNice, MaxNice))
+	}
 	if d.Priority < MinRTPriority || d.Priority > min(MaxRTPriority, l.MaxPriority) {
 		p.add("defaults.priority", fmt.Sprint(d.Priority), fmt.Sprintf("must be from 1 to 99 and at most limits.max_priority (%d)", l.MaxPriority))
 	}
@@ -85,10 +119,13 @@ func (r *Rules) Check() []string {
 	} else {
 		p.add("defaults.cpu_quota", quote(d.CPUQuota), "must be disable or keep")
 	}
-	if m, ok := parseMode(d.Mode); ok {
-		d.Mode = string(m)
-	} else {
+	switch m, ok := parseMode(d.Mode); {
+	case !ok:
 		p.add("defaults.mode", quote(d.Mode), "must be apply or grant")
+	case m == ModeGrant && !l.AllowGrant:
+		p.add("defaults.mode", quote(d.Mode), "grant mode is not allowed (limits.allow_grant is false)")
+	default:
+		d.Mode = string(m)
 	}
 	switch e, ok := parsePolicy(d.ExecPolicy); {
 	case !ok:
@@ -115,6 +152,31 @@ func (r *Rules) Check() []string {
 	}
 	return p
 }
+
+// minRTRuntime is the smallest RT budget a container may ask for, with what it stands for.
+func (l *Limits) minRTRuntime() (int64, string) {
+	if l.MinRTRuntimeUS > 0 {
+		return l.MinRTRuntimeUS, "limits.min_rt_runtime_us"
+	}
+	tick, known := l.TickUS, "this kernel's CONFIG_HZ"
+	if tick <= 0 {
+		tick, known = DefaultTickUS, "assumed: CONFIG_HZ unknown"
+	}
+	return tick, fmt.Sprintf("one scheduler tick, %s; a busy thread overruns its budget by up to a tick and repays "+
+		"it a budget per period, unkillable meanwhile; limits.min_rt_runtime_us can allow less", known)
+}
+
+// allowAll reports whether the limits allow everything CAP_SYS_NICE lets a program do itself:
+// FIFO, RR and DEADLINE at any priority, any nice, a DEADLINE bandwidth up to the kernel's
+// default RT share. Only then may grant mode hand a container CAP_SYS_NICE.
+func (l *Limits) allowAll() bool {
+	allowed := func(p Policy) bool { return slices.Contains(l.AllowedPolicies, string(p)) }
+	return allowed(PolicyFIFO) && allowed(PolicyRR) && allowed(PolicyDeadline) && l.MaxPriority >= MaxRTPriority &&
+		l.MinNice <= MinNice && l.MaxRTRuntimeUS >= kernelRTRuntimeUS && l.MaxPodRTRuntimeUS >= kernelRTRuntimeUS
+}
+
+// kernelRTRuntimeUS is the kernel's default RT share (sched_rt_runtime_us, per 1 s).
+const kernelRTRuntimeUS = 950000
 
 // validated returns a checked private copy of r, so that rules built by hand (or zero ones)
 // fail with the config key to fix instead of producing odd requests, and r is not modified.

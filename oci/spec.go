@@ -153,6 +153,25 @@ func WithCapability(c string) func(*specs.Spec) {
 	}
 }
 
+// RlimitRTPrio is the rlimit that lets an unprivileged process choose SCHED_FIFO or SCHED_RR up
+// to its value (sched(7)).
+const RlimitRTPrio = "RLIMIT_RTPRIO"
+
+// WithRlimit sets the process's rlimit typ to n (soft and hard), replacing any the spec had: a
+// granted program must not keep a higher one from the engine's defaults.
+func WithRlimit(typ string, n uint64) func(*specs.Spec) {
+	return func(spec *specs.Spec) {
+		if spec == nil {
+			return
+		}
+		if spec.Process == nil {
+			spec.Process = &specs.Process{}
+		}
+		rl := slices.DeleteFunc(spec.Process.Rlimits, func(r specs.POSIXRlimit) bool { return r.Type == typ })
+		spec.Process.Rlimits = append(rl, specs.POSIXRlimit{Type: typ, Hard: n, Soft: n})
+	}
+}
+
 // cpu returns linux.resources.cpu, created if missing.
 func cpu(spec *specs.Spec) *specs.LinuxCPU {
 	if spec.Linux == nil {
@@ -206,9 +225,11 @@ func PrepareSpec(spec *specs.Spec, r *Request, cgroupV1Budget bool) {
 		return
 	}
 	opts := []func(*specs.Spec){}
-	switch r.Mode {
-	case ModeGrant:
+	switch {
+	case r.Mode == ModeGrant && r.Grant.CapSysNice:
 		opts = append(opts, WithoutScheduler, WithCapability(CapSysNice))
+	case r.Mode == ModeGrant:
+		opts = append(opts, WithoutScheduler, WithRlimit(RlimitRTPrio, uint64(r.Grant.RTPrio)))
 	default:
 		opts = append(opts, WithScheduler(r.Sched))
 	}

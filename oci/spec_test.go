@@ -118,8 +118,9 @@ func TestWithCapability(t *testing.T) {
 func TestPrepareSpec(t *testing.T) {
 	base := func() *specs.Spec {
 		return &specs.Spec{
-			Process: &specs.Process{Scheduler: &specs.Scheduler{Policy: "SCHED_RR", Priority: 3}},
-			Linux:   &specs.Linux{Resources: &specs.LinuxResources{CPU: &specs.LinuxCPU{Quota: i64(50000), Period: u64(100000)}}},
+			Process: &specs.Process{Scheduler: &specs.Scheduler{Policy: "SCHED_RR", Priority: 3},
+				Rlimits: []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Hard: 1024, Soft: 1024}, {Type: RlimitRTPrio, Hard: 99, Soft: 99}}},
+			Linux: &specs.Linux{Resources: &specs.LinuxResources{CPU: &specs.LinuxCPU{Quota: i64(50000), Period: u64(100000)}}},
 		}
 	}
 	fifo := SpecScheduler(Sched{Policy: PolicyFIFO, Priority: 50})
@@ -130,14 +131,19 @@ func TestPrepareSpec(t *testing.T) {
 		sched *specs.Scheduler
 		caps  *specs.LinuxCapabilities
 		cpu   specs.LinuxCPU
+		// rlimits after the change; base has NOFILE 1024 and RTPRIO 99.
+		rlimits []specs.POSIXRlimit
 	}{
 		{name: "apply v1", r: rtReq(PolicyFIFO, 50), v1: true, sched: fifo,
 			cpu: specs.LinuxCPU{Period: u64(100000), RealtimeRuntime: i64(100000), RealtimePeriod: u64(1000000)}},
 		{name: "apply v2 no budget", r: rtReq(PolicyFIFO, 50), sched: fifo, cpu: specs.LinuxCPU{Period: u64(100000)}},
 		{name: "keep quota", r: rtReq(PolicyFIFO, 50, func(r *Request) { r.CPUQuota = QuotaKeep }), sched: fifo,
 			cpu: specs.LinuxCPU{Quota: i64(50000), Period: u64(100000)}},
-		{name: "grant", r: rtReq(PolicyFIFO, 50, func(r *Request) { r.Mode = ModeGrant }), v1: true, caps: allCaps(CapSysNice),
+		{name: "grant", r: rtReq(PolicyFIFO, 50, func(r *Request) { r.Mode, r.Grant = ModeGrant, Grant{CapSysNice: true} }), v1: true, caps: allCaps(CapSysNice),
 			cpu: specs.LinuxCPU{Period: u64(100000), RealtimeRuntime: i64(100000), RealtimePeriod: u64(1000000)}},
+		{name: "grant bounded by rlimit", r: rtReq(PolicyFIFO, 50, func(r *Request) { r.Mode, r.Grant = ModeGrant, Grant{RTPrio: 50} }), v1: true,
+			rlimits: []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Hard: 1024, Soft: 1024}, {Type: RlimitRTPrio, Hard: 50, Soft: 50}},
+			cpu:     specs.LinuxCPU{Period: u64(100000), RealtimeRuntime: i64(100000), RealtimePeriod: u64(1000000)}},
 		{name: "non-rt apply sets scheduler only", r: plainReq(Sched{Policy: PolicyBatch, Nice: 5}), v1: true,
 			sched: &specs.Scheduler{Policy: "SCHED_BATCH", Nice: 5}, cpu: specs.LinuxCPU{Quota: i64(50000), Period: u64(100000)}},
 	} {
@@ -149,6 +155,12 @@ func TestPrepareSpec(t *testing.T) {
 			}
 			if !reflect.DeepEqual(s.Process.Capabilities, tc.caps) {
 				t.Errorf("capabilities %+v, want %+v", s.Process.Capabilities, tc.caps)
+			}
+			if tc.rlimits == nil {
+				tc.rlimits = base().Process.Rlimits
+			}
+			if !reflect.DeepEqual(s.Process.Rlimits, tc.rlimits) {
+				t.Errorf("rlimits %+v, want %+v", s.Process.Rlimits, tc.rlimits)
 			}
 			if !reflect.DeepEqual(*s.Linux.Resources.CPU, tc.cpu) {
 				t.Errorf("cpu %+v, want %+v", *s.Linux.Resources.CPU, tc.cpu)

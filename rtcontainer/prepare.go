@@ -30,18 +30,25 @@ type Container struct {
 	stateDir string
 	detached bool
 	hook     func(step string) error
+	// stopGuard stops the pod quota guard (see guardPod).
+	stopGuard context.CancelFunc
 }
 
 // Prepare is the step before `runc create`: it parses the container's request and, for one
 // that asks for anything, grants its budget (cgroup v1) and rewrites the bundle's config.json.
 // It returns nil for a container it leaves untouched. On error nothing of it remains.
 func (h Host) Prepare(ctx context.Context, o Options) (_ *Container, retErr error) {
+	if err := writeBundleRecord(o.Bundle, BundleRecord{Namespace: o.Namespace, StateDir: o.Config.StateDir}); err != nil {
+		return nil, err
+	}
 	specPath := filepath.Join(o.Bundle, "config.json")
 	spec, err := ReadSpec(specPath)
 	if err != nil {
 		return nil, err
 	}
-	req, err := oci.ParseRequest(spec, o.Config.Rules())
+	rules := o.Config.Rules()
+	rules.Limits.TickUS, _ = cgroupfix.TickUS(h.ProcRoot, h.BootDir)
+	req, err := oci.ParseRequest(spec, rules)
 	if err != nil || req == nil {
 		return nil, err
 	}
@@ -53,7 +60,7 @@ func (h Host) Prepare(ctx context.Context, o Options) (_ *Container, retErr erro
 		stateDir: o.Config.StateDir, detached: o.Detached, hook: failpoint.Hook(spec.Annotations)}
 	cg.Hook = c.hook
 
-	claim, err := h.admit(c, spec, o.SystemdCgroup)
+	claim, err := h.admit(c, spec, rules, o.SystemdCgroup)
 	if err != nil {
 		return nil, err
 	}
@@ -89,8 +96,13 @@ func (h Host) Prepare(ctx context.Context, o Options) (_ *Container, retErr erro
 
 // admit checks what only the host can tell (cgroup v2 kernels that refuse RT, the container's
 // cgroup, its CPUs) and returns the claim to grant, nil for a container that needs none.
-func (h Host) admit(c *Container, spec *specs.Spec, systemd bool) (*cgroupfix.Claim, error) {
+func (h Host) admit(c *Container, spec *specs.Spec, rules *oci.Rules, systemd bool) (*cgroupfix.Claim, error) {
 	req := c.Req
+	if req.Mode == oci.ModeGrant && req.Grant.RTPrio > 0 {
+		if err := h.canRaiseRTPrio(req.Grant.RTPrio); err != nil {
+			return nil, err
+		}
+	}
 	if !req.NeedsBudget() && !req.ExemptQuota() {
 		return nil, nil // not real-time: only the exec policy, or a SCHED_OTHER/BATCH/IDLE policy
 	}
@@ -110,21 +122,55 @@ func (h Host) admit(c *Container, spec *specs.Spec, systemd bool) (*cgroupfix.Cl
 		return nil, err
 	}
 	c.leaf = leaf
-	if req.Sched.Policy == oci.PolicyDeadline && spec.Linux != nil && spec.Linux.Resources != nil && spec.Linux.Resources.CPU != nil {
-		// A DEADLINE task whose CPUs do not span its root domain is refused by the kernel with a
-		// bare EPERM: say why before anything is changed.
-		if err := c.cg.DeadlineDomainV2(leaf, spec.Linux.Resources.CPU.Cpus); err != nil {
-			return nil, err
+	if err := h.checkDeadline(c, spec, leaf); err != nil {
+		if req.FromSpec {
+			return nil, &oci.SpecError{Err: err}
 		}
+		return nil, err
 	}
 	claim := &cgroupfix.Claim{Namespace: c.Namespace, ID: c.ID, Leaf: leaf, ExemptQuota: req.ExemptQuota(), Owner: self(h.ProcRoot)}
 	if req.NeedsBudget() && c.cg.RTGroupSched() {
 		claim.RuntimeUS, claim.PeriodUS = req.RTRuntimeUS, req.RTPeriodUS
 	}
-	if req.ExemptQuota() && spec.Annotations[oci.AnnotationContainerType] == ContainerTypeContainer {
-		claim.Pod = path.Dir(leaf)
+	if spec.Annotations[oci.AnnotationContainerType] == ContainerTypeContainer {
+		// A Kubernetes pod is one application: all its containers' budgets together are bounded.
+		claim.PodLimitUS, claim.PodLimitPeriodUS = rules.Limits.MaxPodRTRuntimeUS, rules.Defaults.RTPeriodUS
+		if req.ExemptQuota() {
+			claim.Pod = path.Dir(leaf)
+		}
 	}
 	return claim, nil
+}
+
+// checkDeadline refuses, with the reason, what the kernel would refuse a SCHED_DEADLINE task
+// with a bare EINVAL or EPERM: a period outside the host's sched_deadline_period_{min,max}_us,
+// and CPUs that do not span the task's root domain.
+func (h Host) checkDeadline(c *Container, spec *specs.Spec, leaf string) error {
+	d := c.Req.Sched.Deadline
+	if d == nil {
+		return nil
+	}
+	key := oci.KeyDeadline
+	if c.Req.FromSpec {
+		key = "process.scheduler.period"
+	}
+	sysctl := func(name string) (int64, bool) {
+		v, err := cgroupfix.ReadInt(cgroupfix.DirFS{Root: filepath.Join(h.ProcRoot, "sys", "kernel")}, "/", name)
+		return v, err == nil
+	}
+	if lo, ok := sysctl("sched_deadline_period_min_us"); ok && d.Period < time.Duration(lo)*time.Microsecond {
+		return fmt.Errorf("%w: %s: period %v is below this host's minimum, kernel.sched_deadline_period_min_us=%d",
+			errdefs.ErrInvalidArgument, key, d.Period, lo)
+	}
+	if hi, ok := sysctl("sched_deadline_period_max_us"); ok && d.Period > time.Duration(hi)*time.Microsecond {
+		return fmt.Errorf("%w: %s: period %v is above this host's maximum, kernel.sched_deadline_period_max_us=%d",
+			errdefs.ErrInvalidArgument, key, d.Period, hi)
+	}
+	if spec.Linux != nil && spec.Linux.Resources != nil && spec.Linux.Resources.CPU != nil {
+		// A DEADLINE task whose CPUs do not span its root domain is refused with a bare EPERM.
+		return c.cg.DeadlineDomainV2(leaf, spec.Linux.Resources.CPU.Cpus)
+	}
+	return nil
 }
 
 // ContainerTypeContainer marks an application container of a Kubernetes pod (CRI); its

@@ -5,10 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 
+	"github.com/rtshim/rtshim/cgroupfix"
 	"github.com/rtshim/rtshim/internal/failpoint"
 	"github.com/rtshim/rtshim/oci"
 )
@@ -16,16 +16,33 @@ import (
 // record is what a detached front door (runc-rt, one process per command) keeps of a container
 // between its commands.
 type record struct {
-	Bundle  string       `json:"bundle"`
-	Request *oci.Request `json:"request"`
+	Namespace string       `json:"namespace"`
+	ID        string       `json:"id"`
+	Bundle    string       `json:"bundle"`
+	Request   *oci.Request `json:"request"`
 }
 
 func recordPath(stateDir, ns, id string) string {
-	return filepath.Join(stateDir, "wrapper", url.PathEscape(ns)+"."+url.PathEscape(id)+".json")
+	return filepath.Join(stateDir, "wrapper", cgroupfix.RecordName(ns, id)+".json")
+}
+
+// legacyRecordPath is where rtshim 0.1 kept the record (see cgroupfix.LegacyRecordName).
+func legacyRecordPath(stateDir, ns, id string) string {
+	return filepath.Join(stateDir, "wrapper", cgroupfix.LegacyRecordName(ns, id)+".json")
+}
+
+// readRecord reads ns/id's record, at its legacy name too. A legacy record holds no names to
+// check: it is taken when it is the only one (a runc-rt upgraded while a container ran).
+func readRecord(stateDir, ns, id string) ([]byte, error) {
+	b, err := os.ReadFile(recordPath(stateDir, ns, id))
+	if errors.Is(err, os.ErrNotExist) {
+		b, err = os.ReadFile(legacyRecordPath(stateDir, ns, id))
+	}
+	return b, err
 }
 
 func (c *Container) save() error {
-	b, err := json.Marshal(record{Bundle: c.bundle, Request: c.Req})
+	b, err := json.Marshal(record{Namespace: c.Namespace, ID: c.ID, Bundle: c.bundle, Request: c.Req})
 	if err != nil {
 		return err
 	}
@@ -42,8 +59,10 @@ func (c *Container) save() error {
 }
 
 func removeRecord(stateDir, ns, id string) error {
-	if err := os.Remove(recordPath(stateDir, ns, id)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
+	for _, p := range []string{recordPath(stateDir, ns, id), legacyRecordPath(stateDir, ns, id)} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
 	}
 	return nil
 }
@@ -51,7 +70,7 @@ func removeRecord(stateDir, ns, id string) error {
 // Lookup returns the container o names as an earlier, detached Prepare and AfterCreate left it
 // (runc-rt's create), or nil when it has no request.
 func (h Host) Lookup(ctx context.Context, o Options) (*Container, error) {
-	b, err := os.ReadFile(recordPath(o.Config.StateDir, o.Namespace, o.ID))
+	b, err := readRecord(o.Config.StateDir, o.Namespace, o.ID)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}

@@ -13,6 +13,11 @@ const (
 	StepDeleteDeleted = "delete-deleted" // runc delete done, budget not yet given back
 )
 
+// StepCleanupBefore is the step of `containerd-shim-rt-v2 delete` (containerd's cleanup after a
+// shim died) before it kills the container: a kill there leaves the container orphaned (see
+// rtshim reap). It is not in Steps: a container meets it only when its shim died.
+const StepCleanupBefore = "cleanup-before"
+
 // Steps lists every step, the grant's own included.
 var Steps = []string{cgroupfix.StepGrantClaimed, cgroupfix.StepGrantAncestors, StepCreateGranted,
 	StepCreateCreated, StepCreateApplied, StepStartBefore, StepDeleteBefore, StepDeleteDeleted}

@@ -74,11 +74,15 @@ func newV2Host(t *testing.T, kernelConfig, initCgroup string) v2Host {
 	write(filepath.Join(strconv.Itoa(os.Getpid()), "stat"), stat)
 	stateDir := t.TempDir()
 	t.Setenv(config.EnvPath, filepath.Join(t.TempDir(), "rtshim.toml"))
-	if err := os.WriteFile(os.Getenv(config.EnvPath), []byte("state_dir = \""+stateDir+"\"\n"), 0o644); err != nil {
+	if err := os.WriteFile(os.Getenv(config.EnvPath), []byte("state_dir = \""+stateDir+"\"\n"+permissiveLimits), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return v2Host{Host: Host{ProcRoot: proc, BootDir: t.TempDir()}, cgroupRoot: cgroupRoot, stateDir: stateDir}
 }
+
+// permissiveLimits allow everything CAP_SYS_NICE does, so grant mode hands out CAP_SYS_NICE
+// (these tests use grant mode: a fake init has no threads to set a policy on).
+const permissiveLimits = "[limits]\nmax_priority = 99\nmin_nice = -20\nmax_rt_runtime_us = 950000\nmax_pod_rt_runtime_us = 950000\n"
 
 // bundle writes a config.json asking for annotations, with the given cgroupsPath.
 func bundle(t *testing.T, cgroupsPath string, annotations map[string]string) string {
@@ -160,7 +164,7 @@ func TestCreateLocatesCgroupV2(t *testing.T) {
 			// The runtime options carry the config, as CRI sends them: its [runc] table picks
 			// runc's cgroup driver.
 			opts, err := typeurl.MarshalAnyToProto(&runtimeoptions.Options{
-				ConfigBody: []byte(fmt.Sprintf("state_dir = %q\n[runc]\nsystemd_cgroup = %v\n", h.stateDir, tc.systemd))})
+				ConfigBody: []byte(fmt.Sprintf("state_dir = %q\n%s[runc]\nsystemd_cgroup = %v\n", h.stateDir, permissiveLimits, tc.systemd))})
 			if err != nil {
 				t.Fatal(err)
 			}

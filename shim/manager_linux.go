@@ -13,12 +13,14 @@ import (
 	apitypes "github.com/containerd/containerd/api/types"
 	runtimeoptions "github.com/containerd/containerd/api/types/runtimeoptions/v1"
 	"github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2/manager"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/containerd/v2/pkg/protobuf/types"
 	"github.com/containerd/containerd/v2/pkg/shim"
 	"github.com/containerd/log"
 	"github.com/containerd/typeurl/v2"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/rtshim/rtshim/internal/failpoint"
 	"github.com/rtshim/rtshim/rtcontainer"
 )
 
@@ -38,10 +40,11 @@ func NewManager() shim.Manager {
 	return Manager{Manager: manager.NewShimManager(RuntimeName), host: DefaultHost()}
 }
 
-// Start runs the stock start and notes in the bundle (the working directory) which sockets
-// the shim serves on, so that Stop can remove them if the shim gets killed.
+// Start runs the stock start on the runtime options in the form it reads (see
+// legacyStartInput) and notes in the bundle (the working directory) which sockets the shim
+// serves on, so that Stop can remove them if the shim gets killed.
 func (m Manager) Start(ctx context.Context, id string, opts shim.StartOpts) (shim.BootstrapParams, error) {
-	params, err := m.Manager.Start(ctx, id, opts)
+	params, err := m.stockStart(ctx, id, opts)
 	if err != nil {
 		return params, err
 	}
@@ -51,10 +54,51 @@ func (m Manager) Start(ctx context.Context, id string, opts shim.StartOpts) (shi
 			sockets = append(sockets, debug)
 		}
 	}
-	if err := os.WriteFile(socketsFile, []byte(strings.Join(sockets, "\n")), 0o600); err != nil {
-		log.G(ctx).WithError(err).Warn("record shim sockets")
-	}
+	// Best effort, and silent: containerd reads what `shim start` writes to stdout and stderr
+	// as its answer, so a log line here would break the start. Without the file, only the
+	// removal of a killed shim's sockets is lost.
+	_ = os.WriteFile(socketsFile, []byte(strings.Join(sockets, "\n")), 0o600)
 	return params, nil
+}
+
+// stockStart runs the stock Start with stdin holding what containerd ≤ 2.2 writes there,
+// whichever containerd started the shim. It returns its errors and logs nothing: containerd
+// takes the start command's stdout and stderr together as its answer.
+func (m Manager) stockStart(ctx context.Context, id string, opts shim.StartOpts) (shim.BootstrapParams, error) {
+	ns, err := namespaces.NamespaceRequired(ctx)
+	if err != nil {
+		return shim.BootstrapParams{}, err
+	}
+	input, err := io.ReadAll(io.LimitReader(os.Stdin, maxStartInput+1))
+	if err != nil {
+		return shim.BootstrapParams{}, fmt.Errorf("read start parameters from stdin: %w", err)
+	}
+	if len(input) > maxStartInput {
+		return shim.BootstrapParams{}, fmt.Errorf("start parameters on stdin exceed %d bytes", maxStartInput)
+	}
+	legacy, err := legacyStartInput(input, id, ns)
+	if err != nil {
+		return shim.BootstrapParams{}, err
+	}
+	// The stock Start reads os.Stdin itself and takes no reader: give it a pipe holding the
+	// legacy form for the call. `start` is a short-lived command that does nothing else.
+	r, w, err := os.Pipe()
+	if err != nil {
+		return shim.BootstrapParams{}, fmt.Errorf("pipe for the start parameters: %w", err)
+	}
+	go func() {
+		// If Start returns without reading (the shim of the container's group runs already),
+		// closing r makes this write fail with EPIPE, which ends the goroutine.
+		_, _ = w.Write(legacy)
+		w.Close()
+	}()
+	stdin := os.Stdin
+	os.Stdin = r
+	defer func() {
+		os.Stdin = stdin
+		r.Close()
+	}()
+	return m.Manager.Start(ctx, id, opts)
 }
 
 // shimGroup is the ID the stock manager names the socket after: a pod's containers share
@@ -96,14 +140,26 @@ func removeStaleSockets(ctx context.Context, bundle string) {
 // Stop runs the stock cleanup (runc delete --force, unmount), then releases the budget and
 // removes the dead shim's sockets.
 func (m Manager) Stop(ctx context.Context, id string) (shim.StopStatus, error) {
-	st, err := m.Manager.Stop(ctx, id)
-	cwd, cerr := os.Getwd()
-	if cerr != nil {
-		return st, errors.Join(err, cerr)
+	cwd, err := os.Getwd()
+	if err != nil {
+		st, serr := m.Manager.Stop(ctx, id)
+		return st, errors.Join(serr, err)
 	}
 	bundle := filepath.Join(filepath.Dir(cwd), id)
+	if spec, err := rtcontainer.ReadSpec(filepath.Join(bundle, "config.json")); err == nil {
+		if hook := failpoint.Hook(spec.Annotations); hook != nil {
+			if err := hook(rtcontainer.StepCleanupBefore); err != nil {
+				return shim.StopStatus{}, err
+			}
+		}
+	}
+	rec, rerr := rtcontainer.ReadBundleRecord(bundle)
+	if rerr == nil {
+		// The stock cleanup is `runc delete --force`, which SIGKILLs the init and waits for it.
+		m.host.Demote(ctx, rec.StateDir, rec.Namespace, id)
+	}
+	st, err := m.Manager.Stop(ctx, id)
 	removeStaleSockets(ctx, bundle)
-	rec, rerr := readBundleRecord(bundle)
 	if rerr != nil {
 		if !errors.Is(rerr, os.ErrNotExist) {
 			log.G(ctx).WithError(rerr).Warn("read rtshim bundle record")

@@ -1,5 +1,5 @@
 // Package shim is the containerd task service of containerd-shim-rt-v2: the stock runc task
-// service, embedded, with Create, Start, Exec, Update and Delete wrapped to run the real-time
+// service, embedded, with Create, Start, Exec, Update, Kill and Delete wrapped to run the real-time
 // lifecycle (package rtcontainer) around them. Every other RPC is the stock one.
 package shim
 
@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"syscall"
 
 	taskapi "github.com/containerd/containerd/api/runtime/task/v3"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
@@ -90,11 +91,6 @@ func (s *Service) create(ctx context.Context, r *taskapi.CreateTaskRequest) (*ta
 		return nil, err
 	}
 	r.Options = opts
-	// The bundle record comes first, so that `containerd-shim-rt-v2 delete` finds the state to
-	// release whenever this shim dies.
-	if err := writeBundleRecord(r.Bundle, bundleRecord{Namespace: ns, StateDir: cfg.StateDir}); err != nil {
-		return nil, err
-	}
 	rt := &runtime{binary: runtimeBinary(opts), versions: &s.versions}
 	c, err := s.host.Prepare(ctx, rtcontainer.Options{Namespace: ns, ID: r.ID, Bundle: r.Bundle, Config: cfg,
 		Runtime: rt, SystemdCgroup: runcOptions(opts).GetSystemdCgroup()})
@@ -184,6 +180,15 @@ func (s *Service) Update(ctx context.Context, r *taskapi.UpdateTaskRequest) (*pt
 		}
 	}
 	return s.TTRPCTaskService.Update(ctx, r)
+}
+
+// Kill demotes a real-time container's threads before SIGKILL, so that it dies at once whatever
+// its budget (see rtcontainer.BeforeKill).
+func (s *Service) Kill(ctx context.Context, r *taskapi.KillRequest) (*ptypes.Empty, error) {
+	if c := s.get(r.ID); c != nil && (r.ExecID == "" || r.All) {
+		c.BeforeKill(ctx, syscall.Signal(r.Signal))
+	}
+	return s.TTRPCTaskService.Kill(ctx, r)
 }
 
 // Delete runs the stock Delete (runc delete removes the container's cgroup) between the

@@ -3,6 +3,7 @@ package wrapper
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -35,10 +36,15 @@ func bundle(inv Invocation) string {
 func (w Wrapper) create(inv Invocation, cfg *config.Config, runc string) int {
 	ctx := context.Background()
 	c, err := w.Host.Prepare(ctx, w.options(inv, cfg, runc))
-	if err != nil {
+	var specErr *oci.SpecError
+	switch {
+	case errors.As(err, &specErr):
+		// The spec's own process.scheduler, which runc validates itself: its verdict and message
+		// are runc's, as they would be without runc-rt.
+		return w.handOver(runc, inv.Args)
+	case err != nil:
 		return w.fail(err)
-	}
-	if c == nil {
+	case c == nil:
 		return w.handOver(runc, inv.Args)
 	}
 	preserve, _ := strconv.Atoi(inv.Flags["preserve-fds"])
@@ -104,48 +110,28 @@ func rewriteProcess(ctx context.Context, p string, exec func(context.Context, *s
 	return os.WriteFile(p, out, 0o600)
 }
 
-// delete runs `runc delete` between the before- and after-delete steps. Only a container runc
-// really deleted (or that is gone) gives its budget back: runc refuses to delete a running
-// container without --force, and that container keeps its request for later execs.
-func (w Wrapper) delete(inv Invocation, cfg *config.Config, runc string) int {
-	ctx := context.Background()
-	o := w.options(inv, cfg, runc)
-	c, err := w.Host.Lookup(ctx, o)
-	if err != nil {
-		fmt.Fprintf(w.Stderr, "runc-rt: %v\n", err) // the container is deleted all the same
-	}
-	if c != nil {
-		c.BeforeDelete(ctx)
-	}
-	code := runReal(runc, inv.Args, 0)
-	if code != 0 {
-		if _, err := o.Runtime.InitPID(ctx); err == nil {
-			return code // runc refused: the container is still there
-		}
-	}
-	if c != nil {
-		err = c.AfterDelete(ctx)
-	} else {
-		err = w.Host.Forget(ctx, cfg.StateDir, o.Namespace, o.ID)
-	}
-	if err != nil {
-		fmt.Fprintf(w.Stderr, "runc-rt: release RT budget of %s: %v\n", o.ID, err)
-	}
-	return code
-}
-
 // run (create and start in one) cannot stop between the two: a real-time request is refused
-// rather than half applied.
+// rather than half applied. Anything else is runc's to apply: a non-real-time policy (nice,
+// SCHED_BATCH, SCHED_IDLE) goes into process.scheduler, which runc ≥ 1.2 sets in runc init.
 func (w Wrapper) run(inv Invocation, cfg *config.Config, runc string) int {
 	spec, err := rtcontainer.ReadSpec(filepath.Join(bundle(inv), "config.json"))
-	if err == nil {
-		var req *oci.Request
-		if req, err = oci.ParseRequest(spec, cfg.Rules()); err == nil && req != nil {
-			err = fmt.Errorf("%w: runc run cannot apply a real-time request between create and start: use runc create and runc start",
-				errdefs.ErrNotImplemented)
-		}
-	}
 	if err != nil {
+		return w.fail(err)
+	}
+	req, err := oci.ParseRequest(spec, cfg.Rules())
+	var specErr *oci.SpecError
+	switch {
+	case errors.As(err, &specErr), err == nil && req == nil:
+		return w.handOver(runc, inv.Args)
+	case err != nil:
+		return w.fail(err)
+	case req.NeedsBudget() || req.Mode == oci.ModeGrant:
+		return w.fail(fmt.Errorf("%w: runc run cannot apply a real-time request between create and start: use runc create and runc start",
+			errdefs.ErrNotImplemented))
+	}
+	o := w.options(inv, cfg, runc)
+	o.Detached = false // runc applies the policy: keep process.scheduler
+	if _, err := w.Host.Prepare(context.Background(), o); err != nil {
 		return w.fail(err)
 	}
 	return w.handOver(runc, inv.Args)

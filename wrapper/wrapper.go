@@ -1,7 +1,6 @@
 package wrapper
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -39,22 +38,21 @@ func (w Wrapper) Main(args []string) int {
 		// would, rather than fail to find runc and leave the budget behind.
 		os.Setenv("PATH", defaultPath)
 	}
-	cfg, _, err := config.FromEnv().Load()
-	if err != nil {
-		return w.fail(err)
-	}
+	// A broken config stops only the commands that need it; kill, delete, state, list and the
+	// rest work without one (delete and kill find the container's state dir in its bundle).
+	cfg, _, cfgErr := config.FromEnv().Load()
 	runc, err := realRunc(cfg)
 	if err != nil {
-		if inv.Command == "delete" {
-			// The container is gone either way.
-			if err := w.Host.Forget(context.Background(), cfg.StateDir, namespace(inv), inv.ID()); err != nil {
-				fmt.Fprintf(w.Stderr, "runc-rt: release RT budget of %s: %v\n", inv.ID(), err)
-			}
-		}
 		return w.fail(err)
 	}
-	if truthy(inv.Flags["help"]) {
-		return w.handOver(runc, args) // `runc-rt create --help` is runc's help
+	if inv.Command == "help" || truthy(inv.Flags["help"]) {
+		return w.help(runc, args)
+	}
+	switch inv.Command {
+	case "create", "start", "exec", "run", "update":
+		if cfgErr != nil {
+			return w.fail(cfgErr)
+		}
 	}
 	switch inv.Command {
 	case "create":
@@ -63,6 +61,10 @@ func (w Wrapper) Main(args []string) int {
 		return w.start(inv, cfg, runc)
 	case "exec":
 		return w.exec(inv, cfg, runc)
+	case "update":
+		return w.update(inv, cfg, runc)
+	case "kill":
+		return w.kill(inv, cfg, runc)
 	case "delete":
 		return w.delete(inv, cfg, runc)
 	case "run":
@@ -99,9 +101,13 @@ func logTo(inv Invocation) func() {
 }
 
 // realRunc finds the runc to hand commands to, refusing to find runc-rt itself (installed as
-// "runc" earlier on PATH, it would call itself forever).
+// "runc" earlier on PATH, it would call itself forever). Without a config it is $RTSHIM_RUNC,
+// else "runc".
 func realRunc(cfg *config.Config) (string, error) {
-	name := cfg.Runc.BinaryName
+	name := config.Default().Runc.BinaryName
+	if cfg != nil {
+		name = cfg.Runc.BinaryName
+	}
 	if env := os.Getenv(EnvRunc); env != "" {
 		name = env
 	}

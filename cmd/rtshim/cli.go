@@ -34,7 +34,7 @@ func newApp(stdout, stderr io.Writer) *app {
 
 func (a *app) run(args []string) int {
 	if len(args) == 0 {
-		fmt.Fprint(a.stderr, "usage: rtshim doctor|status|help [options]; rtshim --help for the manual\n")
+		fmt.Fprint(a.stderr, "usage: rtshim doctor|status|reap|help [options]; rtshim --help for the manual\n")
 		return exitUsage
 	}
 	switch cmd, rest := args[0], args[1:]; cmd {
@@ -42,10 +42,12 @@ func (a *app) run(args []string) int {
 		return a.doctor(rest)
 	case "status":
 		return a.status(rest)
+	case "reap":
+		return a.reap(rest)
 	case "help", "-h", "-help", "--help":
 		return a.help(rest)
 	default:
-		fmt.Fprintf(a.stderr, "rtshim: unknown command %q; commands are doctor, status, help\n", cmd)
+		fmt.Fprintf(a.stderr, "rtshim: unknown command %q; commands are doctor, status, reap, help\n", cmd)
 		return exitUsage
 	}
 }
@@ -58,6 +60,8 @@ func (a *app) help(args []string) int {
 		fmt.Fprint(a.stdout, "Usage: rtshim doctor [options]\n\n"+helpDoctor+helpExit)
 	case args[0] == "status":
 		fmt.Fprint(a.stdout, "Usage: rtshim status [options]\n\n"+helpStatus+helpExit)
+	case args[0] == "reap":
+		fmt.Fprint(a.stdout, "Usage: rtshim reap NAMESPACE ID [options]\n\n"+helpReap+helpExit)
 	default:
 		fmt.Fprintf(a.stderr, "rtshim help: unknown command %q; commands are doctor, status\n", args[0])
 		return exitUsage

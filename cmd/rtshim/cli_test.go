@@ -57,7 +57,7 @@ func TestDoctorExitStatus(t *testing.T) {
 		Ready    bool
 		Findings []struct{ ID, Severity string }
 	}
-	if err := json.Unmarshal([]byte(out), &r); err != nil || code != exitOK || !r.Ready || len(r.Findings) != 12 {
+	if err := json.Unmarshal([]byte(out), &r); err != nil || code != exitOK || !r.Ready || len(r.Findings) != 13 {
 		t.Fatalf("--json on a ready host: exit %d, %v, %s", code, err, out)
 	}
 	// Not ready: a bad rtshim config named with --config.

@@ -107,4 +107,4 @@ SEE ALSO
     Documentation/scheduler/sched-rt-group.rst
 `
 
-const helpPage = helpHead + helpDoctor + helpStatus + helpHelp + helpExit + helpRest
+const helpPage = helpHead + helpDoctor + helpStatus + helpReap + helpHelp + helpExit + helpRest

@@ -81,6 +81,7 @@ var checks = []check{
 	(*env).containerdRuntime,
 	(*env).shimBinary,
 	(*env).shimConfig,
+	(*env).orphans,
 }
 
 // Run checks the host. It never fails as a whole: what cannot be read becomes a finding.

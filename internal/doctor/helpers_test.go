@@ -114,7 +114,7 @@ func goodHost(t *testing.T) *fakeHost {
 	}
 	f.write("proc/1/comm", "init\n")
 	f.containerdConfig("")
-	f.write("etc/containerd/rtshim.toml", "[defaults]\npriority = 60\n")
+	f.write("etc/containerd/rtshim.toml", "state_dir = \""+f.path("run/rtshim")+"\"\n[defaults]\npriority = 60\n")
 	f.executable("usr/bin/containerd")
 	f.executable("usr/bin/" + shimBinary)
 	return f

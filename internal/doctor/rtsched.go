@@ -58,7 +58,7 @@ func (e *env) rtGroupSchedV1(f Finding, mount string) Finding {
 	// What a new container gets is what the shim's own grant would admit (cgroupfix.Available):
 	// a container in a cgroup of its own below the root, as ctr and Docker make them.
 	cg := &cgroupfix.Manager{CPU: cpu}
-	left, err := cg.Available(probeLeaf, d.RTPeriodUS)
+	left, err := cg.Available(cgroupfix.Claim{Leaf: probeLeaf, PeriodUS: d.RTPeriodUS})
 	if err != nil {
 		f.Severity = Fail
 		f.Saw = fmt.Sprintf("cannot work out the RT budget left in %s: %v", mount, err)

@@ -35,7 +35,7 @@ func TestRTGroupSched(t *testing.T) {
 		{"v1 child with another period is scaled", func(f *fakeHost) { f.rtBudget("a", "50000", "500000") }, OK,
 			"/a 50000/500000 µs; left for a new container: 850000 µs per 1000000 µs, room for 8"},
 		{"v1 default budget from the config", func(f *fakeHost) {
-			f.write("etc/containerd/rtshim.toml", "[defaults]\nrt_runtime_us = 500000\n")
+			f.write("etc/containerd/rtshim.toml", "[defaults]\nrt_runtime_us = 500000\n[limits]\nmax_rt_runtime_us = 500000\n")
 			f.rtBudget("docker", "500000", "1000000")
 		}, Fail, "room for 0 containers at the default 500000 µs"},
 		{"v1 root without budget", func(f *fakeHost) { f.rtBudget("", "0", "1000000") }, Fail, "left for a new container: 0 µs"},
@@ -65,7 +65,7 @@ func TestRTGroupSchedAgreesWithGrant(t *testing.T) {
 	f.rtBudget("a", "111111", "333333")
 	f.rtBudget("b", "7", "9999")
 	cpu := cgroupfix.DirFS{Root: f.path("cgroup/cpu")}
-	want, err := (&cgroupfix.Manager{CPU: cpu}).Available("/new/c", 1000000)
+	want, err := (&cgroupfix.Manager{CPU: cpu}).Available(cgroupfix.Claim{Leaf: "/new/c", PeriodUS: 1000000})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -187,9 +187,9 @@ func (e *env) shimConfig() Finding {
 func summary(c *config.Config) string {
 	d, l := c.Defaults, c.Limits
 	return fmt.Sprintf("state_dir %s, defaults priority %d, rt_runtime_us %d/%d, mode %s, cpu_quota %s; "+
-		"limits max_priority %d, max_rt_runtime_us %d, policies %s",
+		"limits max_priority %d, min_nice %d, max_rt_runtime_us %d, max_pod_rt_runtime_us %d, allow_grant %t, honor_env %t, policies %s",
 		c.StateDir, d.Priority, d.RTRuntimeUS, d.RTPeriodUS, d.Mode, d.CPUQuota,
-		l.MaxPriority, l.MaxRTRuntimeUS, strings.Join(l.AllowedPolicies, ","))
+		l.MaxPriority, l.MinNice, l.MaxRTRuntimeUS, l.MaxPodRTRuntimeUS, l.AllowGrant, l.HonorEnv, strings.Join(l.AllowedPolicies, ","))
 }
 
 func ifTrue(b bool, s string) string {

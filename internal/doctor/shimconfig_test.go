@@ -28,7 +28,7 @@ func TestShimConfig(t *testing.T) {
 		}
 	}
 	runFindingCases(t, "shim.config", []findingCase{
-		{"ConfigPath", nil, OK, "@/etc/containerd/rtshim.toml (used by runtime rt): valid; state_dir /run/rtshim, defaults priority 60"},
+		{"ConfigPath", nil, OK, "@/etc/containerd/rtshim.toml (used by runtime rt): valid; state_dir @/run/rtshim, defaults priority 60"},
 		{"bad key", func(f *fakeHost) { f.write("etc/containerd/rtshim.toml", "[limits]\nmax_prio = 5\n") }, Fail,
 			"@/etc/containerd/rtshim.toml: unknown key limits.max_prio"},
 		{"bad value", func(f *fakeHost) { f.write("etc/containerd/rtshim.toml", "[defaults]\npriority = 0\n") }, Fail, "defaults.priority=0"},

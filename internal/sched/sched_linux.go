@@ -170,3 +170,31 @@ func setError(pid, tid int, s oci.Sched, err error) error {
 	}
 	return fmt.Errorf("set %s on thread %d of pid %d: %s: %w", Describe(ToAttr(s)), tid, pid, why, err)
 }
+
+// Demote sets every real-time thread of pid (SCHED_FIFO, SCHED_RR, SCHED_DEADLINE) to
+// SCHED_OTHER and returns how many it changed. A throttled real-time thread whose budget is
+// tiny can wait for minutes before it runs again, even to die of SIGKILL; as SCHED_OTHER it
+// runs, and dies, at once. Threads that exit meanwhile are skipped.
+func (p Procs) Demote(pid int) (changed int, err error) {
+	tids, err := p.Threads(pid)
+	if err != nil {
+		return 0, err
+	}
+	other := ToAttr(oci.Sched{Policy: oci.PolicyOther})
+	var errs []error
+	for _, tid := range tids {
+		got, err := unix.SchedGetAttr(tid, 0)
+		if err != nil {
+			continue // gone, or not ours to read: nothing to demote
+		}
+		if got.Policy != unix.SCHED_FIFO && got.Policy != unix.SCHED_RR && got.Policy != unix.SCHED_DEADLINE {
+			continue
+		}
+		if err := unix.SchedSetAttr(tid, other, 0); err != nil && !errors.Is(err, unix.ESRCH) {
+			errs = append(errs, fmt.Errorf("demote thread %d of pid %d: %w", tid, pid, err))
+			continue
+		}
+		changed++
+	}
+	return changed, errors.Join(errs...)
+}

@@ -29,13 +29,18 @@ func (r Report) WriteText(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAMESPACE\tID\tPIDS\tPOLICY\tRT BUDGET (µs)\tCPU QUOTA\tPOD QUOTA\tSHIM")
 	gone, stale := false, false
+	var orphans []Container
 	for _, c := range r.Containers {
 		pids, policy := strconv.Itoa(len(c.Processes)), c.PolicySummary()
 		if !c.CgroupExists {
 			pids, policy, stale = "-", "cgroup gone", true
 		}
 		shim := fmt.Sprintf("alive (pid %d)", c.Shim.PID)
-		if !c.Shim.Alive {
+		switch {
+		case c.Orphan:
+			shim = fmt.Sprintf("gone (pid %d), ORPHANED", c.Shim.PID)
+			orphans = append(orphans, c)
+		case !c.Shim.Alive:
 			shim, gone = fmt.Sprintf("gone (pid %d)", c.Shim.PID), true
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Namespace, c.ID, pids, policy,
@@ -46,6 +51,11 @@ func (r Report) WriteText(w io.Writer) error {
 	}
 	if r.CgroupError != "" {
 		fmt.Fprintf(w, "\ncgroups not read: %s\n", r.CgroupError)
+	}
+	for _, c := range orphans {
+		fmt.Fprintf(w, "\n%s/%s is orphaned: its shim is gone, but %d process(es) still run in %s and hold its budget, "+
+			"and nothing else will give it back. Once its engine no longer knows it: rtshim reap %s %s\n",
+			c.Namespace, c.ID, len(c.Processes), c.Cgroup, shellQuote(c.Namespace), shellQuote(c.ID))
 	}
 	if gone || stale {
 		fmt.Fprintln(w, "\nA claim whose shim is gone and whose cgroup holds no process is released by the next RT "+
@@ -66,4 +76,12 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// shellQuote quotes s for a command line to paste when it has anything a shell would touch.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:/") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

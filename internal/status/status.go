@@ -81,6 +81,9 @@ type Container struct {
 	Quota    string `json:"cpu_quota"`
 	PodQuota string `json:"pod_cpu_quota,omitempty"`
 	Shim     Shim   `json:"shim"`
+	// Orphan: the shim is gone but processes still run in the cgroup, holding the claim's
+	// budget; nothing gives it back on its own (rtshim reap does).
+	Orphan bool `json:"orphan,omitempty"`
 }
 
 // Report is everything rtshim status shows.
@@ -162,6 +165,7 @@ func inspect(procRoot string, cpu cgroupfix.FS, v2 bool, sched func(int) (Sched,
 			out.Budget = &Budget{rt, period}
 		}
 	}
+	out.Orphan = !out.Shim.Alive && len(out.Processes) > 0
 	out.Quota = quota(cpu, v2, c.Leaf)
 	if c.Pod != "" {
 		out.PodQuota = quota(cpu, v2, c.Pod)

@@ -188,3 +188,30 @@ func TestListUnreadableState(t *testing.T) {
 		t.Error("an unreadable claims dir must be an error")
 	}
 }
+
+// TestOrphan: a claim whose shim is gone while processes still run in its cgroup is shown as
+// orphaned, with the command that finishes it (issue 10 point 9).
+func TestOrphan(t *testing.T) {
+	f := newFake(t, false)
+	f.shim(600, 1)
+	f.claim(cgroupfix.Claim{Namespace: "default", ID: "orph", Leaf: "/default/orph", RuntimeUS: 40000, PeriodUS: 1000000,
+		Owner: cgroupfix.Owner{PID: 600, StartTime: 2}}) // pid 600 was reused: the shim is gone
+	f.cgroupFiles("/default/orph", map[string]string{"cgroup.procs": "77", "cpu.rt_runtime_us": "40000", "cpu.rt_period_us": "1000000"})
+	f.sched[77] = Sched{Policy: "SCHED_FIFO", Priority: 50}
+	r := f.list()
+	if c := r.Containers[0]; !c.Orphan || c.Shim.Alive {
+		t.Fatalf("not reported orphaned: %+v", c)
+	}
+	var b bytes.Buffer
+	r.WriteText(&b)
+	for _, want := range []string{"gone (pid 600), ORPHANED", "default/orph is orphaned", "rtshim reap default orph"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("text lacks %q:\n%s", want, b.String())
+		}
+	}
+	// Alive shim, or no process: not orphaned.
+	f.shim(600, 2)
+	if f.list().Containers[0].Orphan {
+		t.Error("a claim with a live shim reported orphaned")
+	}
+}

@@ -1,4 +1,4 @@
-package shim
+package rtcontainer
 
 import (
 	"encoding/json"
@@ -8,16 +8,18 @@ import (
 	"strings"
 )
 
-// bundleRecord lets `containerd-shim-rt-v2 delete`, run by containerd after a shim died, find
-// the state to release: it has neither the shim's memory nor the runtime options.
-type bundleRecord struct {
+// BundleRecord, in the bundle, names the namespace and state dir the container's claim is in:
+// what `containerd-shim-rt-v2 delete` (run by containerd after a shim died) and runc-rt's
+// delete and kill (with a broken config, or one changed since create) need to give back what the
+// container holds. Prepare writes it first, for every container.
+type BundleRecord struct {
 	Namespace string `json:"namespace"`
 	StateDir  string `json:"state_dir"`
 }
 
 const bundleRecordFile = "rtshim.json"
 
-func writeBundleRecord(bundle string, rec bundleRecord) error {
+func writeBundleRecord(bundle string, rec BundleRecord) error {
 	b, err := json.Marshal(rec)
 	if err != nil {
 		return err
@@ -25,12 +27,13 @@ func writeBundleRecord(bundle string, rec bundleRecord) error {
 	return os.WriteFile(filepath.Join(bundle, bundleRecordFile), b, 0o600)
 }
 
-func readBundleRecord(bundle string) (*bundleRecord, error) {
+// ReadBundleRecord reads the bundle's record; fs.ErrNotExist when it has none.
+func ReadBundleRecord(bundle string) (*BundleRecord, error) {
 	b, err := os.ReadFile(filepath.Join(bundle, bundleRecordFile))
 	if err != nil {
 		return nil, err
 	}
-	var rec bundleRecord
+	var rec BundleRecord
 	if err := json.Unmarshal(b, &rec); err != nil {
 		return nil, fmt.Errorf("parse %s: %w", bundleRecordFile, err)
 	}
