@@ -4,6 +4,7 @@ package k8stest
 
 import (
 	"fmt"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -49,7 +50,7 @@ func testContrib(t *testing.T, c *cluster) {
 		for _, p := range all {
 			names = append(names, p.Metadata.Name)
 		}
-		c.deletePods(t, append(names, "rt-demo", "rt-burstable", "control-demo", "control-burstable", "rt-too-big")...)
+		c.deletePods(t, append(names, "rt-demo", "rt-burstable", "control-demo", "control-burstable")...)
 	})
 
 	wantQoS := map[string]string{"rt-demo": "Guaranteed", "rt-burstable": "Burstable"}
@@ -72,6 +73,10 @@ func testContrib(t *testing.T, c *cluster) {
 		rtTotal += podQuota
 		checkCgroup(t, name+" pod cgroup", p.podCgroup(), map[string]int64{"cpu.rt_runtime_us": podQuota, "cpu.cfs_quota_us": -1})
 		t.Logf("%s (%s): every container %s, budget %d µs each, quotas lifted", name, p.Status.QOSClass, "as asked", budget)
+	}
+	// One shim serves a whole pod, pause container included, as the stock runc shim does.
+	if shims := c.node.shimsRunning(filepath.Join(binDir, "containerd-shim-rt-v2")); len(shims) != 2 {
+		t.Errorf("%d rtshim processes %v for the two RT pods, want one per pod", len(shims), shims)
 	}
 	checkCgroup(t, "QoS cgroup", "/kubepods/burstable", map[string]int64{"cpu.rt_runtime_us": budget})
 	checkCgroup(t, "kubepods", "/kubepods", map[string]int64{"cpu.rt_runtime_us": rtTotal})
@@ -114,21 +119,29 @@ func testContrib(t *testing.T, c *cluster) {
 	c.deletePods(t, "rt-demo", "rt-burstable", "control-demo", "control-burstable")
 	waitCgroupsGone(t, all...)
 	assertTreeRestored(t, before)
-	if left := c.node.claimsLeft(); len(left) > 0 {
-		t.Errorf("rtshim claims left: %v", left)
+	if left := c.node.recordsLeft(); len(left) > 0 {
+		t.Errorf("rtshim records left: %v", left)
 	}
 }
 
 // testRefused: a pod asking for more budget than is left is refused; kubectl describe shows
 // the cgroup, the requested and the available budget; nothing of it is granted, and deleting it
-// leaves nothing. used is what the running RT pods hold.
+// leaves nothing. used is what the running RT pods hold. A filler pod first takes the most a
+// pod may hold (contrib/rtshim.toml's limits), so that the same request then cannot fit.
 func testRefused(t *testing.T, c *cluster, used int64) {
-	before := snapshotCPUTree(t)
-	const want = 900000
+	maxPod := contribLimit(t, "max_pod_rt_runtime_us")
+	want := min(contribLimit(t, "max_rt_runtime_us"), maxPod)
 	root := mustReadInt(t, cpuCgroup("/")+"/cpu.rt_runtime_us")
-	c.apply(t, toJSON(t, rtPod("rt-too-big", "rt", map[string]string{
-		"rtshim.io/policy": "SCHED_FIFO", "rtshim.io/rt-runtime-us": strconv.Itoa(want),
-	}, "", "", "app")))
+	t.Cleanup(func() { c.deletePods(t, "rt-filler", "rt-too-big") })
+	fill := map[string]string{"rtshim.io/policy": "SCHED_FIFO", "rtshim.io/rt-runtime-us": strconv.FormatInt(want, 10)}
+	if used+2*want <= root {
+		t.Fatalf("the test needs the host's %d µs to be less than %d held + 2 × %d asked", root, used, want)
+	}
+	c.apply(t, toJSON(t, rtPod("rt-filler", "rt", fill, "", "", "app")))
+	filler := c.waitRunning(t, "rt-filler")
+	used += want
+	before := snapshotCPUTree(t)
+	c.apply(t, toJSON(t, rtPod("rt-too-big", "rt", fill, "", "", "app")))
 	avail := root - used
 	wantMsg := regexp.MustCompile(fmt.Sprintf(`cgroup /kubepods cannot grant %d µs per 1000000 µs period, %d µs available`, want, avail))
 	var msg string
@@ -170,6 +183,8 @@ func testRefused(t *testing.T, c *cluster, used int64) {
 	c.deletePods(t, "rt-too-big")
 	waitCgroupsGone(t, p)
 	assertTreeRestored(t, before)
+	c.deletePods(t, "rt-filler")
+	waitCgroupsGone(t, filler)
 }
 
 // parseMilli parses a CPU quantity ("500m", "1", "0.5") into millicores.

@@ -73,6 +73,9 @@ func testCPUManager(t *testing.T, c *cluster) {
 	c.deletePods(t, "rt-pinned", "rt-shared")
 	waitCgroupsGone(t, pinned, shared)
 	assertTreeRestored(t, before)
+	if left := c.node.recordsLeft(); len(left) > 0 {
+		t.Errorf("rtshim records left: %v", left)
+	}
 }
 
 // cpuList is a CPU set as the kernel lists single CPUs and ranges of two: "0", "1", "0,1".

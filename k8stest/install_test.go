@@ -164,6 +164,9 @@ func testInstaller(t *testing.T, c *cluster) {
 	c.deletePods(t, "rt-uninstalled")
 	waitCgroupsGone(t, p)
 	assertTreeRestored(t, before)
+	if left := c.node.recordsLeft(); len(left) > 0 {
+		t.Errorf("rtshim records left: %v", left)
+	}
 }
 
 // root is the node's root directory as its mount namespace sees it, reached from the host.

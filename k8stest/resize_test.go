@@ -67,6 +67,9 @@ func testResize(t *testing.T, c *cluster) {
 	c.deletePods(t, "rt-resize", "plain-resize")
 	waitCgroupsGone(t, rt, plain)
 	assertTreeRestored(t, before)
+	if left := c.node.recordsLeft(); len(left) > 0 {
+		t.Errorf("rtshim records left: %v", left)
+	}
 }
 
 // waitResized waits until pod name's container app reports limit cpu (the kubelet has

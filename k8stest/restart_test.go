@@ -86,7 +86,7 @@ func testRestart(t *testing.T, c *cluster) {
 		waitCgroupsGone(t, p)
 	}
 	assertTreeRestored(t, before)
-	if left := c.node.claimsLeft(); len(left) > 0 {
-		t.Errorf("rtshim claims left: %v", left)
+	if left := c.node.recordsLeft(); len(left) > 0 {
+		t.Errorf("rtshim records left: %v", left)
 	}
 }

@@ -135,6 +135,22 @@ func contribBudget(t testing.TB) int64 {
 	return cfg.Defaults.RTRuntimeUS
 }
 
+// contribLimit is one of contrib/rtshim.toml's [limits], in µs.
+func contribLimit(t testing.TB, key string) int64 {
+	t.Helper()
+	var cfg struct {
+		Limits map[string]any `toml:"limits"`
+	}
+	if _, err := toml.DecodeFile(contribRtshim, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	v, ok := cfg.Limits[key].(int64)
+	if !ok || v <= 0 {
+		t.Fatalf("%s: limits.%s = %v", contribRtshim, key, cfg.Limits[key])
+	}
+	return v
+}
+
 // rtRequest is what rtshim.io/ annotations ask for one container: policy (1 SCHED_FIFO, 2
 // SCHED_RR) and priority (default 50); an override `<key>.container.<name>` wins.
 func rtRequest(t testing.TB, annotations map[string]any, container string) (policy, priority uint32) {
@@ -268,6 +284,19 @@ func assertTreeRestored(t testing.TB, before map[string]string) {
 func (n *node) claimsLeft() []string {
 	ents, _ := os.ReadDir(filepath.Join(n.stateDir, "claims"))
 	return names(ents)
+}
+
+// recordsLeft lists the rtshim claims and baselines (what a cgroup held before rtshim changed
+// it) in the node's state dir: none once every RT container is gone.
+func (n *node) recordsLeft() []string {
+	var out []string
+	for _, sub := range []string{"claims", "baselines"} {
+		ents, _ := os.ReadDir(filepath.Join(n.stateDir, sub))
+		for _, e := range ents {
+			out = append(out, sub+"/"+e.Name())
+		}
+	}
+	return out
 }
 
 // annotationsOf is a manifest's metadata.annotations.

@@ -100,8 +100,8 @@ func testScale(t *testing.T, c *cluster) {
 		t.Error(err)
 	}
 	assertTreeRestored(t, before)
-	if left := c.node.claimsLeft(); len(left) > 0 {
-		t.Errorf("rtshim claims left: %v", left)
+	if left := c.node.recordsLeft(); len(left) > 0 {
+		t.Errorf("rtshim records left: %v", left)
 	}
 }
 
