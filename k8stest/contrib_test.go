@@ -72,7 +72,7 @@ func testContrib(t *testing.T, c *cluster) {
 		}
 		rtTotal += podQuota
 		checkCgroup(t, name+" pod cgroup", p.podCgroup(), map[string]int64{"cpu.rt_runtime_us": podQuota, "cpu.cfs_quota_us": -1})
-		t.Logf("%s (%s): every container %s, budget %d µs each, quotas lifted", name, p.Status.QOSClass, "as asked", budget)
+		t.Logf("%s (%s): every container runs its policy and priority, budget %d µs each, quotas lifted", name, p.Status.QOSClass, budget)
 	}
 	// One shim serves a whole pod, pause container included, as the stock runc shim does.
 	if shims := c.node.shimsRunning(filepath.Join(binDir, "containerd-shim-rt-v2")); len(shims) != 2 {

@@ -73,7 +73,6 @@ type pod struct {
 		ContainerStatuses []struct {
 			Name         string `json:"name"`
 			ContainerID  string `json:"containerID"`
-			Ready        bool   `json:"ready"`
 			RestartCount int    `json:"restartCount"`
 			State        struct {
 				Running *struct{} `json:"running"`
@@ -85,7 +84,6 @@ type pod struct {
 				Limits map[string]string `json:"limits"`
 			} `json:"resources"`
 		} `json:"containerStatuses"`
-		Resize     string `json:"resize"`
 		Conditions []struct {
 			Type, Status, Reason, Message string
 		} `json:"conditions"`

@@ -92,8 +92,9 @@ func cloneManifest(t testing.TB, m manifest) manifest {
 	return c
 }
 
-// rtPod is a pod manifest: RuntimeClass class ("" for the default runtime), annotations, one
-// container per entry of cpuLimits ("" for none) that prints its /proc/self/sched and sleeps.
+// rtPod is a pod manifest: RuntimeClass class ("" for the default runtime), annotations, and
+// the named containers, each printing its /proc/self/sched and sleeping, with CPU request and
+// limit cpuRequest and cpuLimit ("" for none; memory 16Mi where set).
 func rtPod(name, class string, annotations map[string]string, cpuRequest, cpuLimit string, containers ...string) manifest {
 	var ctrs []any
 	for _, c := range containers {
