@@ -23,6 +23,16 @@ SHIM := containerd-shim-rt-v2
 GO_BUILD_FLAGS ?= -trimpath
 GO_LDFLAGS ?= -s -w -extldflags=-static
 
+# The project's version (hack/version.sh: the newest v* tag and how far past it, e.g. 0.1.0 or
+# 0.1.0+3.gabcdef1; 0.0.0+git<date>.<commit> without tags) and commit, stamped into all three
+# binaries (--version) and given to the .deb. make VERSION=... overrides it.
+ifneq ($(origin VERSION),command line)
+VERSION := $(shell bash hack/version.sh 2>/dev/null || echo 0.0.0+unknown)
+endif
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
+VERSION_LDFLAGS = -X github.com/rtshim/rtshim/internal/version.Version=$(VERSION) \
+	-X github.com/rtshim/rtshim/internal/version.Commit=$(COMMIT)
+
 # Tests.
 GO_TEST_FLAGS ?= -count=1
 INTEGRATION_TIMEOUT ?= 20m
@@ -98,18 +108,18 @@ CYCLICTEST ?= /usr/bin/cyclictest
 # need root and the binaries above (run by `make integration` and `make test-k8s`).
 UNIT_PKGS = $(shell $(GO) list -e ./... | grep -v -e '/integration' -e '/k8stest')
 
-.PHONY: help build build-fp tools tools-compat rootfs rootfs-bench demo deps test test-unit test-compat integration soak lint clean
+.PHONY: help build build-fp tools tools-compat rootfs rootfs-bench demo deps deps-build test test-unit test-compat integration soak lint clean
 
 ##@ Build
 
 build: ## build the shim, the runc-rt wrapper, the rtshim CLI (doctor, status) and the node installer into _output/bin
-	CGO_ENABLED=0 $(GO) build $(GO_BUILD_FLAGS) -ldflags '$(GO_LDFLAGS)' -o $(BIN_DIR)/$(SHIM) ./cmd/$(SHIM)
-	CGO_ENABLED=0 $(GO) build $(GO_BUILD_FLAGS) -ldflags '$(GO_LDFLAGS)' -o $(BIN_DIR)/rtshim ./cmd/rtshim
-	CGO_ENABLED=0 $(GO) build $(GO_BUILD_FLAGS) -ldflags '$(GO_LDFLAGS)' -o $(BIN_DIR)/runc-rt ./cmd/runc-rt
-	CGO_ENABLED=0 $(GO) build $(GO_BUILD_FLAGS) -ldflags '$(GO_LDFLAGS)' -o $(BIN_DIR)/rtshim-node-install ./cmd/rtshim-node-install
+	CGO_ENABLED=0 $(GO) build $(GO_BUILD_FLAGS) -ldflags '$(GO_LDFLAGS) $(VERSION_LDFLAGS)' -o $(BIN_DIR)/$(SHIM) ./cmd/$(SHIM)
+	CGO_ENABLED=0 $(GO) build $(GO_BUILD_FLAGS) -ldflags '$(GO_LDFLAGS) $(VERSION_LDFLAGS)' -o $(BIN_DIR)/rtshim ./cmd/rtshim
+	CGO_ENABLED=0 $(GO) build $(GO_BUILD_FLAGS) -ldflags '$(GO_LDFLAGS) $(VERSION_LDFLAGS)' -o $(BIN_DIR)/runc-rt ./cmd/runc-rt
+	CGO_ENABLED=0 $(GO) build $(GO_BUILD_FLAGS) -ldflags '$(GO_LDFLAGS) $(VERSION_LDFLAGS)' -o $(BIN_DIR)/rtshim-node-install ./cmd/rtshim-node-install
 
 build-fp: ## build the shim with failpoints (crash-safety tests only) into _output/bin-fp
-	CGO_ENABLED=0 $(GO) build $(GO_BUILD_FLAGS) -tags failpoints -ldflags '$(GO_LDFLAGS)' -o $(FP_BIN_DIR)/$(SHIM) ./cmd/$(SHIM)
+	CGO_ENABLED=0 $(GO) build $(GO_BUILD_FLAGS) -tags failpoints -ldflags '$(GO_LDFLAGS) $(VERSION_LDFLAGS)' -o $(FP_BIN_DIR)/$(SHIM) ./cmd/$(SHIM)
 
 tools: $(TOOL_BINS) ## build containerd, ctr, the runc shim and runc (tools/go.mod versions) into _output/tools/bin
 
@@ -161,7 +171,7 @@ $(ROOTFS)/bin/%: integration/testdata/%.c
 	$(TEST_CC) -static -O2 -Wall -Wextra -Werror -o $@ $<
 
 $(BUSYBOX):
-	@echo "$(BUSYBOX) is missing: run 'make deps' (installs busybox-static)" >&2; exit 1
+	@echo "$(BUSYBOX) is missing: run 'make deps-build' (installs busybox-static)" >&2; exit 1
 
 rootfs-bench: $(ROOTFS_BENCH_STAMP) ## build the benchmarks' rootfs (the test rootfs plus cyclictest and its libraries) in _output/rootfs-bench
 
@@ -181,12 +191,17 @@ $(ROOTFS_BENCH_STAMP): $(ROOTFS_STAMP) $(CYCLICTEST) Makefile
 $(CYCLICTEST):
 	@echo "$(CYCLICTEST) is missing: run 'make deps' (installs rt-tests)" >&2; exit 1
 
-demo: deps build tools rootfs ## start a private containerd and run an RT container through rtshim and the stock runc shim (root)
+demo: deps-build build tools rootfs ## start a private containerd and run an RT container through rtshim and the stock runc shim (root)
 	@[ "$$(id -u)" -eq 0 ] || { echo "make demo needs root (containerd, runc, cgroups)" >&2; exit 1; }
 	OUTPUT=$(OUTPUT) bash hack/demo.sh
 
-deps: ## install the Debian packages the build needs (root)
+# hack/install-deps.sh's groups: build (what make build, tools, rootfs and demo need) and test
+# (that plus docker.io, podman, rt-tests, libseccomp2 for the integration tests and benchmarks).
+deps: ## install the Debian packages the build, the demo and all tests need (root; hack/install-deps.sh)
 	bash hack/install-deps.sh
+
+deps-build: ## install only the Debian packages the build and make demo need (root; no containerd, runc, Docker or Podman)
+	bash hack/install-deps.sh build
 
 ##@ Test
 
@@ -368,7 +383,9 @@ $(DOCKER_TOOLS_DIR)/dockerd: tools/docker/go.mod tools/docker/go.sum
 ##@ Install and package
 
 # make install: the binaries and docs under $(DESTDIR)$(PREFIX); the config under
-# $(DESTDIR)/etc/containerd whatever PREFIX is, since the shim and runc-rt read it there.
+# $(DESTDIR)/etc/containerd whatever PREFIX is, since the shim and runc-rt read it there. The
+# examples (contrib/) name the binaries where this install puts them: /usr/local/bin/ in them
+# becomes $(PREFIX)/bin/ (/usr/bin/ in the .deb).
 PREFIX ?= /usr/local
 DESTDIR ?=
 INSTALL ?= install
@@ -377,20 +394,18 @@ INSTALL_DOC = $(abspath $(DESTDIR)$(PREFIX)/share/doc/rtshim)
 INSTALL_CONFIG = $(abspath $(DESTDIR)/etc/containerd/rtshim.toml)
 SHIM_HELP_HEAD = $(SHIM) - the containerd shim for runtime type io.containerd.rt.v2: containerd's runc shim plus real-time scheduling. containerd starts it (ctr run --runtime io.containerd.rt.v2, a CRI runtime, a Docker runtimeType); its flags are containerd's shim protocol. See README.md.
 # make package: the tree make install stages for the .deb (PREFIX=/usr), the version (the
-# newest v* tag, else 0.0.0~git<commit date>.<commit>), and the file. File times in the .deb are
-# the commit's (SOURCE_DATE_EPOCH), so the same binaries give the same package.
+# binaries' VERSION: hack/version.sh's forms are valid Debian versions), and the file. File
+# times in the .deb are the commit's (SOURCE_DATE_EPOCH), so the same binaries give the same
+# package.
 PKG_ROOT ?= $(OUTPUT)/pkgroot
-ifeq ($(origin PKG_VERSION),undefined)
-PKG_VERSION := $(shell v=$$(git describe --tags --match 'v[0-9]*' 2>/dev/null) && echo "$${v\#v}" || \
-	git log -1 --date=format:%Y%m%d --format='0.0.0~git%cd.%h' 2>/dev/null || echo 0.0.0)
-endif
+PKG_VERSION = $(VERSION)
 PKG_ARCH ?= $(shell $(GO) env GOARCH)
 DEB ?= $(OUTPUT)/rtshim_$(PKG_VERSION)_$(PKG_ARCH).deb
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null)
 
 .PHONY: install package test-package
 
-install: build ## install the binaries into $(DESTDIR)$(PREFIX)/bin (PREFIX=/usr/local), the config (if absent), docs and --help texts
+install: build ## install the binaries into $(DESTDIR)$(PREFIX)/bin (PREFIX=/usr/local), the config (if absent), docs, examples and --help texts
 	$(INSTALL) -d $(INSTALL_BIN) $(INSTALL_DOC)
 	$(INSTALL) -m 755 $(BIN_DIR)/$(SHIM) $(BIN_DIR)/runc-rt $(BIN_DIR)/rtshim $(INSTALL_BIN)/
 	@if [ -e $(INSTALL_CONFIG) ]; then echo "keeping $(INSTALL_CONFIG)"; else \
@@ -399,7 +414,11 @@ install: build ## install the binaries into $(DESTDIR)$(PREFIX)/bin (PREFIX=/usr
 	fi
 	$(INSTALL) -m 644 README.md CHANGELOG.md LICENSE $(INSTALL_DOC)/
 	for f in $$(cd docs && find . -type f ! -name '*.tmp' | sort); do $(INSTALL) -D -m 644 docs/$$f $(INSTALL_DOC)/docs/$$f; done
-	for f in $$(cd contrib && find . -type f | sort); do $(INSTALL) -D -m 644 contrib/$$f $(INSTALL_DOC)/examples/$$f; done
+	for f in $$(cd contrib && find . -type f | sort); do \
+		$(INSTALL) -d $$(dirname $(INSTALL_DOC)/examples/$$f); \
+		sed 's|/usr/local/bin/|$(PREFIX)/bin/|g' contrib/$$f >$(INSTALL_DOC)/examples/$$f; \
+		chmod 644 $(INSTALL_DOC)/examples/$$f; \
+	done
 	$(BIN_DIR)/rtshim --help >$(INSTALL_DOC)/rtshim.txt
 	$(BIN_DIR)/runc-rt --help >$(INSTALL_DOC)/runc-rt.txt
 	{ printf '%s\n\n' "$(SHIM_HELP_HEAD)"; (exec -a $(SHIM) $(BIN_DIR)/$(SHIM) -h 2>&1); } >$(INSTALL_DOC)/$(SHIM).txt

@@ -113,9 +113,32 @@ func ParseRequest(spec *specs.Spec, rules *Rules) (*Request, error) {
 		fromSpec = spec.Process.Scheduler
 	}
 	if len(set) == 0 && fromSpec == nil {
+		if _, _, ok := specBudget(spec); ok {
+			req, err := applySpecBudget(nil, spec, set, &r)
+			if err != nil {
+				return nil, err
+			}
+			return req, applyAllocation(req, spec, set, &r)
+		}
+		if _, allocated := spec.Annotations[KeyAllocation]; allocated && r.Limits.RequireAllocation {
+			// An allocation without a policy: the container asked for RT bandwidth but not for
+			// a real-time policy, which is most likely a missing annotation.
+			return nil, invalid(KeyAllocation, spec.Annotations[KeyAllocation], "the container holds %s but asks for no real-time policy (set %s)",
+				ResourceRTBandwidth, KeyPolicy)
+		}
 		return nil, nil
 	}
-	return build(set, fromSpec, &r)
+	req, err := build(set, fromSpec, &r)
+	if err != nil {
+		return nil, err
+	}
+	if req, err = applySpecBudget(req, spec, set, &r); err != nil {
+		return nil, err
+	}
+	if err := applyAllocation(req, spec, set, &r); err != nil {
+		return nil, err
+	}
+	return req, nil
 }
 
 // gather collects the rtshim settings from the environment and the annotations, each source

@@ -38,9 +38,12 @@ type Limits struct {
 	// tick of the running kernel (TickUS), the smallest the kernel can enforce.
 	MinRTRuntimeUS int64 `toml:"min_rt_runtime_us"`
 	// AllowGrant permits grant mode (the program switches itself, within the limits).
-	AllowGrant       bool `toml:"allow_grant"`
-	HonorAnnotations bool `toml:"honor_annotations"`
-	HonorEnv         bool `toml:"honor_env"`
+	AllowGrant bool `toml:"allow_grant"`
+	// RequireAllocation refuses a real-time container of a Kubernetes pod that holds no
+	// rtshim.io/rt-bandwidth allocation, so that annotations cannot bypass the scheduler.
+	RequireAllocation bool `toml:"require_allocation"`
+	HonorAnnotations  bool `toml:"honor_annotations"`
+	HonorEnv          bool `toml:"honor_env"`
 
 	// TickUS is one scheduler tick of the running kernel (1/CONFIG_HZ), filled in by the host
 	// before requests are parsed; 0 when unknown (DefaultTickUS is assumed).

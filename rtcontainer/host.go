@@ -29,7 +29,10 @@ func DefaultHost() Host { return Host{ProcRoot: "/proc", BootDir: "/boot"} }
 
 func (h Host) procs() sched.Procs { return sched.Procs{Root: h.ProcRoot} }
 
-// cgroups finds the cpu controller's hierarchy and returns the manager of its budgets.
+// Cgroups finds the cpu controller's hierarchy and returns the manager of its budgets, with the
+// claims in stateDir.
+func (h Host) Cgroups(stateDir string) (*cgroupfix.Manager, error) { return h.cgroups(stateDir) }
+
 func (h Host) cgroups(stateDir string) (*cgroupfix.Manager, error) {
 	hier, err := cgroupfix.FindCPU(h.ProcRoot)
 	if err != nil {
