@@ -27,6 +27,7 @@ func (c *cluster) applyContrib(t testing.TB) {
 // everything gives the tree back.
 func testContrib(t *testing.T, c *cluster) {
 	before := snapshotCPUTree(t)
+	records := c.node.recordsLeft()
 	budget := contribBudget(t)
 	pods := contribPods(t)
 	for _, name := range []string{"rt-demo", "rt-burstable"} {
@@ -119,9 +120,7 @@ func testContrib(t *testing.T, c *cluster) {
 	c.deletePods(t, "rt-demo", "rt-burstable", "control-demo", "control-burstable")
 	waitCgroupsGone(t, all...)
 	assertTreeRestored(t, before)
-	if left := c.node.recordsLeft(); len(left) > 0 {
-		t.Errorf("rtshim records left: %v", left)
-	}
+	c.node.assertNoNewRecords(t, records)
 }
 
 // testRefused: a pod asking for more budget than is left is refused; kubectl describe shows

@@ -19,6 +19,7 @@ import (
 // kubelet's periodic cpuset reconcile undoes nothing the shim set.
 func testCPUManager(t *testing.T, c *cluster) {
 	before := snapshotCPUTree(t)
+	records := c.node.recordsLeft()
 	if err := c.node.restartKubelet(nodeOpts{cpuManagerStatic: true}); err != nil {
 		t.Fatal(err)
 	}
@@ -73,9 +74,7 @@ func testCPUManager(t *testing.T, c *cluster) {
 	c.deletePods(t, "rt-pinned", "rt-shared")
 	waitCgroupsGone(t, pinned, shared)
 	assertTreeRestored(t, before)
-	if left := c.node.recordsLeft(); len(left) > 0 {
-		t.Errorf("rtshim records left: %v", left)
-	}
+	c.node.assertNoNewRecords(t, records)
 }
 
 // cpuList is a CPU set as the kernel lists single CPUs and ranges of two: "0", "1", "0,1".

@@ -5,6 +5,7 @@ package k8stest
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"maps"
@@ -36,6 +37,7 @@ func testInstaller(t *testing.T, c *cluster) {
 		t.Fatalf("%sdaemonset.yaml: its image is not %s (make image's IMAGE_NAME)", installDir, name)
 	}
 	before := snapshotCPUTree(t)
+	records := c.node.recordsLeft()
 	nodeBefore := n.nodeFiles(t)
 	if _, err := n.ctr("images", "import", image); err != nil {
 		t.Fatal(err)
@@ -67,6 +69,19 @@ func testInstaller(t *testing.T, c *cluster) {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	t.Logf("installer:\n%s", logs)
+	out, err := c.kubectl("-n", "kube-system", "get", "pods", "-l", "app.kubernetes.io/name=rtshim-node-installer", "-o", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var installers struct{ Items []pod }
+	if err := json.Unmarshal([]byte(out), &installers); err != nil || len(installers.Items) != 1 {
+		t.Fatalf("installer pods: %v %s", err, out)
+	}
+	for _, cs := range installers.Items[0].Status.ContainerStatuses {
+		if cs.RestartCount != 0 {
+			t.Errorf("the installer restarted %d times", cs.RestartCount)
+		}
+	}
 	root := n.root()
 	for file, src := range map[string]string{
 		"/usr/local/bin/containerd-shim-rt-v2": filepath.Join(binDir, "containerd-shim-rt-v2"),
@@ -164,9 +179,7 @@ func testInstaller(t *testing.T, c *cluster) {
 	c.deletePods(t, "rt-uninstalled")
 	waitCgroupsGone(t, p)
 	assertTreeRestored(t, before)
-	if left := c.node.recordsLeft(); len(left) > 0 {
-		t.Errorf("rtshim records left: %v", left)
-	}
+	c.node.assertNoNewRecords(t, records)
 }
 
 // root is the node's root directory as its mount namespace sees it, reached from the host.

@@ -16,6 +16,7 @@ import (
 // completing. A control pod on the default runtime gets the new quotas.
 func testResize(t *testing.T, c *cluster) {
 	before := snapshotCPUTree(t)
+	records := c.node.recordsLeft()
 	budget := contribBudget(t)
 	ann := map[string]string{"rtshim.io/policy": "SCHED_FIFO", "rtshim.io/priority": "30"}
 	c.apply(t, toJSON(t, rtPod("rt-resize", "rt", ann, "200m", "200m", "app")))
@@ -67,9 +68,7 @@ func testResize(t *testing.T, c *cluster) {
 	c.deletePods(t, "rt-resize", "plain-resize")
 	waitCgroupsGone(t, rt, plain)
 	assertTreeRestored(t, before)
-	if left := c.node.recordsLeft(); len(left) > 0 {
-		t.Errorf("rtshim records left: %v", left)
-	}
+	c.node.assertNoNewRecords(t, records)
 }
 
 // waitResized waits until pod name's container app reports limit cpu (the kubelet has

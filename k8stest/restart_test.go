@@ -17,6 +17,7 @@ import (
 // the restart); deleting them afterwards restores the tree.
 func testRestart(t *testing.T, c *cluster) {
 	before := snapshotCPUTree(t)
+	records := c.node.recordsLeft()
 	budget := contribBudget(t)
 	manifests := contribPods(t)
 	names := []string{"rt-demo", "rt-burstable"}
@@ -86,7 +87,5 @@ func testRestart(t *testing.T, c *cluster) {
 		waitCgroupsGone(t, p)
 	}
 	assertTreeRestored(t, before)
-	if left := c.node.recordsLeft(); len(left) > 0 {
-		t.Errorf("rtshim records left: %v", left)
-	}
+	c.node.assertNoNewRecords(t, records)
 }

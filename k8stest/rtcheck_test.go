@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -285,6 +286,21 @@ func assertTreeRestored(t testing.TB, before map[string]string) {
 func (n *node) claimsLeft() []string {
 	ents, _ := os.ReadDir(filepath.Join(n.stateDir, "claims"))
 	return names(ents)
+}
+
+// assertNoNewRecords fails t for rtshim records that were not there before (a scenario checks
+// what it left, not what an earlier one did).
+func (n *node) assertNoNewRecords(t testing.TB, before []string) {
+	t.Helper()
+	var added []string
+	for _, r := range n.recordsLeft() {
+		if !slices.Contains(before, r) {
+			added = append(added, r)
+		}
+	}
+	if len(added) > 0 {
+		t.Errorf("rtshim records left: %v", added)
+	}
 }
 
 // recordsLeft lists the rtshim claims and baselines (what a cgroup held before rtshim changed

@@ -20,6 +20,7 @@ import (
 func testScale(t *testing.T, c *cluster) {
 	const n, per = 20, 100000
 	before := snapshotCPUTree(t)
+	records := c.node.recordsLeft()
 	root := mustReadInt(t, cpuCgroup("/")+"/cpu.rt_runtime_us")
 	held := int64(0) // what cgroups outside kubepods hold
 	tops, _ := filepath.Glob(cpuCgroup("/*/cpu.rt_runtime_us"))
@@ -100,9 +101,7 @@ func testScale(t *testing.T, c *cluster) {
 		t.Error(err)
 	}
 	assertTreeRestored(t, before)
-	if left := c.node.recordsLeft(); len(left) > 0 {
-		t.Errorf("rtshim records left: %v", left)
-	}
+	c.node.assertNoNewRecords(t, records)
 }
 
 // scaleState lists the scale pods whose container runs and those refused for budget (an

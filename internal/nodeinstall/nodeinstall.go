@@ -249,17 +249,41 @@ func (o Options) save(rec record) error {
 	return writeAtomic(o.host(filepath.Join(o.ConfigDir, recordName)), append(b, '\n'), 0o644)
 }
 
-// copyFile copies src to dst atomically, with src's permissions.
+// copyFile copies src to dst atomically, with src's permissions. It streams: the pod's memory
+// limit is small, and the binaries are tens of megabytes.
 func copyFile(src, dst string) error {
-	b, err := os.ReadFile(src)
+	in, err := os.Open(src)
 	if err != nil {
 		return err
 	}
-	st, err := os.Stat(src)
+	defer in.Close()
+	st, err := in.Stat()
 	if err != nil {
 		return err
 	}
-	return writeAtomic(dst, b, st.Mode().Perm())
+	tmp := dst + ".rtshim-tmp"
+	out, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, st.Mode().Perm())
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(out, in)
+	if err == nil {
+		err = out.Sync() // written back before the rename, not left dirty in the pod's memory
+	}
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp, st.Mode().Perm())
+	}
+	if err == nil {
+		err = os.Rename(tmp, dst)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("copy %s to %s: %w", src, dst, err)
+	}
+	return nil
 }
 
 // writeAtomic writes path through a temp file and a rename: a reader (containerd starting, a
