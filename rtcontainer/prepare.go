@@ -129,6 +129,13 @@ func (h Host) admit(c *Container, spec *specs.Spec, rules *oci.Rules, systemd bo
 		return nil, err
 	}
 	claim := &cgroupfix.Claim{Namespace: c.Namespace, ID: c.ID, Leaf: leaf, ExemptQuota: req.ExemptQuota(), Owner: self(h.ProcRoot)}
+	if c.cg.V2 {
+		// No RT budgets on cgroup v2: a Kubernetes pod's SCHED_DEADLINE bandwidth is what the
+		// scheduler counts instead (rtshim.io/dl-bandwidth).
+		if claim.DLAllocation, err = oci.CheckDeadlineAllocation(req, spec, rules); err != nil {
+			return nil, err
+		}
+	}
 	if req.NeedsBudget() && c.cg.RTGroupSched() {
 		claim.RuntimeUS, claim.PeriodUS, claim.AllocatedUS = req.RTRuntimeUS, req.RTPeriodUS, req.AllocatedUS
 	}

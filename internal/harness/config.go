@@ -2,11 +2,11 @@ package harness
 
 import "strings"
 
-// daemonConfig is a private containerd's config.toml, with {{dir}} standing for its
+// DaemonConfig is a private containerd's config.toml, with {{dir}} standing for its
 // directory: CRI and the plugins that write outside that directory (NRI's socket in
 // /var/run/nri, "opt" in /opt/containerd) are off. Config version 3 is what containerd 2.0 and
-// later read.
-const daemonConfig = `version = 3
+// later read. LaunchContainerd completes it (configFor); k8stest builds its node's from it.
+const DaemonConfig = `version = 3
 root = "{{dir}}/root"
 state = "{{dir}}/state"
 disabled_plugins = [
@@ -51,7 +51,7 @@ min_rt_runtime_us = 1
 honor_env = true
 `
 
-// criPlugins are the plugins Options.CRI takes off daemonConfig's disabled_plugins.
+// criPlugins are the plugins Options.CRI takes off DaemonConfig's disabled_plugins.
 var criPlugins = []string{
 	"io.containerd.grpc.v1.cri",
 	"io.containerd.cri.v1.images",
@@ -59,10 +59,10 @@ var criPlugins = []string{
 	"io.containerd.podsandbox.controller.v1.podsandbox",
 }
 
-// configFor is the config.toml of a daemon in dir: daemonConfig, with CRI if asked, the
+// configFor is the config.toml of a daemon in dir: DaemonConfig, with CRI if asked, the
 // socket_dir of daemons that have one, and extra TOML (which must not repeat those tables).
 func configFor(dir string, version Release, cri bool, extra []string) string {
-	config := daemonConfig
+	config := DaemonConfig
 	if cri {
 		for _, p := range criPlugins {
 			config = strings.Replace(config, "  \""+p+"\",\n", "", 1)

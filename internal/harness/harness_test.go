@@ -60,11 +60,11 @@ func TestWithoutCtrWarnings(t *testing.T) {
 }
 
 func TestParseSched(t *testing.T) {
-	s, err := parseSched("hello\npolicy=SCHED_FIFO priority=80 nice=0 reset_on_fork=0\npolicy=SCHED_OTHER\n")
+	s, err := ParseSchedOutput("hello\npolicy=SCHED_FIFO priority=80 nice=0 reset_on_fork=0\npolicy=SCHED_OTHER\n")
 	if err != nil || s["policy"] != "SCHED_FIFO" || s["priority"] != "80" || s["reset_on_fork"] != "0" {
 		t.Errorf("parseSched = %v, %v", s, err)
 	}
-	if _, err := parseSched("set=ok\n"); err == nil {
+	if _, err := ParseSchedOutput("set=ok\n"); err == nil {
 		t.Error("no policy line: want an error")
 	}
 	if got := CapEff(t, "policy=SCHED_OTHER\ncapeff=0000000000800000\n"); got != 1<<CapSysNice {

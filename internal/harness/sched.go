@@ -14,14 +14,15 @@ type Sched map[string]string
 // ParseSched returns the first "policy=..." line of out, failing the test if there is none.
 func ParseSched(t testing.TB, out string) Sched {
 	t.Helper()
-	s, err := parseSched(out)
+	s, err := ParseSchedOutput(out)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return s
 }
 
-func parseSched(out string) (Sched, error) {
+// ParseSchedOutput is ParseSched returning the error, for callers that fail in their own way.
+func ParseSchedOutput(out string) (Sched, error) {
 	for line := range strings.Lines(out) {
 		if !strings.HasPrefix(line, "policy=") {
 			continue
