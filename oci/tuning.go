@@ -366,7 +366,6 @@ func ownsCPUs(spec *specs.Spec, cpus cpulist.Set, key string) error {
 		showKey(key), cpus, len(cpus)*1024, shares, cpus)}
 }
 
-
 // parseCStates reads cpu-c-states: "enable" (all idle states), "disable" (none), or CRI-O's
 // "max_latency:N" (idle states that wake within N µs). It returns the pm_qos value or why not.
 func parseCStates(s string) (string, string) {
