@@ -39,7 +39,9 @@ func (cpusetV1) file(t Target) string {
 	return "cpuset.sched_load_balance"
 }
 
-func (k cpusetV1) read(m *Manager, t Target) (string, error) { return m.Cpuset.ReadFile(t.Path, k.file(t)) }
+func (k cpusetV1) read(m *Manager, t Target) (string, error) {
+	return m.Cpuset.ReadFile(t.Path, k.file(t))
+}
 
 func (k cpusetV1) write(m *Manager, t Target, v string) error {
 	err := m.Cpuset.WriteFile(t.Path, k.file(t), v)

@@ -292,4 +292,3 @@ func (m *Manager) online() (cpulist.Set, error) {
 	}
 	return cpulist.Parse(s)
 }
-
