@@ -67,3 +67,20 @@ func (d DirFS) ReadDir(p string) ([]string, error) {
 	}
 	return names, nil
 }
+
+// HostFS is the host's /proc at Proc and /sys at Sys (DirFS for each).
+type HostFS struct{ Proc, Sys string }
+
+func (h HostFS) split(p string) (DirFS, string) {
+	if rest, ok := strings.CutPrefix(p, "/proc/"); ok {
+		return DirFS{Root: h.Proc}, rest
+	}
+	rest, _ := strings.CutPrefix(p, "/sys/")
+	return DirFS{Root: h.Sys}, rest
+}
+
+func (h HostFS) ReadFile(p string) (string, error) { d, r := h.split(p); return d.ReadFile(r) }
+
+func (h HostFS) WriteFile(p, v string) error { d, r := h.split(p); return d.WriteFile(r, v) }
+
+func (h HostFS) ReadDir(p string) ([]string, error) { d, r := h.split(p); return d.ReadDir(r) }

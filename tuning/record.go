@@ -170,3 +170,14 @@ func removeFile(path string) error {
 	}
 	return nil
 }
+
+// HasRecords reports whether any container's tuning is recorded in stateDir: a host that never
+// tuned anything needs no tuning manager to give something back.
+func HasRecords(stateDir string) bool {
+	for _, sub := range []string{"tuning", "tuning-baselines"} {
+		if ents, err := os.ReadDir(filepath.Join(stateDir, sub)); err == nil && len(ents) > 0 {
+			return true
+		}
+	}
+	return false
+}
