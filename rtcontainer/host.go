@@ -28,7 +28,9 @@ type Host struct {
 }
 
 // DefaultHost is the real host.
-func DefaultHost() Host { return Host{ProcRoot: "/proc", BootDir: "/boot", SysRoot: "/sys", RunRoot: "/run"} }
+func DefaultHost() Host {
+	return Host{ProcRoot: "/proc", BootDir: "/boot", SysRoot: "/sys", RunRoot: "/run"}
+}
 
 func (h Host) procs() sched.Procs { return sched.Procs{Root: h.ProcRoot} }
 

@@ -181,3 +181,9 @@ func HasRecords(stateDir string) bool {
 	}
 	return false
 }
+
+// WriteHolderForTest records h in stateDir as Reserve and Apply leave it, for the tests of
+// rtshim status and doctor.
+func WriteHolderForTest(stateDir string, h *Holder) error {
+	return records{dir: stateDir}.saveHolder(h)
+}
