@@ -179,7 +179,7 @@ func (c *Container) guardPod(ctx context.Context) {
 	// with the container's logger.
 	gctx, cancel := context.WithCancel(log.WithLogger(context.WithoutCancel(ctx), log.G(ctx)))
 	c.stopGuard = cancel
-	c.cg.GuardPod(gctx, claim.Pod)
+	c.cg.GuardPod(gctx, claim.Pod, c.Namespace, c.ID)
 }
 
 func (c *Container) stopGuarding() {
