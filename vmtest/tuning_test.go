@@ -198,8 +198,9 @@ func TestV2Tuning(t *testing.T) {
 	isolated := serialLoad(t, irq, 2)
 	t.Logf("serial IRQ %s interrupts on CPU 2 during a burst of console output: %d with a control container pinned to CPU 2, "+
 		"%d with tune-a holding CPU 2 (irq-load-balancing=disable)", irq, control, isolated)
-	if control == 0 || isolated != 0 {
-		t.Errorf("interrupts on CPU 2: control %d (want > 0), tuned %d (want 0)", control, isolated)
+	// x86 moves an IRQ at its next interrupt: one may still land on the old CPU.
+	if control < 100 || isolated*100 > control {
+		t.Errorf("interrupts on CPU 2: control %d (want >= 100), tuned %d (want under 1%% of it)", control, isolated)
 	}
 
 	// B: CRI-O's annotations on CPU 3, shared (its cpuset, not exclusive), overlapping nothing
@@ -224,7 +225,7 @@ func TestV2Tuning(t *testing.T) {
 			readFileQuiet("/sys/devices/system/cpu/cpu2/power/pm_qos_resume_latency_us") == before["/sys/devices/system/cpu/cpu2/power/pm_qos_resume_latency_us"]
 	})
 	d.removeQuietly("tune-a")
-	expectFile(t, irqFile, "0-1") // tune-b still bans CPU 3; CPU 2 is back
+	expectFile(t, irqFile, "2") // its baseline: tune-b bans only CPU 3, which it never had
 	expectFile(t, "/sys/devices/system/cpu/cpu3/power/pm_qos_resume_latency_us", "20")
 	d.remove(t, "tune-b")
 
