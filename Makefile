@@ -237,6 +237,8 @@ test-compat: build tools tools-compat rootfs ## run an integration subset agains
 # and the vmtest binary. hack/vm/install-deps.sh installs qemu and unpacks the kernel in VM_DIR.
 VM_DIR ?= $(OUTPUT)/vm
 VM_TIMEOUT ?= 9m
+# vCPUs of the guest: 4, so that exclusive CPUs (TestV2Tuning) leave some to the rest.
+VM_CPUS ?= 4
 VM_GUEST_TIMEOUT ?= 8m
 VM_LOG ?= $(VM_DIR)/test-v2.log
 
@@ -249,7 +251,7 @@ test-v2: build tools rootfs ## run the cgroup v2 tests in Debian's PREEMPT_RT ke
 		$(VM_DIR)/vmtest.test "$$kernel" $(VM_GUEST_TIMEOUT) && \
 	RTSHIM_VM_KERNEL="$$kernel" RTSHIM_VM_INITRD=$(abspath $(VM_DIR))/initramfs.cpio \
 		RTSHIM_VM_TEST_BINARY=$(abspath $(VM_DIR))/vmtest.test \
-		RTSHIM_VM_CONSOLE_LOG=$(abspath $(VM_DIR))/console.log RTSHIM_VM_TIMEOUT=$(VM_TIMEOUT) \
+		RTSHIM_VM_CONSOLE_LOG=$(abspath $(VM_DIR))/console.log RTSHIM_VM_TIMEOUT=$(VM_TIMEOUT) RTSHIM_VM_CPUS=$(VM_CPUS) \
 		$(GO) test -json $(GO_TEST_FLAGS) -timeout 15m -run '^TestVM$$' ./vmtest 2>&1 | $(TESTJSON) -log $(VM_LOG)
 
 .PHONY: bench bench-smoke

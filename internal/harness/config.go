@@ -36,13 +36,13 @@ const socketDirConfig = `
   socket_dir = "{{dir}}/s"
 `
 
-// suiteConfig is the rtshim config of every daemon's shims and runc-rt (through
-// $RTSHIM_CONFIG, which they inherit) unless Options.Env names another, and of a container
-// unless its runtime options name one (ConfigPath): the kernel's limits rather than the default
-// ones, so that the tests of mechanisms (grant mode's CAP_SYS_NICE, large budgets, RTSHIM_
+// SuiteConfig is the rtshim config of the host tiers' shims and runc-rt (Env.ShimConfig, which
+// Main sets; through $RTSHIM_CONFIG, which they inherit) unless Options.Env names another, and
+// of a container unless its runtime options name one (ConfigPath): the kernel's limits rather
+// than the default ones, so that the tests of mechanisms (grant mode's CAP_SYS_NICE, large budgets, RTSHIM_
 // variables, priority 99) are not tests of the defaults. The tests that load
 // contrib/rtshim.toml (TestCRI, TestPodman, TestDocker's ConfigPath form) run with those.
-const suiteConfig = `[limits]
+const SuiteConfig = `[limits]
 max_priority = 99
 min_nice = -20
 max_rt_runtime_us = 950000

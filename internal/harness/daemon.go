@@ -44,7 +44,7 @@ type Options struct {
 	// PathDir is put first in the daemon's PATH, e.g. to make a name resolve to another shim.
 	PathDir string
 	// Env is added to the daemon's environment (which its shims inherit). Without an
-	// RTSHIM_CONFIG there, the daemon's shims get the suite's config (suiteConfig).
+	// RTSHIM_CONFIG there, the daemon's shims get Env.ShimConfig, if any.
 	Env []string
 	// CRI keeps containerd's CRI plugins and the pod sandbox controller, which the generated
 	// config disables; the caller configures them in TOML.
@@ -154,12 +154,12 @@ func (d *Daemon) setUp(o Options) error {
 		return strings.HasPrefix(kv, "PATH=")
 	}), "PATH="+strings.Join(path, ":"))
 	d.environ = append(d.environ, o.Env...)
-	if !slices.ContainsFunc(o.Env, func(kv string) bool { return strings.HasPrefix(kv, "RTSHIM_CONFIG=") }) {
-		suite := filepath.Join(d.Dir, "rtshim-suite.toml")
-		if err := os.WriteFile(suite, []byte(suiteConfig), 0o644); err != nil {
+	if d.env.ShimConfig != "" && !slices.ContainsFunc(o.Env, func(kv string) bool { return strings.HasPrefix(kv, "RTSHIM_CONFIG=") }) {
+		p := filepath.Join(d.Dir, "rtshim-suite.toml")
+		if err := os.WriteFile(p, []byte(d.env.ShimConfig), 0o644); err != nil {
 			return err
 		}
-		d.environ = append(d.environ, "RTSHIM_CONFIG="+suite)
+		d.environ = append(d.environ, "RTSHIM_CONFIG="+p)
 	}
 	return nil
 }

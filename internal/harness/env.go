@@ -42,6 +42,11 @@ type Env struct {
 
 	Timeouts Timeouts
 
+	// ShimConfig, when set, is the rtshim config every daemon's shims and runc-rt read
+	// ($RTSHIM_CONFIG) unless Options.Env names one: SuiteConfig for the host tiers (Main).
+	// The VM tier has none: its shims read /etc/containerd/rtshim.toml, or the defaults.
+	ShimConfig string
+
 	// Skip, when set, makes RequireRoot skip every test with this reason.
 	Skip string
 }
@@ -207,6 +212,7 @@ func Main(m *testing.M, tier string, env *Env) int {
 		return 1
 	}
 	*env = loaded
+	env.ShimConfig = SuiteConfig
 	fmt.Printf("%s: containerd %s (%s), runc %s (%s)\n", tier, env.ContainerdVersion,
 		filepath.Join(env.ContainerdDir, "containerd"), env.RuncVersion, env.Runc)
 
