@@ -10,6 +10,8 @@ package vmtest
 //	assertNoResidue(t, ids...)   cgroups, claims and baselines are gone
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/rtshim/rtshim/internal/harness"
@@ -21,6 +23,8 @@ const (
 	namespace = "v2"
 	// daemonDir is the daemon's directory: config, state, log, detached containers' output.
 	daemonDir = "/run/vmtest"
+	// shimConfig is where the shims and runc-rt read their config by default.
+	shimConfig = "/etc/containerd/rtshim.toml"
 )
 
 // guestDaemon is set by TestMain in the VM.
@@ -33,10 +37,19 @@ func guestEnv() (harness.Env, error) {
 	return harness.NewEnv(bin, bin, bin, bin+"/runc", "/rootfs", harness.VMTimeouts)
 }
 
-// startDaemon starts the VM's containerd and waits until it serves.
+// startDaemon starts the VM's containerd and waits until it serves. The shims' config is the
+// host tiers' (harness.SuiteConfig: the kernel's limits, so that the checks of mechanisms are
+// not checks of the defaults), at the default path, where a test may put its own for a while
+// (TestV2Tuning).
 func startDaemon() (*harness.Daemon, error) {
 	env, err := guestEnv()
 	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(shimConfig), 0o755); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(shimConfig, []byte(harness.SuiteConfig), 0o644); err != nil {
 		return nil, err
 	}
 	return env.LaunchContainerd(harness.Options{Dir: daemonDir, Namespace: namespace})

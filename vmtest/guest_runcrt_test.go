@@ -56,8 +56,8 @@ func TestV2LocateRealCgroup(t *testing.T) {
 	elsewhere := writeScript(t, dir, "runc-elsewhere", fmt.Sprintf(runcElsewhere, guessPod, realPod, env.Runc))
 	runcRT := writeScript(t, dir, "runc-rt", fmt.Sprintf("#!/bin/sh\nRTSHIM_RUNC=%s exec %s \"$@\"\n",
 		elsewhere, filepath.Join(env.BinDir, "runc-rt")))
-	shimConfig := filepath.Join(dir, "rtshim.toml")
-	if err := os.WriteFile(shimConfig, fmt.Appendf(nil, "[runc]\nbinary_name = %q\n", elsewhere), 0o644); err != nil {
+	binaryConfig := filepath.Join(dir, "rtshim.toml")
+	if err := os.WriteFile(binaryConfig, fmt.Appendf(nil, "[runc]\nbinary_name = %q\n", elsewhere), 0o644); err != nil {
 		t.Fatal(err)
 	}
 
@@ -66,7 +66,7 @@ func TestV2LocateRealCgroup(t *testing.T) {
 		o             harness.RunOpts
 	}{
 		{"runc-rt", d.WrapperNamespace(), harness.RunOpts{ID: "locate-wrapper", Runtime: harness.StockRuntime, RuncBinary: runcRT}},
-		{"shim", namespace, harness.RunOpts{ID: "locate-shim", ConfigPath: shimConfig}},
+		{"shim", namespace, harness.RunOpts{ID: "locate-shim", ConfigPath: binaryConfig}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			id := tc.o.ID

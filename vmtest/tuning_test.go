@@ -150,8 +150,9 @@ func TestV2Tuning(t *testing.T) {
 	if err := os.MkdirAll("/etc/containerd", 0o755); err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, "/etc/containerd/rtshim.toml", tuningConfig)
-	t.Cleanup(func() { os.Remove("/etc/containerd/rtshim.toml") })
+	suite := readFile(t, shimConfig)
+	writeFile(t, shimConfig, tuningConfig)
+	t.Cleanup(func() { writeFile(t, shimConfig, suite) })
 
 	// Linux 6.1 has no remote partitions: the operator's parent cgroup /rt is a partition root
 	// holding the tunable CPUs (docs/tuning.md).

@@ -44,7 +44,8 @@ type Env struct {
 
 	// ShimConfig, when set, is the rtshim config every daemon's shims and runc-rt read
 	// ($RTSHIM_CONFIG) unless Options.Env names one: SuiteConfig for the host tiers (Main).
-	// The VM tier has none: its shims read /etc/containerd/rtshim.toml, or the defaults.
+	// The VM tier has none: it puts SuiteConfig where the shims read it by default
+	// (/etc/containerd/rtshim.toml), which a test may replace for a while.
 	ShimConfig string
 
 	// Skip, when set, makes RequireRoot skip every test with this reason.
