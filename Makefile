@@ -23,8 +23,21 @@ SHIM := containerd-shim-rt-v2
 GO_BUILD_FLAGS ?= -trimpath
 GO_LDFLAGS ?= -s -w -extldflags=-static
 
+# The project's version (hack/version.sh: the newest v* tag and how far past it, e.g. 0.1.0 or
+# 0.1.0+3.gabcdef1; 0.0.0+git<date>.<commit> without tags) and commit, stamped into all three
+# binaries (--version) and given to the .deb. make VERSION=... overrides it.
+ifneq ($(origin VERSION),command line)
+VERSION := $(shell bash hack/version.sh 2>/dev/null || echo 0.0.0+unknown)
+endif
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
+VERSION_LDFLAGS = -X github.com/rtshim/rtshim/internal/version.Version=$(VERSION) \
+	-X github.com/rtshim/rtshim/internal/version.Commit=$(COMMIT)
+
 # Tests.
 GO_TEST_FLAGS ?= -count=1
+# The root tiers run `go test -json` through this: it prints the output as -v does and fails on
+# any failed, skipped or unfinished test, or when none ran (hack/testjson).
+TESTJSON ?= $(GO) run ./hack/testjson
 INTEGRATION_TIMEOUT ?= 20m
 INTEGRATION_RUN ?=
 # Lifecycles of `make soak`.
@@ -46,7 +59,7 @@ BENCH_REPORT_DIR ?= $(OUTPUT)/bench-report
 # else ran on the host while it measured).
 BENCH_COMMAND ?= make bench
 BENCH_NOTE ?=
-# Passed to hack/benchreport through the environment, so that any text (quotes included) is safe.
+# Passed to bench/cmd/benchreport through the environment, so that any text (quotes included) is safe.
 export BENCH_NOTE
 
 # Third-party binaries for the integration tests, built from the versions
@@ -77,9 +90,10 @@ DEBIAN_RUNC := $(DEBIAN_RUNC_DIR)/usr/sbin/runc
 # Combinations: <dir of containerd and ctr>,<runc>.
 COMPAT_MATRIX ?= $(TOOLS_DIR),$(TOOLS_DIR)/runc $(TOOLS_20_DIR),$(TOOLS_DIR)/runc \
 	$(TOOLS_DIR),$(DEBIAN_RUNC) $(TOOLS_20_DIR),$(DEBIAN_RUNC)
-COMPAT_RUN ?= ^(TestSmokeStockRuntime|TestDropIn|TestPolicyAtFirstInstruction|TestGrantMode|TestBudgets|TestBadInput|TestQuotaExemption|TestExecPolicy|TestDeadline|TestShimKilled|TestUpdateKeepsExemption|TestRuncOptionsForm|TestShimCgroup|TestContribContainerdConfig|TestTTY)$$
-# Tests not run with a runc that predates process.scheduler (none: TestExecPolicy
-# expects the refusal of an RT exec policy there).
+COMPAT_RUN ?= ^(TestSmokeStockRuntime|TestDropIn|TestPolicyAtFirstInstruction|TestGrantMode|TestBudgets|TestBadInput|TestQuotaExemption|TestExecPolicy|TestRuncWrapperExecPolicy|TestDeadline|TestShimKilled|TestUpdateKeepsExemption|TestRuncOptionsForm|TestShimCgroup|TestContribContainerdConfig|TestTTY)$$
+# Tests not run with a runc that predates process.scheduler (none: TestExecPolicy and
+# TestRuncWrapperExecPolicy expect the refusal of an RT exec policy there, from the shim and
+# from runc-rt).
 COMPAT_OLD_RUNC_SKIP ?=
 COMPAT_LOG_DIR ?= $(OUTPUT)/compat
 
@@ -94,21 +108,22 @@ ROOTFS_BENCH ?= $(OUTPUT)/rootfs-bench
 ROOTFS_BENCH_STAMP := $(OUTPUT)/rootfs-bench.stamp
 CYCLICTEST ?= /usr/bin/cyclictest
 
-# Packages for unit tests: everything but the integration tests, which need
-# root and the binaries above (run by `make integration`).
-UNIT_PKGS = $(shell $(GO) list -e ./... | grep -v '/integration')
+# Packages for unit tests: everything but the integration tests and the Kubernetes tier, which
+# need root and the binaries above (run by `make integration` and `make test-k8s`).
+UNIT_PKGS = $(shell $(GO) list -e ./... | grep -v -e '/integration' -e '/k8stest')
 
-.PHONY: help build build-fp tools tools-compat rootfs rootfs-bench demo deps test test-unit test-compat integration soak lint clean
+.PHONY: help build build-fp tools tools-compat rootfs rootfs-bench demo deps deps-build test test-unit test-compat integration soak lint clean
 
 ##@ Build
 
-build: ## build the shim, the runc-rt wrapper and the rtshim CLI (doctor, status) into _output/bin
-	CGO_ENABLED=0 $(GO) build $(GO_BUILD_FLAGS) -ldflags '$(GO_LDFLAGS)' -o $(BIN_DIR)/$(SHIM) ./cmd/$(SHIM)
-	CGO_ENABLED=0 $(GO) build $(GO_BUILD_FLAGS) -ldflags '$(GO_LDFLAGS)' -o $(BIN_DIR)/rtshim ./cmd/rtshim
-	CGO_ENABLED=0 $(GO) build $(GO_BUILD_FLAGS) -ldflags '$(GO_LDFLAGS)' -o $(BIN_DIR)/runc-rt ./cmd/runc-rt
+build: ## build the shim, the runc-rt wrapper, the rtshim CLI (doctor, status) and the node installer into _output/bin
+	CGO_ENABLED=0 $(GO) build $(GO_BUILD_FLAGS) -ldflags '$(GO_LDFLAGS) $(VERSION_LDFLAGS)' -o $(BIN_DIR)/$(SHIM) ./cmd/$(SHIM)
+	CGO_ENABLED=0 $(GO) build $(GO_BUILD_FLAGS) -ldflags '$(GO_LDFLAGS) $(VERSION_LDFLAGS)' -o $(BIN_DIR)/rtshim ./cmd/rtshim
+	CGO_ENABLED=0 $(GO) build $(GO_BUILD_FLAGS) -ldflags '$(GO_LDFLAGS) $(VERSION_LDFLAGS)' -o $(BIN_DIR)/runc-rt ./cmd/runc-rt
+	CGO_ENABLED=0 $(GO) build $(GO_BUILD_FLAGS) -ldflags '$(GO_LDFLAGS) $(VERSION_LDFLAGS)' -o $(BIN_DIR)/rtshim-node-install ./cmd/rtshim-node-install
 
 build-fp: ## build the shim with failpoints (crash-safety tests only) into _output/bin-fp
-	CGO_ENABLED=0 $(GO) build $(GO_BUILD_FLAGS) -tags failpoints -ldflags '$(GO_LDFLAGS)' -o $(FP_BIN_DIR)/$(SHIM) ./cmd/$(SHIM)
+	CGO_ENABLED=0 $(GO) build $(GO_BUILD_FLAGS) -tags failpoints -ldflags '$(GO_LDFLAGS) $(VERSION_LDFLAGS)' -o $(FP_BIN_DIR)/$(SHIM) ./cmd/$(SHIM)
 
 tools: $(TOOL_BINS) ## build containerd, ctr, the runc shim and runc (tools/go.mod versions) into _output/tools/bin
 
@@ -160,7 +175,7 @@ $(ROOTFS)/bin/%: integration/testdata/%.c
 	$(TEST_CC) -static -O2 -Wall -Wextra -Werror -o $@ $<
 
 $(BUSYBOX):
-	@echo "$(BUSYBOX) is missing: run 'make deps' (installs busybox-static)" >&2; exit 1
+	@echo "$(BUSYBOX) is missing: run 'make deps-build' (installs busybox-static)" >&2; exit 1
 
 rootfs-bench: $(ROOTFS_BENCH_STAMP) ## build the benchmarks' rootfs (the test rootfs plus cyclictest and its libraries) in _output/rootfs-bench
 
@@ -180,12 +195,17 @@ $(ROOTFS_BENCH_STAMP): $(ROOTFS_STAMP) $(CYCLICTEST) Makefile
 $(CYCLICTEST):
 	@echo "$(CYCLICTEST) is missing: run 'make deps' (installs rt-tests)" >&2; exit 1
 
-demo: deps build tools rootfs ## start a private containerd and run an RT container through rtshim and the stock runc shim (root)
+demo: deps-build build tools rootfs ## start a private containerd and run an RT container through rtshim and the stock runc shim (root)
 	@[ "$$(id -u)" -eq 0 ] || { echo "make demo needs root (containerd, runc, cgroups)" >&2; exit 1; }
 	OUTPUT=$(OUTPUT) bash hack/demo.sh
 
-deps: ## install the Debian packages the build needs (root)
+# hack/install-deps.sh's groups: build (what make build, tools, rootfs and demo need) and test
+# (that plus docker.io, podman, rt-tests, libseccomp2 for the integration tests and benchmarks).
+deps: ## install the Debian packages the build, the demo and all tests need (root; hack/install-deps.sh)
 	bash hack/install-deps.sh
+
+deps-build: ## install only the Debian packages the build and make demo need (root; no containerd, runc, Docker or Podman)
+	bash hack/install-deps.sh build
 
 ##@ Test
 
@@ -202,18 +222,13 @@ test-unit: ## run the unit tests
 integration: deps build build-fp tools rootfs ## run the integration tests (root); log in _output/integration.log; fails on any skip
 	@[ "$$(id -u)" -eq 0 ] || { echo "integration tests need root" >&2; exit 1; }
 	RTSHIM_BIN_DIR=$(abspath $(BIN_DIR)) RTSHIM_FP_BIN_DIR=$(abspath $(FP_BIN_DIR)) RTSHIM_TOOLS_DIR=$(abspath $(TOOLS_DIR)) RTSHIM_ROOTFS=$(abspath $(ROOTFS)) \
-		$(GO) test $(GO_TEST_FLAGS) -v -timeout $(INTEGRATION_TIMEOUT) $(if $(INTEGRATION_RUN),-run '$(INTEGRATION_RUN)') \
-		./integration/... 2>&1 | tee $(INTEGRATION_LOG)
-	@if grep -q -e '--- SKIP' $(INTEGRATION_LOG); then \
-		echo "FAIL: integration tests were skipped as root (reasons in $(INTEGRATION_LOG)):" >&2; \
-		grep -e '--- SKIP' $(INTEGRATION_LOG) >&2; \
-		exit 1; \
-	fi
+		$(GO) test -json $(GO_TEST_FLAGS) -timeout $(INTEGRATION_TIMEOUT) $(if $(INTEGRATION_RUN),-run '$(INTEGRATION_RUN)') \
+		./integration/... 2>&1 | $(TESTJSON) -log $(INTEGRATION_LOG)
 
 test-compat: build tools tools-compat rootfs ## run an integration subset against containerd 2.0 and 2.4 x runc 1.5 and 1.1 (root); logs and table in _output/compat
 	@[ "$$(id -u)" -eq 0 ] || { echo "make test-compat needs root (containerd, runc, cgroups)" >&2; exit 1; }
 	COMPAT_MATRIX='$(COMPAT_MATRIX)' COMPAT_RUN='$(COMPAT_RUN)' COMPAT_OLD_RUNC_SKIP='$(COMPAT_OLD_RUNC_SKIP)' \
-		COMPAT_LOG_DIR=$(COMPAT_LOG_DIR) GO=$(GO) GO_TEST_FLAGS='$(GO_TEST_FLAGS)' INTEGRATION_TIMEOUT=$(INTEGRATION_TIMEOUT) \
+		COMPAT_LOG_DIR=$(COMPAT_LOG_DIR) GO=$(GO) GO_TEST_FLAGS='$(GO_TEST_FLAGS)' INTEGRATION_TIMEOUT=$(INTEGRATION_TIMEOUT) TESTJSON='$(TESTJSON)' \
 		RTSHIM_BIN_DIR=$(abspath $(BIN_DIR)) RTSHIM_TOOLS_DIR=$(abspath $(TOOLS_DIR)) RTSHIM_ROOTFS=$(abspath $(ROOTFS)) \
 		bash hack/test-compat.sh
 
@@ -222,6 +237,8 @@ test-compat: build tools tools-compat rootfs ## run an integration subset agains
 # and the vmtest binary. hack/vm/install-deps.sh installs qemu and unpacks the kernel in VM_DIR.
 VM_DIR ?= $(OUTPUT)/vm
 VM_TIMEOUT ?= 9m
+# vCPUs of the guest: 4, so that exclusive CPUs (TestV2Tuning) leave some to the rest.
+VM_CPUS ?= 4
 VM_GUEST_TIMEOUT ?= 8m
 VM_LOG ?= $(VM_DIR)/test-v2.log
 
@@ -234,14 +251,13 @@ test-v2: build tools rootfs ## run the cgroup v2 tests in Debian's PREEMPT_RT ke
 		$(VM_DIR)/vmtest.test "$$kernel" $(VM_GUEST_TIMEOUT) && \
 	RTSHIM_VM_KERNEL="$$kernel" RTSHIM_VM_INITRD=$(abspath $(VM_DIR))/initramfs.cpio \
 		RTSHIM_VM_TEST_BINARY=$(abspath $(VM_DIR))/vmtest.test \
-		RTSHIM_VM_CONSOLE_LOG=$(abspath $(VM_DIR))/console.log RTSHIM_VM_TIMEOUT=$(VM_TIMEOUT) \
-		$(GO) test $(GO_TEST_FLAGS) -v -timeout 15m -run '^TestVM$$' ./vmtest 2>&1 | tee $(VM_LOG)
-	@if grep -q -e '--- SKIP: TestVM ' $(VM_LOG); then echo "FAIL: the VM tier was skipped (see $(VM_LOG))" >&2; exit 1; fi
+		RTSHIM_VM_CONSOLE_LOG=$(abspath $(VM_DIR))/console.log RTSHIM_VM_TIMEOUT=$(VM_TIMEOUT) RTSHIM_VM_CPUS=$(VM_CPUS) \
+		$(GO) test -json $(GO_TEST_FLAGS) -timeout 15m -run '^TestVM$$' ./vmtest 2>&1 | $(TESTJSON) -log $(VM_LOG)
 
 .PHONY: bench bench-smoke
 # -benchtime 1x: each benchmark measures once (RTSHIM_BENCH_ROUNDS rounds, RTSHIM_BENCH_SECONDS
 # seconds), whatever b.N. A missed goal is printed as MISS; an error or a skipped benchmark
-# fails the target. Then hack/benchreport assembles the sections into $(BENCH_DOC).
+# fails the target (TESTJSON). Then bench/cmd/benchreport assembles the sections into $(BENCH_DOC).
 bench: build tools rootfs-bench ## measure lifecycle, shim memory, wake-up latency (cyclictest), quota and scale against the host and the stock runc shim (root); writes docs/benchmarks.md
 	@[ "$$(id -u)" -eq 0 ] || { echo "make bench needs root: it runs a private containerd and real containers on the host's cgroups" >&2; exit 1; }
 	@mkdir -p $(dir $(BENCH_LOG))
@@ -249,14 +265,9 @@ bench: build tools rootfs-bench ## measure lifecycle, shim memory, wake-up laten
 	RTSHIM_BIN_DIR=$(abspath $(BIN_DIR)) RTSHIM_FP_BIN_DIR=$(abspath $(FP_BIN_DIR)) RTSHIM_TOOLS_DIR=$(abspath $(TOOLS_DIR)) RTSHIM_ROOTFS=$(abspath $(ROOTFS_BENCH)) \
 		RTSHIM_BENCH_ROUNDS=$(BENCH_ROUNDS) RTSHIM_BENCH_SECONDS=$(BENCH_SECONDS) RTSHIM_BENCH_SCALE=$(BENCH_SCALE) \
 		RTSHIM_BENCH_CONCURRENCY=$(BENCH_CONCURRENCY) RTSHIM_BENCH_REPORT_DIR=$(abspath $(BENCH_REPORT_DIR)) \
-		$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x -timeout $(BENCH_TIMEOUT) \
-		./integration/ 2>&1 | tee $(BENCH_LOG)
-	@if grep -q -e '--- SKIP' -e '--- FAIL' $(BENCH_LOG); then \
-		echo "FAIL: benchmarks failed or were skipped as root (see $(BENCH_LOG)):" >&2; \
-		grep -e '--- SKIP' -e '--- FAIL' $(BENCH_LOG) >&2; \
-		exit 1; \
-	fi
-	$(GO) run ./hack/benchreport -in $(BENCH_REPORT_DIR) -out $(BENCH_DOC) -note "$$BENCH_NOTE" \
+		$(GO) test -json -count=1 -run '^$$' -bench . -benchtime 1x -timeout $(BENCH_TIMEOUT) \
+		./bench/ 2>&1 | $(TESTJSON) -log $(BENCH_LOG)
+	$(GO) run ./bench/cmd/benchreport -in $(BENCH_REPORT_DIR) -out $(BENCH_DOC) -note "$$BENCH_NOTE" \
 		-command '$(BENCH_COMMAND) BENCH_SECONDS=$(BENCH_SECONDS) BENCH_ROUNDS=$(BENCH_ROUNDS) BENCH_SCALE=$(BENCH_SCALE) BENCH_CONCURRENCY=$(BENCH_CONCURRENCY)'
 
 # The same benchmarks, tiny: to prove in CI that `make bench` works, not to measure.
@@ -271,7 +282,72 @@ soak: build build-fp tools rootfs ## run the soak test for N lifecycles (default
 	@[ "$$(id -u)" -eq 0 ] || { echo "make soak needs root" >&2; exit 1; }
 	RTSHIM_SOAK_N=$(N) RTSHIM_BIN_DIR=$(abspath $(BIN_DIR)) RTSHIM_FP_BIN_DIR=$(abspath $(FP_BIN_DIR)) \
 		RTSHIM_TOOLS_DIR=$(abspath $(TOOLS_DIR)) RTSHIM_ROOTFS=$(abspath $(ROOTFS)) \
-		$(GO) test -count=1 -v -timeout 60m -run '^TestSoak$$' ./integration/
+		$(GO) test -json -count=1 -timeout 60m -run '^TestSoak$$' ./integration/ 2>&1 | $(TESTJSON)
+
+# The Kubernetes tier (make test-k8s): a single-node cluster (etcd, kube-apiserver,
+# kube-scheduler, kube-controller-manager, kubelet, kubectl) over a private containerd with
+# CRI, on the host's cgroups. Its binaries build from the pins in tools/k8s, tools/etcd and
+# tools/cni, and only again when a pin moves (the kubelet takes ~10 minutes from a cold cache).
+K8S_TOOLS_DIR ?= $(OUTPUT)/tools-k8s/bin
+CNI_DIR ?= $(OUTPUT)/tools-cni/bin
+K8S_DEPS := tools/k8s/go.mod tools/k8s/go.sum
+ETCD_DEPS := tools/etcd/go.mod tools/etcd/go.sum
+CNI_DEPS := tools/cni/go.mod tools/cni/go.sum
+K8S_BINS := $(addprefix $(K8S_TOOLS_DIR)/,kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl)
+CNI_BINS := $(addprefix $(CNI_DIR)/,loopback tap host-local)
+K8S_VERSION = $(shell cd tools/k8s && $(GO) list -m -f '{{.Version}}' k8s.io/kubernetes)
+K8S_MAJOR = $(word 1,$(subst ., ,$(patsubst v%,%,$(K8S_VERSION))))
+K8S_MINOR = $(word 2,$(subst ., ,$(K8S_VERSION)))
+K8S_LDFLAGS = -s -w -X k8s.io/component-base/version.gitVersion=$(K8S_VERSION) \
+	-X k8s.io/component-base/version.gitMajor=$(K8S_MAJOR) -X k8s.io/component-base/version.gitMinor=$(K8S_MINOR) \
+	-X k8s.io/component-base/version.gitTreeState=clean -X k8s.io/client-go/pkg/version.gitVersion=$(K8S_VERSION) \
+	-X k8s.io/client-go/pkg/version.gitMajor=$(K8S_MAJOR) -X k8s.io/client-go/pkg/version.gitMinor=$(K8S_MINOR)
+K8S_TIMEOUT ?= 15m
+K8S_RUN ?=
+K8S_LOG ?= $(OUTPUT)/test-k8s.log
+K8S_LOG_DIR ?= $(OUTPUT)/k8s-logs
+
+.PHONY: tools-k8s test-k8s
+tools-k8s: $(K8S_BINS) $(K8S_TOOLS_DIR)/etcd $(CNI_BINS) ## build etcd, the Kubernetes components, kubectl and the CNI plugins (tools/k8s, tools/etcd, tools/cni pins) into _output
+
+$(K8S_BINS): $(K8S_DEPS)
+	@mkdir -p $(@D)
+	cd tools/k8s && CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(K8S_LDFLAGS)' -o $(abspath $@) k8s.io/kubernetes/cmd/$(@F)
+
+$(K8S_TOOLS_DIR)/etcd: $(ETCD_DEPS)
+	@mkdir -p $(@D)
+	cd tools/etcd && CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(abspath $@) go.etcd.io/etcd/server/v3
+
+$(CNI_DIR)/loopback $(CNI_DIR)/tap: $(CNI_DEPS)
+	@mkdir -p $(@D)
+	cd tools/cni && CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(abspath $@) github.com/containernetworking/plugins/plugins/main/$(@F)
+
+$(CNI_DIR)/host-local: $(CNI_DEPS)
+	@mkdir -p $(@D)
+	cd tools/cni && CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(abspath $@) github.com/containernetworking/plugins/plugins/ipam/host-local
+
+# The node installer's image (contrib/kubernetes/install/): the installer, the binaries and the
+# default configs, as an OCI image archive built with go-containerregistry (hack/image, its own
+# module: the shim does not depend on it).
+IMAGE ?= $(OUTPUT)/rtshim-node-installer.tar
+IMAGE_NAME ?= localhost/rtshim/node-installer:latest
+IMAGE_ROOT := /opt/rtshim
+
+.PHONY: image
+image: build ## build the node installer's image (contrib/kubernetes/install/) as an OCI archive: _output/rtshim-node-installer.tar
+	cd hack/image && SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(GO) run . -o $(abspath $(IMAGE)) -name $(IMAGE_NAME) \
+		-entrypoint $(IMAGE_ROOT)/bin/rtshim-node-install \
+		$(foreach b,$(SHIM) runc-rt rtshim rtshim-node-install,-file $(IMAGE_ROOT)/bin/$(b)=$(abspath $(BIN_DIR)/$(b))) \
+		-file $(IMAGE_ROOT)/rtshim.toml=$(abspath contrib/rtshim.toml) \
+		-file $(IMAGE_ROOT)/containerd-rt.toml=$(abspath contrib/containerd/config.toml)
+
+test-k8s: deps build tools tools-k8s rootfs image ## run the single-node Kubernetes cluster tests (root); log in _output/test-k8s.log, daemon logs of a failed run in _output/k8s-logs; fails on any skip
+	@[ "$$(id -u)" -eq 0 ] || { echo "make test-k8s needs root (containerd, kubelet, cgroups)" >&2; exit 1; }
+	rm -rf $(K8S_LOG_DIR)
+	RTSHIM_BIN_DIR=$(abspath $(BIN_DIR)) RTSHIM_TOOLS_DIR=$(abspath $(TOOLS_DIR)) RTSHIM_K8S_DIR=$(abspath $(K8S_TOOLS_DIR)) \
+		RTSHIM_CNI_DIR=$(abspath $(CNI_DIR)) RTSHIM_ROOTFS=$(abspath $(ROOTFS)) RTSHIM_K8S_LOG_DIR=$(abspath $(K8S_LOG_DIR)) \
+		RTSHIM_IMAGE=$(abspath $(IMAGE)) RTSHIM_IMAGE_NAME=$(IMAGE_NAME) \
+		$(GO) test -json $(GO_TEST_FLAGS) -timeout $(K8S_TIMEOUT) $(if $(K8S_RUN),-run '$(K8S_RUN)') ./k8stest/ 2>&1 | $(TESTJSON) -log $(K8S_LOG)
 
 # The runtimeType form of contrib/docker (make test-docker-shim): a Docker whose containerd
 # client is 2.x. Debian has only dockerd 20.10; Docker 29 (the moby/v2 module pinned in
@@ -297,7 +373,9 @@ $(DOCKER_TOOLS_DIR)/dockerd: tools/docker/go.mod tools/docker/go.sum
 ##@ Install and package
 
 # make install: the binaries and docs under $(DESTDIR)$(PREFIX); the config under
-# $(DESTDIR)/etc/containerd whatever PREFIX is, since the shim and runc-rt read it there.
+# $(DESTDIR)/etc/containerd whatever PREFIX is, since the shim and runc-rt read it there. The
+# examples (contrib/) name the binaries where this install puts them: /usr/local/bin/ in them
+# becomes $(PREFIX)/bin/ (/usr/bin/ in the .deb).
 PREFIX ?= /usr/local
 DESTDIR ?=
 INSTALL ?= install
@@ -306,20 +384,18 @@ INSTALL_DOC = $(abspath $(DESTDIR)$(PREFIX)/share/doc/rtshim)
 INSTALL_CONFIG = $(abspath $(DESTDIR)/etc/containerd/rtshim.toml)
 SHIM_HELP_HEAD = $(SHIM) - the containerd shim for runtime type io.containerd.rt.v2: containerd's runc shim plus real-time scheduling. containerd starts it (ctr run --runtime io.containerd.rt.v2, a CRI runtime, a Docker runtimeType); its flags are containerd's shim protocol. See README.md.
 # make package: the tree make install stages for the .deb (PREFIX=/usr), the version (the
-# newest v* tag, else 0.0.0~git<commit date>.<commit>), and the file. File times in the .deb are
-# the commit's (SOURCE_DATE_EPOCH), so the same binaries give the same package.
+# binaries' VERSION: hack/version.sh's forms are valid Debian versions), and the file. File
+# times in the .deb are the commit's (SOURCE_DATE_EPOCH), so the same binaries give the same
+# package.
 PKG_ROOT ?= $(OUTPUT)/pkgroot
-ifeq ($(origin PKG_VERSION),undefined)
-PKG_VERSION := $(shell v=$$(git describe --tags --match 'v[0-9]*' 2>/dev/null) && echo "$${v\#v}" || \
-	git log -1 --date=format:%Y%m%d --format='0.0.0~git%cd.%h' 2>/dev/null || echo 0.0.0)
-endif
+PKG_VERSION = $(VERSION)
 PKG_ARCH ?= $(shell $(GO) env GOARCH)
 DEB ?= $(OUTPUT)/rtshim_$(PKG_VERSION)_$(PKG_ARCH).deb
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null)
 
 .PHONY: install package test-package
 
-install: build ## install the binaries into $(DESTDIR)$(PREFIX)/bin (PREFIX=/usr/local), the config (if absent), docs and --help texts
+install: build ## install the binaries into $(DESTDIR)$(PREFIX)/bin (PREFIX=/usr/local), the config (if absent), docs, examples and --help texts
 	$(INSTALL) -d $(INSTALL_BIN) $(INSTALL_DOC)
 	$(INSTALL) -m 755 $(BIN_DIR)/$(SHIM) $(BIN_DIR)/runc-rt $(BIN_DIR)/rtshim $(INSTALL_BIN)/
 	@if [ -e $(INSTALL_CONFIG) ]; then echo "keeping $(INSTALL_CONFIG)"; else \
@@ -328,7 +404,11 @@ install: build ## install the binaries into $(DESTDIR)$(PREFIX)/bin (PREFIX=/usr
 	fi
 	$(INSTALL) -m 644 README.md CHANGELOG.md LICENSE $(INSTALL_DOC)/
 	for f in $$(cd docs && find . -type f ! -name '*.tmp' | sort); do $(INSTALL) -D -m 644 docs/$$f $(INSTALL_DOC)/docs/$$f; done
-	for f in $$(cd contrib && find . -type f | sort); do $(INSTALL) -D -m 644 contrib/$$f $(INSTALL_DOC)/examples/$$f; done
+	for f in $$(cd contrib && find . -type f | sort); do \
+		$(INSTALL) -d $$(dirname $(INSTALL_DOC)/examples/$$f); \
+		sed 's|/usr/local/bin/|$(PREFIX)/bin/|g' contrib/$$f >$(INSTALL_DOC)/examples/$$f; \
+		chmod 644 $(INSTALL_DOC)/examples/$$f; \
+	done
 	$(BIN_DIR)/rtshim --help >$(INSTALL_DOC)/rtshim.txt
 	$(BIN_DIR)/runc-rt --help >$(INSTALL_DOC)/runc-rt.txt
 	{ printf '%s\n\n' "$(SHIM_HELP_HEAD)"; (exec -a $(SHIM) $(BIN_DIR)/$(SHIM) -h 2>&1); } >$(INSTALL_DOC)/$(SHIM).txt
@@ -346,17 +426,28 @@ test-package: package ## test make install (temp DESTDIR) and the .deb (apt-get 
 
 ##@ Maintenance
 
-# staticcheck, pinned; `go run` fetches it through the Go module proxy into the module cache.
-STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+# golangci-lint v2, pinned: .golangci.yml's linters (the standard set, staticcheck among them,
+# and errorlint, gocritic, misspell, revive, unparam, ...) and formatters (gofmt, goimports).
+# `go run` builds it from the Go module proxy with the local toolchain: about a minute the
+# first time, then from the build cache.
+GOLANGCI_LINT ?= $(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
+# The build tools' own modules (the shim does not depend on them): linted and tidy-checked too.
+SUB_MODULES := hack/package hack/image
+# Packages no product binary may link: the test harness, the benchmarks, package testing.
+TEST_ONLY_PKGS := ^(testing|github.com/rtshim/rtshim/(internal/harness|bench)(/.*)?)$$
 
-lint: ## check formatting (gofmt), run go vet and staticcheck (also with -tags failpoints, and on hack/package)
+lint: ## gofmt; golangci-lint (also with the failpoints and dockershim tags, and on hack/package and hack/image); go mod tidy changes nothing; no test code in a product binary
 	@files=$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go') </dev/null); \
 	if [ -n "$$files" ]; then echo "gofmt needed on:" $$files >&2; exit 1; fi
-	$(GO) vet ./...
-	$(GO) vet -tags failpoints ./...
-	$(GO) run $(STATICCHECK) ./...
-	$(GO) run $(STATICCHECK) -tags failpoints ./...
-	cd hack/package && $(GO) vet ./... && $(GO) run $(STATICCHECK) ./...
+	$(GOLANGCI_LINT) run ./...
+	$(GOLANGCI_LINT) run --build-tags failpoints,dockershim ./...
+	for m in $(SUB_MODULES); do (cd $$m && $(GOLANGCI_LINT) run ./...) || exit 1; done
+	$(GO) mod tidy -diff
+	for m in $(SUB_MODULES); do (cd $$m && $(GO) mod tidy -diff) || exit 1; done
+	@for tags in '' failpoints; do \
+		linked=$$($(GO) list -deps -tags "$$tags" ./cmd/... | grep -E '$(TEST_ONLY_PKGS)' || true); \
+		if [ -n "$$linked" ]; then echo "product binaries (tags '$$tags') link test code:" $$linked >&2; exit 1; fi; \
+	done
 
 clean: ## remove _output
 	rm -rf $(OUTPUT)

@@ -492,3 +492,37 @@ func TestGrantRefusesCgroupInUse(t *testing.T) {
 		t.Errorf("retry of a's own grant: %v", err)
 	}
 }
+
+// TestPodBandwidth: the node's pod bandwidth is what Grant admits for a new pod, plus what
+// allocated containers hold; budget taken outside Kubernetes lowers it.
+func TestPodBandwidth(t *testing.T) {
+	ctx := context.Background()
+	m, f := newTestManager(t)
+	b, err := m.PodBandwidth("/kubepods", 1000000)
+	if err != nil || b.Free != 950000 || b.Allocated != 0 {
+		t.Fatalf("empty node: %+v, %v; want 950000 free", b, err)
+	}
+	c := claim("c1", "/kubepods/burstable/pod1/c1", 100000)
+	c.AllocatedUS = 100000
+	if err := m.Grant(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	b, _ = m.PodBandwidth("/kubepods", 1000000)
+	if b.Free != 850000 || b.Allocated != 100000 {
+		t.Errorf("one allocated pod: %+v, want 850000 free and 100000 allocated", b)
+	}
+	// Outside Kubernetes: a Docker container takes 300000.
+	f.add("/docker", 300000)
+	b, _ = m.PodBandwidth("/kubepods", 1000000)
+	if b.Free != 550000 || b.Allocated != 100000 {
+		t.Errorf("with a Docker container: %+v, want 550000 free", b)
+	}
+	// What it calls free is granted, one µs more is not.
+	c2 := claim("c2", "/kubepods/pod2/c2", b.Free)
+	if err := m.Grant(ctx, c2); err != nil {
+		t.Errorf("free %d refused: %v", b.Free, err)
+	}
+	if b, _ := m.PodBandwidth("/kubepods", 1000000); b.Free != 0 {
+		t.Errorf("after granting all that was free: %+v", b)
+	}
+}

@@ -32,6 +32,12 @@ type Claim struct {
 	RuntimeUS   int64  `json:"rt_runtime_us,omitempty"`
 	PeriodUS    int64  `json:"rt_period_us,omitempty"`
 	ExemptQuota bool   `json:"exempt_quota,omitempty"`
+	// AllocatedUS is the part of RuntimeUS that a Kubernetes rtshim.io/rt-bandwidth allocation
+	// gave (all of it, or 0): the device plugin counts it as allocated by the kubelet.
+	AllocatedUS int64 `json:"allocated_us,omitempty"`
+	// DLAllocation is the container's rtshim.io/dl-bandwidth allocation in units (cgroup v2
+	// nodes): the device plugin counts its SCHED_DEADLINE tasks as allocated by the kubelet.
+	DLAllocation int64 `json:"dl_allocation,omitempty"`
 	// CreatedLeaf: rtshim made the leaf cgroup (before runc), so it removes it too.
 	CreatedLeaf bool `json:"created_leaf,omitempty"`
 	// Owner identifies the live process responsible for the claim (the shim).
@@ -222,6 +228,12 @@ func (s State) RecordBaseline(cgroup, file, value string) error {
 		return nil
 	}
 	return writeJSON(p, &Baseline{Cgroup: cgroup, File: file, Value: value})
+}
+
+// UpdateBaseline replaces the value to restore: what the kubelet set while rtshim held the
+// file lifted is what it wants back.
+func (s State) UpdateBaseline(cgroup, file, value string) error {
+	return writeJSON(s.baselinePath(cgroup, file), &Baseline{Cgroup: cgroup, File: file, Value: value})
 }
 
 // LoadBaseline returns "", false when rtshim has not changed that file.

@@ -2,15 +2,29 @@
 # make demo: a private containerd (temp dirs, its own socket), one container run through
 # rtshim and the same container through the stock runc shim, side by side. Needs root and the
 # binaries `make build tools rootfs` puts in _output. Leaves nothing behind.
+#
+# It runs only those binaries: containerd, ctr, runc and the stock runc shim from _output/tools/bin
+# (the versions tools/go.mod pins), the rtshim shim from _output/bin, first on the PATH the
+# daemon and its shims get. A containerd or runc elsewhere on PATH (Debian's containerd 1.6 and
+# runc 1.1 come with docker.io and podman) is never used, and neither is the host's rtshim config.
 set -euo pipefail
 
 out=${OUTPUT:-_output}
 bin=$(realpath "$out/bin") tools=$(realpath "$out/tools/bin") rootfs=$(realpath "$out/rootfs")
+export PATH="$bin:$tools:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+for b in "$tools/containerd" "$tools/ctr" "$tools/runc" "$tools/containerd-shim-runc-v2" "$bin/containerd-shim-rt-v2"; do
+	if [[ $(command -v "$(basename "$b")") != "$b" ]]; then
+		echo "demo: $(basename "$b") resolves to $(command -v "$(basename "$b")" || echo nothing), not $b: run make build tools" >&2
+		exit 1
+	fi
+done
 dir=$(mktemp -d /tmp/rtshim-demo-XXXXXX)
 ns=$(basename "$dir")
-export PATH="$bin:$tools:$PATH"
+# The shim's config: the built-in defaults, whatever /etc/containerd/rtshim.toml says.
+: >"$dir/rtshim.toml"
+export RTSHIM_CONFIG=$dir/rtshim.toml
 
-ctr() { command ctr --address "$dir/containerd.sock" --namespace "$ns" "$@" 2> >(grep -v 'cgroup v1' >&2); }
+ctr() { "$tools/ctr" --address "$dir/containerd.sock" --namespace "$ns" "$@" 2> >(grep -v 'cgroup v1' >&2); }
 
 # containerd and its shims make these if missing; the demo removes the ones it made.
 created=()
@@ -39,9 +53,10 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.cri.v1.images", 
 [ttrpc]
   address = "$dir/containerd.sock.ttrpc"
 TOML
-containerd --config "$dir/config.toml" >"$dir/containerd.log" 2>&1 &
+"$tools/containerd" --config "$dir/config.toml" >"$dir/containerd.log" 2>&1 &
 daemon=$!
 for _ in $(seq 100); do ctr version >/dev/null 2>&1 && break; sleep 0.1; done
+ctr version >/dev/null || { echo "demo: containerd did not start; its log:" >&2; cat "$dir/containerd.log" >&2; exit 1; }
 
 # The same container twice: asks for SCHED_FIFO 80, prints the policy its first instruction
 # ran with, then tries to switch to FIFO itself.
@@ -53,7 +68,8 @@ run() {
 		--rootfs "$rootfs" "demo-${runtime//./-}" /bin/schedinfo -set fifo 80 || true
 }
 
-echo "== containerd $(containerd --version | awk '{print $3}'), runc $(runc --version | awk 'NR==1{print $3}'), $(uname -r)"
+echo "== containerd $("$tools/containerd" --version | awk '{print $3}'), runc $("$tools/runc" --version | awk 'NR==1{print $3}') (both from $tools), $(uname -r)"
+echo "== rtshim $("$bin/containerd-shim-rt-v2" --version | awk '$1 == "Version:" {print $2}'), from $bin"
 echo "== io.containerd.rt.v2 (rtshim), unprivileged container:"
 run io.containerd.rt.v2 | sed 's/^/   /'
 echo "== io.containerd.runc.v2 (stock runc shim), even --privileged:"
@@ -64,7 +80,9 @@ ctr run -d --runtime io.containerd.rt.v2 --annotation rtshim.io/policy=SCHED_FIF
 for cg in "$ns/demo-budget" "$ns"; do
 	echo "   /sys/fs/cgroup/cpu/$cg/cpu.rt_runtime_us = $(cat "/sys/fs/cgroup/cpu/$cg/cpu.rt_runtime_us" 2>/dev/null || echo n/a)"
 done
-ctr tasks kill -s SIGKILL demo-budget && ctr tasks delete demo-budget >/dev/null && ctr containers delete demo-budget
+ctr tasks kill -s SIGKILL demo-budget
+ctr tasks delete demo-budget 2>&1 >/dev/null | { grep -v "exit code 137" || true; } >&2
+ctr containers delete demo-budget
 echo "   after delete: /sys/fs/cgroup/cpu/$ns/cpu.rt_runtime_us = $(cat "/sys/fs/cgroup/cpu/$ns/cpu.rt_runtime_us" 2>/dev/null || echo n/a)"
 echo "== rtshim: policy=SCHED_FIFO priority=80 from the first instruction; stock: SCHED_OTHER, and"
 echo "   set=error (EPERM) where the kernel has cgroup v1 RT group scheduling (the container's"

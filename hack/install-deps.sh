@@ -1,28 +1,65 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the build and the integration tests need.
+# Installs the Debian packages a group of targets needs:
 #
-# Idempotent: it runs apt-get only when something is missing, and
-# `apt-get update` only before an install. Needs root (or nothing to do).
+#   hack/install-deps.sh [--list] [build|test]...
 #
-# Required: make, libc6-dev (static libc for the test programs, headers for
-# runc's cgo), busybox-static (the test rootfs is busybox plus static test
-# programs) and libseccomp2 (Debian's runc binary, which `make test-compat`
-# unpacks rather than installs, links it). Optional: libseccomp-dev and
-# pkg-config, so `make tools` builds runc with seccomp support; a failure to
-# install them is only a warning.
-# Required for the Docker and Podman integration tests: docker.io (dockerd 20.10,
-# run privately against the tests' containerd) and podman. Their maintainer
-# scripts start no service: a policy-rc.d refuses it while they install.
-# Required for `make bench` and `make bench-smoke`: rt-tests (cyclictest, which
-# `make rootfs-bench` copies with its libraries into the benchmarks' rootfs).
+#   build  what `make build tools rootfs` and `make demo` need: make, gcc and libc6-dev
+#          (static libc for the test programs, headers for runc's cgo) and busybox-static
+#          (the demo's and the tests' rootfs is busybox plus static programs). Optional:
+#          libseccomp-dev and pkg-config, so `make tools` builds runc with seccomp support;
+#          a failure to install them is only a warning. Nothing of it puts a containerd or a
+#          runc on PATH: the demo runs the ones `make tools` builds.
+#   test   build's packages, plus what the integration tests and the benchmarks add:
+#          libseccomp2 (Debian's runc binary, which `make test-compat` unpacks rather than
+#          installs, links it), docker.io (dockerd 20.10, run privately against the tests'
+#          containerd) and podman for the Docker and Podman tests, rt-tests (cyclictest, which
+#          `make rootfs-bench` copies into the benchmarks' rootfs). docker.io and podman bring
+#          Debian's containerd 1.6 and runc 1.1 onto PATH; the tests never use them.
+#
+# Without a group it installs `test` (everything): what `.ci/run`, `make deps` and
+# `make integration` need. --list prints the packages of the groups and changes nothing.
+#
+# Idempotent: it runs apt-get only when something is missing, and `apt-get update` only before
+# an install. Needs root (or nothing to do). The maintainer scripts start no service: a
+# policy-rc.d refuses it while they install.
 set -euo pipefail
 
 export DEBIAN_FRONTEND=noninteractive
 
-required=(make libc6-dev busybox-static libseccomp2)
-required+=(docker.io podman)
-required+=(rt-tests)
-optional=(libseccomp-dev pkg-config)
+list=
+groups=()
+for arg in "$@"; do
+	case $arg in
+	--list) list=1 ;;
+	build | test) groups+=("$arg") ;;
+	-h | --help)
+		sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"
+		exit 0
+		;;
+	*)
+		echo "install-deps: unknown group $arg: the groups are build (make build, make demo) and test (everything)" >&2
+		exit 2
+		;;
+	esac
+done
+[[ ${#groups[@]} -gt 0 ]] || groups=(test)
+
+required=() optional=()
+for g in "${groups[@]}"; do
+	required+=(make gcc libc6-dev busybox-static)
+	optional+=(libseccomp-dev pkg-config)
+	if [[ $g == test ]]; then
+		required+=(libseccomp2 docker.io podman rt-tests)
+	fi
+done
+mapfile -t required < <(printf '%s\n' "${required[@]}" | awk '!seen[$0]++')
+mapfile -t optional < <(printf '%s\n' "${optional[@]}" | awk '!seen[$0]++')
+
+if [[ -n $list ]]; then
+	echo "required: ${required[*]}"
+	echo "optional: ${optional[*]}"
+	exit 0
+fi
 
 missing() {
 	local p
@@ -37,7 +74,7 @@ mapfile -t need < <(missing "${required[@]}")
 mapfile -t want < <(missing "${optional[@]}")
 
 if [[ ${#need[@]} -eq 0 && ${#want[@]} -eq 0 ]]; then
-	echo "install-deps: nothing to do"
+	echo "install-deps: nothing to do (${groups[*]})"
 	exit 0
 fi
 

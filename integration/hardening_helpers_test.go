@@ -8,6 +8,7 @@ package integration
 //	d.removeIn(t, ns, id)             kill and delete a container of any namespace
 //	claimRecords(t)                   the claims in the state dir, by content
 //	releaseLeftovers(t, owns, tops)   fail on, and give back, claims and baselines a test left
+//	releaseLeftoversOf(t, &d, ...)    the same for a daemon's namespaces
 //	demoteCgroup(rel)                 every thread of a cgroup to SCHED_OTHER (chrt -o)
 //	killTimed(t, pid, rel, kill)      how long a kill takes to end a process
 //	assertCPUTreeBack(t, before, ...) the cpu tree as before, for the namespaces named
@@ -30,6 +31,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/rtshim/rtshim/internal/harness"
 	"github.com/rtshim/rtshim/rtcontainer"
 )
 
@@ -56,12 +58,14 @@ allowed_policies = ["SCHED_FIFO", "SCHED_RR", "SCHED_OTHER"]
 max_priority = 10
 `
 
-// ctrRunOpts is a container for Daemon.ctrRun: RunOpts plus a namespace, a cgroups path and
-// containerd's runc binary.
+// rtDaemon is a harness.Daemon with the hardening tests' own helpers.
+type rtDaemon struct{ *harness.Daemon }
+
+// ctrRunOpts is a container for rtDaemon.ctrRun: harness.RunOpts plus a containerd namespace.
 type ctrRunOpts struct {
 	ns         string // containerd namespace; default d.Namespace
 	id         string
-	runtime    string // default rtRuntime
+	runtime    string // default harness.RTRuntime
 	runcBinary string // --runc-binary (the stock runtime's runc)
 	config     string // --runtime-config-path
 	cgroup     string // --cgroup: linux.cgroupsPath; default ctr's /<ns>/<id>
@@ -73,7 +77,7 @@ type ctrRunOpts struct {
 }
 
 // logName names the output file of container ns/id of daemon d.
-func (d *Daemon) logName(ns, id string) string {
+func (d rtDaemon) logName(ns, id string) string {
 	if ns == "" || ns == d.Namespace {
 		return id
 	}
@@ -83,10 +87,10 @@ func (d *Daemon) logName(ns, id string) string {
 // ctrRun runs a container with ctr run (--rm unless detached) and returns ctr's stdout (the
 // container's output, when not detached). err quotes ctr's stderr; a container whose create
 // failed is deleted.
-func (d *Daemon) ctrRun(t testing.TB, o ctrRunOpts) (string, error) {
+func (d rtDaemon) ctrRun(t testing.TB, o ctrRunOpts) (string, error) {
 	t.Helper()
 	ns := cmp.Or(o.ns, d.Namespace)
-	args := []string{"run", "--runtime", cmp.Or(o.runtime, rtRuntime)}
+	args := []string{"run", "--runtime", cmp.Or(o.runtime, harness.RTRuntime)}
 	if o.runcBinary != "" {
 		args = append(args, "--runc-binary", o.runcBinary)
 	}
@@ -110,35 +114,35 @@ func (d *Daemon) ctrRun(t testing.TB, o ctrRunOpts) (string, error) {
 	} else {
 		args = append(args, "--rm", "--fifo-dir", filepath.Join(d.Dir, "fifo"))
 	}
-	args = append(append(args, "--rootfs", rootfsDir, o.id), o.args...)
-	ctx, cancel := context.WithTimeout(context.Background(), ctrTimeout)
+	args = append(append(args, "--rootfs", env.Rootfs, o.id), o.args...)
+	ctx, cancel := context.WithTimeout(context.Background(), env.Timeouts.Ctr)
 	defer cancel()
-	out, _, err := runCtr(ctx, d.Address, ns, args...)
+	out, _, err := d.CtrContext(ctx, ns, args...)
 	if err != nil {
-		_, _, _ = runCtr(ctx, d.Address, ns, "containers", "delete", o.id)
+		_, _, _ = d.CtrContext(ctx, ns, "containers", "delete", o.id)
 	}
 	return out, err
 }
 
 // startIn runs a detached container and waits until its output says want.
-func (d *Daemon) startIn(t testing.TB, o ctrRunOpts, want string) {
+func (d rtDaemon) startIn(t testing.TB, o ctrRunOpts, want string) {
 	t.Helper()
 	o.detach = true
 	if _, err := d.ctrRun(t, o); err != nil {
 		t.Fatal(err)
 	}
-	waitForFile(t, d.OutputFile(d.logName(o.ns, o.id)), want)
+	harness.WaitForFile(t, d.OutputFile(d.logName(o.ns, o.id)), want, env.Timeouts.Output)
 }
 
 // removeIn kills and deletes container id of namespace ns (d's if ""), as `docker rm -f` does.
-func (d *Daemon) removeIn(t testing.TB, ns, id string) {
+func (d rtDaemon) removeIn(t testing.TB, ns, id string) {
 	t.Helper()
 	ns = cmp.Or(ns, d.Namespace)
-	ctx, cancel := context.WithTimeout(context.Background(), ctrTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), env.Timeouts.Ctr)
 	defer cancel()
-	_, _, _ = runCtr(ctx, d.Address, ns, "tasks", "kill", "-s", "SIGKILL", id)
+	_, _, _ = d.CtrContext(ctx, ns, "tasks", "kill", "-s", "SIGKILL", id)
 	for {
-		_, stderr, err := runCtr(ctx, d.Address, ns, "tasks", "delete", id)
+		_, stderr, err := d.CtrContext(ctx, ns, "tasks", "delete", id)
 		if err == nil || strings.Contains(stderr, "not found") {
 			break
 		}
@@ -147,7 +151,7 @@ func (d *Daemon) removeIn(t testing.TB, ns, id string) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if _, _, err := runCtr(ctx, d.Address, ns, "containers", "delete", id); err != nil {
+	if _, _, err := d.CtrContext(ctx, ns, "containers", "delete", id); err != nil {
 		t.Fatalf("delete container %s/%s: %v", ns, id, err)
 	}
 }
@@ -162,10 +166,10 @@ type claimRecord struct {
 	RuntimeUS int64  `json:"rt_runtime_us"`
 }
 
-// claimRecords lists the readable claims in stateDir/claims.
+// claimRecords lists the readable claims in harness.StateDir/claims.
 func claimRecords(t testing.TB) []claimRecord {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join(stateDir, "claims", "*.json"))
+	files, err := filepath.Glob(filepath.Join(harness.StateDir, "claims", "*.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +200,7 @@ func claimOfContainer(t testing.TB, ns, id string) *claimRecord {
 
 // wrapperRecords lists runc-rt's records in the state dir whose name holds s.
 func wrapperRecords(s string) []string {
-	files, _ := filepath.Glob(filepath.Join(stateDir, "wrapper", "*"))
+	files, _ := filepath.Glob(filepath.Join(harness.StateDir, "wrapper", "*"))
 	return slices.DeleteFunc(files, func(f string) bool { return !strings.Contains(filepath.Base(f), s) })
 }
 
@@ -214,11 +218,11 @@ func releaseLeftovers(t *testing.T, owns func(ns string) bool, tops func() []str
 				continue
 			}
 			t.Errorf("claim of %s/%s (cgroup %s, %d µs) left after the test: %s; releasing it", c.Namespace, c.ID, c.Leaf, c.RuntimeUS, c.File)
-			if err := rtcontainer.DefaultHost().Forget(context.Background(), stateDir, c.Namespace, c.ID); err != nil {
+			if err := rtcontainer.DefaultHost().Forget(context.Background(), harness.StateDir, c.Namespace, c.ID); err != nil {
 				t.Errorf("release %s/%s: %v", c.Namespace, c.ID, err)
 			}
 		}
-		files, _ := filepath.Glob(filepath.Join(stateDir, "baselines", "*.json"))
+		files, _ := filepath.Glob(filepath.Join(harness.StateDir, "baselines", "*.json"))
 		for _, f := range files {
 			var b struct{ Cgroup, File, Value string }
 			data, err := os.ReadFile(f)
@@ -237,11 +241,32 @@ func releaseLeftovers(t *testing.T, owns func(ns string) bool, tops func() []str
 	})
 }
 
+// releaseLeftoversOf is releaseLeftovers for the daemon *d (started after this call) and its
+// other namespaces named by suffix (".b": <namespace>.b): the claims of its shims and of runc-rt
+// under its runc shim (--root /run/containerd/runc/<namespace>), the baselines of its cgroups.
+func releaseLeftoversOf(t *testing.T, d *rtDaemon, suffixes ...string) {
+	nss := func() []string {
+		if d.Daemon == nil {
+			return nil // never started
+		}
+		out := []string{d.Namespace}
+		for _, s := range suffixes {
+			out = append(out, d.Namespace+s)
+		}
+		return out
+	}
+	releaseLeftovers(t, func(ns string) bool {
+		return slices.ContainsFunc(nss(), func(n string) bool {
+			return ns == n || ns == "runc:"+filepath.Join(harness.RunContainerdDir, "runc", n)
+		})
+	}, nss)
+}
+
 // demoteCgroup sets every thread in cgroup rel (the cpu hierarchy) to SCHED_OTHER, as an
 // operator would with `chrt -a -o -p 0 PID`: a real-time thread throttled by a tiny budget runs
 // again, and dies of a pending SIGKILL, only then. It returns how many threads it changed.
 func demoteCgroup(rel string) int {
-	b, err := os.ReadFile(filepath.Join(cgroupV1Path("cpu", rel), "tasks"))
+	b, err := os.ReadFile(filepath.Join(harness.CPUV1(rel), "tasks"))
 	if err != nil {
 		return 0
 	}
@@ -278,17 +303,17 @@ func killTimed(t *testing.T, pid int, rel string, kill func() error) (took time.
 	start := time.Now()
 	done := make(chan error, 1)
 	go func() { done <- kill() }()
-	for processAlive(pid) && time.Since(start) < killGiveUp {
+	for harness.ProcessAlive(pid) && time.Since(start) < killGiveUp {
 		time.Sleep(5 * time.Millisecond)
 	}
-	took, died = time.Since(start), !processAlive(pid)
+	took, died = time.Since(start), !harness.ProcessAlive(pid)
 	if !died {
 		n := demoteCgroup(rel)
 		t.Logf("pid %d still alive %v after the kill: demoted %d thread(s) to SCHED_OTHER", pid, took.Round(time.Millisecond), n)
-		for deadline := time.Now().Add(killBound); processAlive(pid) && time.Now().Before(deadline); {
+		for deadline := time.Now().Add(killBound); harness.ProcessAlive(pid) && time.Now().Before(deadline); {
 			time.Sleep(10 * time.Millisecond)
 		}
-		if processAlive(pid) {
+		if harness.ProcessAlive(pid) {
 			t.Errorf("pid %d still alive after it was demoted", pid)
 		}
 	}
@@ -297,8 +322,8 @@ func killTimed(t *testing.T, pid int, rel string, kill func() error) (took time.
 		if err != nil {
 			t.Errorf("kill: %v", err)
 		}
-	case <-time.After(ctrTimeout):
-		t.Errorf("the kill command did not return within %v", ctrTimeout)
+	case <-time.After(env.Timeouts.Ctr):
+		t.Errorf("the kill command did not return within %v", env.Timeouts.Ctr)
 	}
 	return took, died
 }
@@ -306,7 +331,7 @@ func killTimed(t *testing.T, pid int, rel string, kill func() error) (took time.
 // onlyProcess is the one process in cgroup rel (the cpu hierarchy).
 func onlyProcess(t testing.TB, rel string) int {
 	t.Helper()
-	pids := cgroupProcs(cgroupV1Path("cpu", rel))
+	pids := harness.CgroupProcs(harness.CPUV1(rel))
 	if len(pids) != 1 {
 		t.Fatalf("cgroup %s has processes %v, want one", rel, pids)
 	}
@@ -375,14 +400,14 @@ func tickUS(t testing.TB) int64 {
 // assertCPUTreeBack fails when the cpu tree differs from before in the namespaces nss (their
 // cgroups under the hierarchy's root) or outside every test namespace. Cgroups that did not
 // exist before and hold no budget and no quota now (a namespace's cgroup, which runc creates and
-// removes nowhere) do not count. See Daemon.assertRestored, which also checks the claims.
+// removes nowhere) do not count. See harness.Daemon.AssertRestored, which also checks the claims.
 func assertCPUTreeBack(t testing.TB, before map[string]string, nss ...string) {
 	t.Helper()
-	after := snapshotCPUTree(t)
-	root := cgroupV1Path("cpu", "/")
+	after := harness.SnapshotCPUTree(t)
+	root := harness.CPUV1("/")
 	ours := func(k string) bool {
 		rel := strings.TrimPrefix(strings.TrimPrefix(k, root), "/")
-		if !strings.HasPrefix(rel, tempPrefix) {
+		if !strings.HasPrefix(rel, harness.TempPrefix) {
 			return true
 		}
 		return slices.ContainsFunc(nss, func(ns string) bool { return strings.HasPrefix(rel, ns+"/") })
@@ -396,7 +421,7 @@ func assertCPUTreeBack(t testing.TB, before map[string]string, nss ...string) {
 			b[k] = v
 		}
 	}
-	if diff := diffCPUTree(b, a); len(diff) > 0 {
+	if diff := harness.DiffCPUTree(b, a); len(diff) > 0 {
 		t.Errorf("cpu cgroup tree not as before:\n%s", strings.Join(diff, "\n"))
 	}
 }

@@ -28,6 +28,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/rtshim/rtshim/internal/failpoint"
+	"github.com/rtshim/rtshim/internal/harness"
 	"github.com/rtshim/rtshim/rtcontainer"
 )
 
@@ -41,7 +42,7 @@ func ownCap(t testing.TB, bit uint) bool {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return hasCap(t, strings.ReplaceAll(string(b), "CapEff:\t", "capeff="), bit)
+	return harness.HasCap(t, strings.ReplaceAll(string(b), "CapEff:\t", "capeff="), bit)
 }
 
 // grantTries is what a granted program of the grant tests tries to set itself: above
@@ -58,13 +59,13 @@ var grantTries = []string{"/bin/schedinfo", "-caps",
 // (TestV2GrantBounded) tests the bound itself. limits.allow_grant = false refuses grant mode;
 // limits that allow everything grant CAP_SYS_NICE (as TestGrantMode).
 func TestHardeningGrantBounded(t *testing.T) {
-	requireRoot(t)
-	d := startContainerd(t)
+	env.RequireRoot(t)
+	d := rtDaemon{startContainerd(t)}
 	strict := writeFile(t, d.Dir, "strict.toml", strictGrantConfig)
 	noGrant := writeFile(t, d.Dir, "no-grant.toml", "[limits]\nallow_grant = false\n")
 	allowAll := writeFile(t, d.Dir, "allow-all.toml", allowAllConfig)
 	grant := map[string]string{"rtshim.io/policy": "SCHED_FIFO", "rtshim.io/mode": "grant"}
-	before := snapshotCPUTree(t)
+	before := harness.SnapshotCPUTree(t)
 
 	t.Run("strict limits", func(t *testing.T) {
 		var rl unix.Rlimit
@@ -91,7 +92,7 @@ func TestHardeningGrantBounded(t *testing.T) {
 			}
 		}
 		t.Logf("refused as expected: %v", err)
-		if exists(cgroupV1Path("cpu", d.CgroupPath("grant-strict"))) || claimOfContainer(t, d.Namespace, "grant-strict") != nil {
+		if harness.Exists(harness.CPUV1(d.CgroupPath("grant-strict"))) || claimOfContainer(t, d.Namespace, "grant-strict") != nil {
 			t.Error("the refused container left its cgroup or claim")
 		}
 	})
@@ -112,10 +113,10 @@ func TestHardeningGrantBounded(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if s := parseSched(t, out); s["policy"] != "SCHED_OTHER" {
+		if s := harness.ParseSched(t, out); s["policy"] != "SCHED_OTHER" {
 			t.Errorf("started with %s, want SCHED_OTHER", s["policy"])
 		}
-		if !hasCap(t, out, capSysNice) {
+		if !harness.HasCap(t, out, harness.CapSysNice) {
 			t.Errorf("CAP_SYS_NICE missing:\n%s", out)
 		}
 		tries := tryResults(out)
@@ -125,7 +126,7 @@ func TestHardeningGrantBounded(t *testing.T) {
 			}
 		}
 	})
-	d.assertRestored(t, before)
+	d.AssertRestored(t, before)
 }
 
 // checkGrantBounded checks grantTries' output under strictGrantConfig where RLIMIT_RTPRIO = 10
@@ -133,10 +134,10 @@ func TestHardeningGrantBounded(t *testing.T) {
 // nothing above, no DEADLINE and no negative nice.
 func checkGrantBounded(t testing.TB, out string) {
 	t.Helper()
-	if s := parseSched(t, out); s["policy"] != "SCHED_OTHER" {
+	if s := harness.ParseSched(t, out); s["policy"] != "SCHED_OTHER" {
 		t.Errorf("started with %s, want SCHED_OTHER", s["policy"])
 	}
-	if hasCap(t, out, capSysNice) {
+	if harness.HasCap(t, out, harness.CapSysNice) {
 		t.Errorf("CAP_SYS_NICE under limits below what it allows:\n%s", out)
 	}
 	tries := tryResults(out)
@@ -183,11 +184,11 @@ const (
 // own kill first asks the task's state, which waits for the start). runc-rt's kill and delete
 // --force: TestHardeningRuncRtSmallBudgetKill.
 func TestHardeningSmallBudgetKill(t *testing.T) {
-	requireRoot(t)
-	requireRTGroupSched(t)
-	var d *Daemon
-	releaseLeftovers(t, func(ns string) bool { return ns == d.Namespace }, func() []string { return []string{d.Namespace} })
-	d = startContainerd(t)
+	env.RequireRoot(t)
+	harness.RequireRTGroupSched(t)
+	var d rtDaemon
+	releaseLeftoversOf(t, &d)
+	d = rtDaemon{startContainerd(t)}
 	ids := []string{"tick", "one-tick", "spin", "starting"}
 	t.Cleanup(func() {
 		for _, id := range ids {
@@ -202,7 +203,7 @@ func TestHardeningSmallBudgetKill(t *testing.T) {
 	}
 	defaults := writeFile(t, d.Dir, "rtshim.toml", string(contrib))
 	tick := tickUS(t)
-	before := snapshotCPUTree(t)
+	before := harness.SnapshotCPUTree(t)
 
 	t.Run("below a tick refused", func(t *testing.T) {
 		_, err := d.ctrRun(t, ctrRunOpts{id: "tick", config: defaults, ann: spinner, args: spinArgs})
@@ -227,17 +228,17 @@ func TestHardeningSmallBudgetKill(t *testing.T) {
 		if b, _ := os.ReadFile(d.OutputFile("spin")); !strings.Contains(string(b), "try=fifo:50 ok") {
 			t.Fatalf("the program did not switch itself to FIFO:\n%s", b)
 		}
-		if got := readCgroupInt(t, d.cpuFile("spin", "cpu.rt_runtime_us")); got != 20 {
+		if got := harness.ReadInt(t, d.CPUFile("spin", "cpu.rt_runtime_us")); got != 20 {
 			t.Fatalf("cpu.rt_runtime_us %d, want 20", got)
 		}
 		d.killSpinner(t, "spin")
 	})
 	t.Run("20 µs, killed while starting", func(t *testing.T) {
-		d.MustCtr(t, "containers", "create", "--runtime", rtRuntime, "--runtime-config-path", tiny,
+		d.MustCtr(t, "containers", "create", "--runtime", harness.RTRuntime, "--runtime-config-path", tiny,
 			"--annotation", "rtshim.io/policy=SCHED_FIFO", "--annotation", "rtshim.io/rt-runtime-us=20",
-			"--rootfs", rootfsDir, "starting", "/bin/schedinfo", "-spin", "600")
+			"--rootfs", env.Rootfs, "starting", "/bin/schedinfo", "-spin", "600")
 		defer d.removeIn(t, "", "starting")
-		ctx, cancel := context.WithTimeout(context.Background(), 2*ctrTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*env.Timeouts.Ctr)
 		defer cancel()
 		c, err := client.New(d.Address, client.WithDefaultNamespace(d.Namespace))
 		if err != nil {
@@ -281,12 +282,12 @@ func TestHardeningSmallBudgetKill(t *testing.T) {
 			t.Errorf("task delete: %v", err)
 		}
 	})
-	d.assertRestored(t, before)
+	d.AssertRestored(t, before)
 }
 
 // killSpinner SIGKILLs running spinner container id through ctr, checks that it dies within
 // killBound and that `ctr task delete` then finishes within killBound, and deletes it.
-func (d *Daemon) killSpinner(t *testing.T, id string) {
+func (d rtDaemon) killSpinner(t *testing.T, id string) {
 	t.Helper()
 	rel := d.CgroupPath(id)
 	pid := onlyProcess(t, rel)
@@ -295,7 +296,7 @@ func (d *Daemon) killSpinner(t *testing.T, id string) {
 		_, _, err := d.Ctr(t, "tasks", "kill", "-s", "SIGKILL", id)
 		return err
 	})
-	budget := readCgroupInt(t, d.cpuFile(id, "cpu.rt_runtime_us"))
+	budget := harness.ReadInt(t, d.CPUFile(id, "cpu.rt_runtime_us"))
 	switch {
 	case !died:
 		t.Errorf("SIGKILL: still alive after %v (then demoted by the test)", took.Round(time.Millisecond))
@@ -319,10 +320,10 @@ func (d *Daemon) killSpinner(t *testing.T, id string) {
 // containers together hold at most limits.max_pod_rt_runtime_us. Both forms of the defaults:
 // contrib/rtshim.toml and a config that sets nothing.
 func TestHardeningDefaultLimits(t *testing.T) {
-	requireRoot(t)
-	var d *Daemon
-	releaseLeftovers(t, func(ns string) bool { return ns == d.Namespace }, func() []string { return []string{d.Namespace} })
-	d = startContainerd(t)
+	env.RequireRoot(t)
+	var d rtDaemon
+	releaseLeftoversOf(t, &d)
+	d = rtDaemon{startContainerd(t)}
 	contrib, err := os.ReadFile(contribRtshim)
 	if err != nil {
 		t.Fatal(err)
@@ -330,20 +331,20 @@ func TestHardeningDefaultLimits(t *testing.T) {
 	for i, cfg := range []struct{ name, body string }{{"contrib rtshim.toml", string(contrib)}, {"empty config", emptyConfig}} {
 		t.Run(cfg.name, func(t *testing.T) {
 			config := writeFile(t, d.Dir, fmt.Sprintf("defaults-%d.toml", i), cfg.body)
-			before := snapshotCPUTree(t)
+			before := harness.SnapshotCPUTree(t)
 			t.Run("image environment", func(t *testing.T) {
 				id := fmt.Sprintf("env-%d", i)
 				d.startIn(t, ctrRunOpts{id: id, config: config, args: []string{"/bin/schedinfo", "-sleep", "300"},
 					env: []string{"RTSHIM_POLICY=fifo", "RTSHIM_PRIORITY=99", "RTSHIM_RT_RUNTIME_US=950000"}}, "policy=")
 				defer d.removeIn(t, "", id)
 				b, _ := os.ReadFile(d.OutputFile(id))
-				if s := parseSched(t, string(b)); s["policy"] != "SCHED_OTHER" {
+				if s := harness.ParseSched(t, string(b)); s["policy"] != "SCHED_OTHER" {
 					t.Errorf("RTSHIM_ variables alone got %s %s, want SCHED_OTHER", s["policy"], s["priority"])
 				}
 				if c := claimOfContainer(t, d.Namespace, id); c != nil {
 					t.Errorf("RTSHIM_ variables alone got a claim: %+v", *c)
 				}
-				if got := readCgroupInt(t, d.cpuFile(id, "cpu.rt_runtime_us")); got != 0 {
+				if got := harness.ReadInt(t, d.CPUFile(id, "cpu.rt_runtime_us")); got != 0 {
 					t.Errorf("RTSHIM_ variables alone got a budget of %d µs", got)
 				}
 			})
@@ -369,7 +370,7 @@ func TestHardeningDefaultLimits(t *testing.T) {
 				})
 			}
 			t.Run("pod", func(t *testing.T) { d.checkPodLimit(t, config, fmt.Sprintf("pod-%d", i)) })
-			d.assertRestored(t, before)
+			d.AssertRestored(t, before)
 		})
 	}
 }
@@ -378,7 +379,7 @@ func TestHardeningDefaultLimits(t *testing.T) {
 // cgroups under one pod cgroup, as the kubelet lays them out) under the default
 // limits.max_pod_rt_runtime_us = 400000: 300000 µs fits, 300000 µs more does not, 100000 µs
 // more does.
-func (d *Daemon) checkPodLimit(t *testing.T, config, pod string) {
+func (d rtDaemon) checkPodLimit(t *testing.T, config, pod string) {
 	podCg := d.CgroupPath(pod)
 	run := func(id string, budget int) error {
 		ann := fifoWith("rtshim.io/rt-runtime-us", strconv.Itoa(budget), "io.kubernetes.cri.container-type", "container")
@@ -386,7 +387,7 @@ func (d *Daemon) checkPodLimit(t *testing.T, config, pod string) {
 			detach: true, args: []string{"/bin/schedinfo", "-sleep", "300"}})
 		if err == nil {
 			t.Cleanup(func() { d.removeIn(t, "", pod+"-"+id) })
-			waitForFile(t, d.OutputFile(pod+"-"+id), "policy=")
+			harness.WaitForFile(t, d.OutputFile(pod+"-"+id), "policy=", env.Timeouts.Output)
 		}
 		return err
 	}
@@ -396,7 +397,7 @@ func (d *Daemon) checkPodLimit(t *testing.T, config, pod string) {
 	errB := run("b", 300000)
 	if err := errB; err == nil {
 		t.Errorf("the pod's containers hold 600000 µs (limits.max_pod_rt_runtime_us is 400000); pod cgroup %s has %d",
-			podCg, readCgroupInt(t, cgroupV1Path("cpu", podCg)+"/cpu.rt_runtime_us"))
+			podCg, harness.ReadInt(t, harness.CPUV1(podCg)+"/cpu.rt_runtime_us"))
 	} else {
 		for _, w := range []string{"resource exhausted", "limits.max_pod_rt_runtime_us", "400000", podCg} {
 			if !strings.Contains(err.Error(), w) {
@@ -404,13 +405,13 @@ func (d *Daemon) checkPodLimit(t *testing.T, config, pod string) {
 			}
 		}
 		t.Logf("refused as expected: %v", err)
-		if exists(cgroupV1Path("cpu", podCg+"/b")) {
+		if harness.Exists(harness.CPUV1(podCg + "/b")) {
 			t.Errorf("the refused container's cgroup %s/b is left", podCg)
 		}
 	}
 	if err := run("c", 100000); err != nil {
 		t.Errorf("100000 µs more, 400000 in all: %v", err)
-	} else if got := readCgroupInt(t, cgroupV1Path("cpu", podCg)+"/cpu.rt_runtime_us"); errB != nil && got != 400000 {
+	} else if got := harness.ReadInt(t, harness.CPUV1(podCg)+"/cpu.rt_runtime_us"); errB != nil && got != 400000 {
 		t.Errorf("pod cgroup %s holds %d µs, want 400000", podCg, got)
 	}
 }
@@ -419,22 +420,22 @@ func (d *Daemon) checkPodLimit(t *testing.T, config, pod string) {
 // N.b with id c (both valid containerd identifiers) have claims of their own: deleting one
 // leaves the other's budget and claim, and after both the tree is as before.
 func TestHardeningClaimNames(t *testing.T) {
-	requireRoot(t)
-	requireRTGroupSched(t)
-	var d *Daemon
+	env.RequireRoot(t)
+	harness.RequireRTGroupSched(t)
+	var d rtDaemon
 	nsB := func() string { return d.Namespace + ".b" }
-	releaseLeftovers(t, func(ns string) bool { return ns == d.Namespace || ns == nsB() }, func() []string { return []string{d.Namespace, nsB()} })
+	releaseLeftoversOf(t, &d, ".b")
 	t.Cleanup(func() { cleanNamespace(t, nsB()) })
-	d = startContainerd(t)
+	d = rtDaemon{startContainerd(t)}
 	config := writeFile(t, d.Dir, "rtshim.toml", emptyConfig)
-	before := snapshotCPUTree(t)
+	before := harness.SnapshotCPUTree(t)
 	type ctr struct{ ns, id string }
 	a, b := ctr{d.Namespace, "b.c"}, ctr{nsB(), "c"}
 	for _, c := range []ctr{a, b} {
 		d.startIn(t, ctrRunOpts{ns: c.ns, id: c.id, config: config, ann: fifo80, args: []string{"/bin/schedinfo", "-sleep", "300"}}, "policy=SCHED_FIFO")
 	}
 	budget := func(c ctr) int64 {
-		return readCgroupInt(t, cgroupV1Path("cpu", "/"+c.ns+"/"+c.id)+"/cpu.rt_runtime_us")
+		return harness.ReadInt(t, harness.CPUV1("/"+c.ns+"/"+c.id)+"/cpu.rt_runtime_us")
 	}
 	files := map[string]bool{}
 	for _, c := range []ctr{a, b} {
@@ -462,7 +463,7 @@ func TestHardeningClaimNames(t *testing.T) {
 	if got := budget(b); got != 100000 {
 		t.Errorf("%s/%s: budget %d after %s/%s was deleted, want 100000", b.ns, b.id, got, a.ns, a.id)
 	}
-	if got := readCgroupInt(t, cgroupV1Path("cpu", "/"+b.ns)+"/cpu.rt_runtime_us"); got < 100000 {
+	if got := harness.ReadInt(t, harness.CPUV1("/"+b.ns)+"/cpu.rt_runtime_us"); got < 100000 {
 		t.Errorf("%s: budget %d after %s/%s was deleted, want at least 100000 for %s", b.ns, got, a.ns, a.id, b.id)
 	}
 	d.removeIn(t, b.ns, b.id)
@@ -478,13 +479,13 @@ func TestHardeningClaimNames(t *testing.T) {
 // containers are deleted: its cgroups (the daemon's teardown removes only its own namespace's)
 // and its runc state directory.
 func cleanNamespace(t *testing.T, ns string) {
-	if err := killCgroupTree("/"+ns, 10*time.Second); err != nil {
+	if err := harness.KillCgroupTree("/"+ns, 10*time.Second); err != nil {
 		t.Error(err)
 	}
-	for _, err := range removeCgroupTree("/" + ns) {
+	for _, err := range harness.RemoveCgroupTree("/" + ns) {
 		t.Error(err)
 	}
-	if err := os.RemoveAll(filepath.Join(runContainerdDir, "runc", ns)); err != nil {
+	if err := os.RemoveAll(filepath.Join(harness.RunContainerdDir, "runc", ns)); err != nil {
 		t.Error(err)
 	}
 }
@@ -494,16 +495,16 @@ func cleanNamespace(t *testing.T, ns string) {
 // anything is written: the victim's budget is unchanged, and no claim or cgroup of the refused
 // container remains.
 func TestHardeningCgroupsPathInUse(t *testing.T) {
-	requireRoot(t)
-	requireRTGroupSched(t)
-	var d *Daemon
-	releaseLeftovers(t, func(ns string) bool { return ns == d.Namespace }, func() []string { return []string{d.Namespace} })
-	d = startContainerd(t)
+	env.RequireRoot(t)
+	harness.RequireRTGroupSched(t)
+	var d rtDaemon
+	releaseLeftoversOf(t, &d)
+	d = rtDaemon{startContainerd(t)}
 	config := writeFile(t, d.Dir, "rtshim.toml", emptyConfig)
-	before := snapshotCPUTree(t)
+	before := harness.SnapshotCPUTree(t)
 	d.startIn(t, ctrRunOpts{id: "victim", config: config, ann: fifo80, args: []string{"/bin/schedinfo", "-sleep", "300"}}, "policy=SCHED_FIFO")
 	victim := onlyProcess(t, d.CgroupPath("victim"))
-	tree, cgroups := snapshotCPUTree(t), cgroupSet(t)
+	tree, cgroups := harness.SnapshotCPUTree(t), cgroupSet(t)
 	for i, tc := range []struct {
 		name, cgroup string
 		want         []string
@@ -526,7 +527,7 @@ func TestHardeningCgroupsPathInUse(t *testing.T) {
 				}
 				t.Logf("refused as expected: %v", err)
 			}
-			if diff := diffCPUTree(tree, snapshotCPUTree(t)); len(diff) > 0 {
+			if diff := harness.DiffCPUTree(tree, harness.SnapshotCPUTree(t)); len(diff) > 0 {
 				t.Errorf("the cpu tree changed:\n%s", strings.Join(diff, "\n"))
 			}
 			if diff := cgroupSetDiff(cgroups, cgroupSet(t)); len(diff) > 0 {
@@ -541,7 +542,7 @@ func TestHardeningCgroupsPathInUse(t *testing.T) {
 		})
 	}
 	d.removeIn(t, "", "victim")
-	d.assertRestored(t, before)
+	d.AssertRestored(t, before)
 }
 
 // TestHardeningOrphanReap (issue 10, point 9): a double fault — the shim SIGKILLed, then the
@@ -551,33 +552,33 @@ func TestHardeningCgroupsPathInUse(t *testing.T) {
 // `rtshim doctor` warns (rtshim.orphans), and `rtshim reap` (refused while the shim lives)
 // kills it and gives everything back.
 func TestHardeningOrphanReap(t *testing.T) {
-	requireRoot(t)
-	requireRTGroupSched(t)
+	env.RequireRoot(t)
+	harness.RequireRTGroupSched(t)
 	fpDir := os.Getenv("RTSHIM_FP_BIN_DIR")
 	if fpDir == "" {
 		t.Fatal("RTSHIM_FP_BIN_DIR is not set: run `make integration`, which builds the failpoint shim")
 	}
-	rtshim := filepath.Join(binDir, "rtshim")
-	var d *Daemon
-	releaseLeftovers(t, func(ns string) bool { return ns == d.Namespace }, func() []string { return []string{d.Namespace} })
+	rtshim := filepath.Join(env.BinDir, "rtshim")
+	var d rtDaemon
+	releaseLeftoversOf(t, &d)
 	cfgDir := t.TempDir()
-	config := writeFile(t, cfgDir, "rtshim.toml", fmt.Sprintf("state_dir = %q\n", stateDir))
-	d = startContainerdWith(t, DaemonOpts{PathDir: fpDir, Env: []string{"RTSHIM_CONFIG=" + config}})
+	config := writeFile(t, cfgDir, "rtshim.toml", fmt.Sprintf("state_dir = %q\n", harness.StateDir))
+	d = rtDaemon{env.StartContainerd(t, harness.Options{PathDir: fpDir, Env: []string{"RTSHIM_CONFIG=" + config}})}
 	t.Cleanup(func() { demoteCgroup(d.CgroupPath("orphan")) })
-	before := snapshotCPUTree(t)
+	before := harness.SnapshotCPUTree(t)
 	ann := maps.Clone(fifo80)
 	ann[failpoint.AnnotationPrefix+rtcontainer.StepCleanupBefore] = "kill"
 	d.startIn(t, ctrRunOpts{id: "orphan", ann: ann, args: []string{"/bin/schedinfo", "-sleep", "300"}}, "policy=SCHED_FIFO")
 	rel := d.CgroupPath("orphan")
 	init := onlyProcess(t, rel)
 	// rtshim runs runc (reap's `runc delete`) from PATH: the one the shims use.
-	env := append(os.Environ(), "PATH="+filepath.Dir(runcBin)+":"+os.Getenv("PATH"))
+	toolEnv := append(os.Environ(), "PATH="+filepath.Dir(env.Runc)+":"+os.Getenv("PATH"))
 	tool := func(args ...string) (string, string, int) {
-		ctx, cancel := context.WithTimeout(context.Background(), ctrTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), env.Timeouts.Ctr)
 		defer cancel()
 		var out, errOut strings.Builder
 		cmd := exec.CommandContext(ctx, rtshim, args...)
-		cmd.Env, cmd.Stdout, cmd.Stderr = env, &out, &errOut
+		cmd.Env, cmd.Stdout, cmd.Stderr = toolEnv, &out, &errOut
 		err := cmd.Run()
 		code := cmd.ProcessState.ExitCode()
 		if err != nil && cmd.ProcessState == nil {
@@ -585,12 +586,12 @@ func TestHardeningOrphanReap(t *testing.T) {
 		}
 		return out.String(), errOut.String(), code
 	}
-	reap := []string{"reap", d.Namespace, "orphan", "--address", d.Address, "--state-dir", stateDir}
+	reap := []string{"reap", d.Namespace, "orphan", "--address", d.Address, "--state-dir", harness.StateDir}
 	if out, stderr, code := tool(reap...); code == 0 || !strings.Contains(stderr, "is alive") {
 		t.Errorf("rtshim reap while the shim lives: exit %d, want a refusal naming the live owner:\n%s%s", code, out, stderr)
 	}
 
-	shim := d.shimPID(t, "orphan")
+	shim := d.ShimPID(t, "orphan")
 	if err := syscall.Kill(shim, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -598,34 +599,34 @@ func TestHardeningOrphanReap(t *testing.T) {
 	deadline := time.Now().Add(goneTimeout)
 	for {
 		tasks, _, err := d.Ctr(t, "tasks", "ls", "-q")
-		if err == nil && !slices.Contains(strings.Fields(tasks), "orphan") && !processAlive(shim) && len(cleanupProcesses(d)) == 0 {
+		if err == nil && !slices.Contains(strings.Fields(tasks), "orphan") && !harness.ProcessAlive(shim) && len(cleanupProcesses(d)) == 0 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%v after the shim was killed: tasks %q (%v), shim alive %v, cleanups %v", goneTimeout, tasks, err, processAlive(shim), cleanupProcesses(d))
+			t.Fatalf("%v after the shim was killed: tasks %q (%v), shim alive %v, cleanups %v", goneTimeout, tasks, err, harness.ProcessAlive(shim), cleanupProcesses(d))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	time.Sleep(2 * time.Second) // nothing else gives it back
-	if !processAlive(init) {
+	if !harness.ProcessAlive(init) {
 		t.Fatalf("the init (pid %d) is gone: the double fault did not orphan it (was the cleanup killed? failpoint build: %s)", init, fpDir)
 	}
 	if a, err := unix.SchedGetAttr(init, 0); err != nil || a.Policy != unix.SCHED_FIFO || a.Priority != 80 {
 		t.Errorf("orphaned init: %+v, %v; want SCHED_FIFO 80", a, err)
 	}
-	if got := readCgroupInt(t, d.cpuFile("orphan", "cpu.rt_runtime_us")); got != 100000 {
+	if got := harness.ReadInt(t, d.CPUFile("orphan", "cpu.rt_runtime_us")); got != 100000 {
 		t.Errorf("orphan's budget %d, want 100000 (still held)", got)
 	}
 	if claimOfContainer(t, d.Namespace, "orphan") == nil {
 		t.Error("the orphan's claim is gone, though its budget is held")
 	}
 
-	out, stderr, code := tool("status", "--state-dir", stateDir)
+	out, stderr, code := tool("status", "--state-dir", harness.StateDir)
 	wantReap := "rtshim reap " + d.Namespace + " orphan"
 	if code != 0 || !strings.Contains(out, "ORPHANED") || !strings.Contains(out, wantReap) {
 		t.Errorf("rtshim status: exit %d, want the orphan marked ORPHANED with %q:\n%s%s", code, wantReap, out, stderr)
 	}
-	out, _, _ = tool("status", "--json", "--state-dir", stateDir)
+	out, _, _ = tool("status", "--json", "--state-dir", harness.StateDir)
 	var st struct {
 		Containers []struct {
 			Namespace, ID string
@@ -663,21 +664,21 @@ func TestHardeningOrphanReap(t *testing.T) {
 	} else {
 		t.Logf("rtshim reap took %v: %s", time.Since(start).Round(time.Millisecond), strings.TrimSpace(out))
 	}
-	if processAlive(init) {
+	if harness.ProcessAlive(init) {
 		t.Errorf("the orphaned init (pid %d) still runs after rtshim reap", init)
 	}
-	if p := filepath.Join(runContainerdDir, "runc", d.Namespace, "orphan"); exists(p) {
+	if p := filepath.Join(harness.RunContainerdDir, "runc", d.Namespace, "orphan"); harness.Exists(p) {
 		t.Errorf("runc's state %s left after rtshim reap", p)
 	}
 	d.Ctr(t, "containers", "delete", "orphan")
-	d.assertRestored(t, before)
+	d.AssertRestored(t, before)
 }
 
 // cleanupProcesses lists the `containerd-shim-rt-v2 ... delete` processes containerd runs for
 // d's dead shims.
-func cleanupProcesses(d *Daemon) []int {
+func cleanupProcesses(d rtDaemon) []int {
 	var pids []int
-	for _, pid := range processesUnder(d.Dir) {
+	for _, pid := range harness.ProcessesUnder(d.Dir) {
 		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
 		args := strings.Split(string(b), "\x00")
 		if err == nil && strings.HasPrefix(filepath.Base(args[0]), "containerd-shim-") && slices.Contains(args, "delete") {

@@ -15,13 +15,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/rtshim/rtshim/internal/harness"
 )
 
 // runcRT runs runc-rt the way an engine does, with RTSHIM_CONFIG (config) and RTSHIM_RUNC in
@@ -38,15 +39,15 @@ type runcRT struct {
 // runc-rt record left is a failure and is given back.
 func newRuncRT(t *testing.T, configBody string) *runcRT {
 	t.Helper()
-	requireRoot(t)
-	dir, err := os.MkdirTemp(tempRoot, tempPrefix)
+	env.RequireRoot(t)
+	dir, err := harness.NewRunDir()
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := &runcRT{dir: dir, ns: filepath.Base(dir), root: filepath.Join(dir, "runc")}
 	releaseLeftovers(t, func(ns string) bool { return ns == r.claimNS() }, func() []string { return []string{r.ns} })
 	t.Cleanup(func() {
-		for _, err := range teardown(dir, nil) {
+		for _, err := range harness.TeardownRunDir(dir) {
 			t.Errorf("cleanup: %v", err)
 		}
 		for _, rec := range wrapperRecords(r.ns) {
@@ -57,7 +58,6 @@ func newRuncRT(t *testing.T, configBody string) *runcRT {
 			t.Errorf("cleanup: %v", err)
 		}
 	})
-	writeFile(t, dir, ownerFile, strconv.Itoa(os.Getpid()))
 	r.config = r.writeConfig(t, "rtshim.toml", configBody)
 	return r
 }
@@ -73,7 +73,7 @@ func (r *runcRT) writeConfig(t testing.TB, name, body string) string {
 func (r *runcRT) cgroup(id string) string { return "/" + r.ns + "/" + id }
 
 func (r *runcRT) cpuFile(id, file string) string {
-	return filepath.Join(cgroupV1Path("cpu", r.cgroup(id)), file)
+	return filepath.Join(harness.CPUV1(r.cgroup(id)), file)
 }
 
 // log is where container id's stdout and stderr go (create's, which the init inherits).
@@ -87,7 +87,7 @@ func (r *runcRT) bundle(t testing.TB, id string, args []string, mods ...func(*sp
 	if err := os.MkdirAll(b, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command(runcBin, "spec", "--bundle", b).CombinedOutput(); err != nil {
+	if out, err := exec.Command(env.Runc, "spec", "--bundle", b).CombinedOutput(); err != nil {
 		t.Fatalf("runc spec: %v: %s", err, out)
 	}
 	var s specs.Spec
@@ -100,7 +100,7 @@ func (r *runcRT) bundle(t testing.TB, id string, args []string, mods ...func(*sp
 	}
 	s.Process.Terminal = false
 	s.Process.Args = args
-	s.Root = &specs.Root{Path: rootfsDir, Readonly: true}
+	s.Root = &specs.Root{Path: env.Rootfs, Readonly: true}
 	s.Hostname = "runc-rt"
 	s.Linux.CgroupsPath = r.cgroup(id)
 	for _, m := range mods {
@@ -138,9 +138,9 @@ func (res result) String() string {
 }
 
 // exec runs bin with args, stdin, and stdout to the file stdoutPath ("" for a new temp file),
-// stderr to a temp file, with a 60 s timeout. Files, not pipes: a container that create starts
+// stderr to a temp file, with the Ctr timeout. Files, not pipes: a container that create starts
 // inherits them, and would keep a pipe, and the command's Wait, open. Safe for goroutines.
-func (r *runcRT) exec(env []string, bin, stdin, stdoutPath string, args ...string) result {
+func (r *runcRT) exec(environ []string, bin, stdin, stdoutPath string, args ...string) result {
 	n := r.cmds.Add(1)
 	if stdoutPath == "" {
 		stdoutPath = filepath.Join(r.dir, "cmds", fmt.Sprintf("%d.out", n))
@@ -162,10 +162,10 @@ func (r *runcRT) exec(env []string, bin, stdin, stdoutPath string, args ...strin
 		return fail(err)
 	}
 	defer stderr.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), ctrTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), env.Timeouts.Ctr)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = env
+	cmd.Env = environ
 	cmd.Stdin = strings.NewReader(stdin)
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	runErr := cmd.Run()
@@ -177,7 +177,7 @@ func (r *runcRT) exec(env []string, bin, stdin, stdoutPath string, args ...strin
 	case runErr == nil:
 	case ctx.Err() != nil:
 		res.code = -1
-		res.stderr += fmt.Sprintf("\n(timed out after %v)", ctrTimeout)
+		res.stderr += fmt.Sprintf("\n(timed out after %v)", env.Timeouts.Ctr)
 	case errors.As(runErr, &exit):
 		res.code = exit.ExitCode()
 	default:
@@ -189,19 +189,19 @@ func (r *runcRT) exec(env []string, bin, stdin, stdoutPath string, args ...strin
 
 // env is runc-rt's environment, as an engine gives it.
 func (r *runcRT) env() []string {
-	return append(os.Environ(), "RTSHIM_RUNC="+runcBin, "RTSHIM_CONFIG="+r.config)
+	return append(os.Environ(), "RTSHIM_RUNC="+env.Runc, "RTSHIM_CONFIG="+r.config)
 }
 
 // runcrt runs `runc-rt --root <root> args...`.
 func (r *runcRT) runcrt(t testing.TB, stdin string, args ...string) result {
 	t.Helper()
-	return r.exec(r.env(), filepath.Join(binDir, "runc-rt"), stdin, "", append([]string{"--root", r.root}, args...)...)
+	return r.exec(r.env(), filepath.Join(env.BinDir, "runc-rt"), stdin, "", append([]string{"--root", r.root}, args...)...)
 }
 
 // runc runs the real runc with root.
 func (r *runcRT) runc(t testing.TB, root string, args ...string) result {
 	t.Helper()
-	return r.exec(os.Environ(), runcBin, "", "", append([]string{"--root", root}, args...)...)
+	return r.exec(os.Environ(), env.Runc, "", "", append([]string{"--root", root}, args...)...)
 }
 
 // create runs `runc-rt create` of container id from bundle b, the container's output going to
@@ -209,7 +209,7 @@ func (r *runcRT) runc(t testing.TB, root string, args ...string) result {
 func (r *runcRT) create(t *testing.T, id, b string) result {
 	t.Helper()
 	t.Cleanup(func() { r.removeQuietly(t, id) })
-	return r.exec(r.env(), filepath.Join(binDir, "runc-rt"), "", r.log(id), "--root", r.root, "create", "--bundle", b, id)
+	return r.exec(r.env(), filepath.Join(env.BinDir, "runc-rt"), "", r.log(id), "--root", r.root, "create", "--bundle", b, id)
 }
 
 // createStart creates and starts container id and waits until its output says want.
@@ -221,7 +221,7 @@ func (r *runcRT) createStart(t *testing.T, id, b, want string) {
 	if res := r.runcrt(t, "", "start", id); res.code != 0 {
 		t.Fatalf("runc-rt start %s: %v", id, res)
 	}
-	waitForFile(t, r.log(id), want)
+	harness.WaitForFile(t, r.log(id), want, env.Timeouts.Output)
 }
 
 // removeQuietly makes sure container id is gone: its threads demoted (a throttled one would not
@@ -257,8 +257,8 @@ func (r *runcRT) assertBack(t testing.TB, before map[string]string) {
 // KILL` and of `runc-rt delete --force`, also while its throttled init is still starting, and
 // its budget comes back; without limits.min_rt_runtime_us such a budget is refused.
 func TestHardeningRuncRtSmallBudgetKill(t *testing.T) {
-	requireRoot(t)
-	requireRTGroupSched(t)
+	env.RequireRoot(t)
+	harness.RequireRTGroupSched(t)
 	r := newRuncRT(t, tinyGrantConfig)
 	contrib, err := os.ReadFile(contribRtshim)
 	if err != nil {
@@ -266,7 +266,7 @@ func TestHardeningRuncRtSmallBudgetKill(t *testing.T) {
 	}
 	defaults := r.writeConfig(t, "defaults.toml", string(contrib))
 	tiny := r.writeConfig(t, "tiny.toml", tinyBudgetConfig)
-	before := snapshotCPUTree(t)
+	before := harness.SnapshotCPUTree(t)
 	withConfig := func(p string, f func()) {
 		old := r.config
 		r.config = p
@@ -294,7 +294,7 @@ func TestHardeningRuncRtSmallBudgetKill(t *testing.T) {
 			if b, _ := os.ReadFile(r.log(id)); !strings.Contains(string(b), "try=fifo:50 ok") {
 				t.Fatalf("the program did not switch itself to FIFO:\n%s", b)
 			}
-			if got := readCgroupInt(t, r.cpuFile(id, "cpu.rt_runtime_us")); got != 20 {
+			if got := harness.ReadInt(t, r.cpuFile(id, "cpu.rt_runtime_us")); got != 20 {
 				t.Fatalf("cpu.rt_runtime_us %d, want 20", got)
 			}
 			r.killSpinner(t, id, how)
@@ -311,9 +311,9 @@ func TestHardeningRuncRtSmallBudgetKill(t *testing.T) {
 				}
 			})
 			started := make(chan result, 1)
-			env := r.env()
+			environ := r.env()
 			go func() {
-				started <- r.exec(env, filepath.Join(binDir, "runc-rt"), "", "", "--root", r.root, "start", id)
+				started <- r.exec(environ, filepath.Join(env.BinDir, "runc-rt"), "", "", "--root", r.root, "start", id)
 			}()
 			time.Sleep(time.Second)
 			select {
@@ -377,13 +377,13 @@ func (r *runcRT) killSpinner(t *testing.T, id, how string) {
 // that need no config: state, list, kill and delete --force; the delete gives the container's
 // budget and claim back. A create is refused, naming the file.
 func TestHardeningRuncRtBrokenConfig(t *testing.T) {
-	requireRoot(t)
-	requireRTGroupSched(t)
+	env.RequireRoot(t)
+	harness.RequireRTGroupSched(t)
 	r := newRuncRT(t, emptyConfig)
-	before := snapshotCPUTree(t)
+	before := harness.SnapshotCPUTree(t)
 	const id = "rt"
 	r.createStart(t, id, r.bundle(t, id, []string{"/bin/schedinfo", "-sleep", "300"}, withAnnotations(fifo80)), "policy=SCHED_FIFO")
-	if got := readCgroupInt(t, r.cpuFile(id, "cpu.rt_runtime_us")); got != 100000 {
+	if got := harness.ReadInt(t, r.cpuFile(id, "cpu.rt_runtime_us")); got != 100000 {
 		t.Errorf("budget %d, want 100000", got)
 	}
 	if claimOfContainer(t, r.claimNS(), id) == nil {
@@ -427,10 +427,10 @@ func TestHardeningRuncRtBrokenConfig(t *testing.T) {
 // through containerd) and --cpu-rt-runtime leave the quota lifted and the budget unchanged.
 // A container that is not real-time is updated as by runc.
 func TestHardeningRuncRtUpdate(t *testing.T) {
-	requireRoot(t)
-	requireRTGroupSched(t)
+	env.RequireRoot(t)
+	harness.RequireRTGroupSched(t)
 	r := newRuncRT(t, emptyConfig)
-	before := snapshotCPUTree(t)
+	before := harness.SnapshotCPUTree(t)
 	withQuota := func(s *specs.Spec) {
 		q, p := int64(50000), uint64(100000)
 		s.Linux.Resources.CPU = &specs.LinuxCPU{Quota: &q, Period: &p}
@@ -440,13 +440,13 @@ func TestHardeningRuncRtUpdate(t *testing.T) {
 	r.createStart(t, "plain", r.bundle(t, "plain", sleep, withQuota), "policy=SCHED_OTHER")
 	check := func(step string, id string, quota, budget int64) {
 		t.Helper()
-		if got := readCgroupInt(t, r.cpuFile(id, "cpu.cfs_quota_us")); got != quota {
+		if got := harness.ReadInt(t, r.cpuFile(id, "cpu.cfs_quota_us")); got != quota {
 			t.Errorf("%s: %s: cpu.cfs_quota_us %d, want %d", step, id, got, quota)
 		}
-		if got := readCgroupInt(t, r.cpuFile(id, "cpu.cfs_period_us")); got != 100000 {
+		if got := harness.ReadInt(t, r.cpuFile(id, "cpu.cfs_period_us")); got != 100000 {
 			t.Errorf("%s: %s: cpu.cfs_period_us %d, want 100000", step, id, got)
 		}
-		if got := readCgroupInt(t, r.cpuFile(id, "cpu.rt_runtime_us")); got != budget {
+		if got := harness.ReadInt(t, r.cpuFile(id, "cpu.rt_runtime_us")); got != budget {
 			t.Errorf("%s: %s: cpu.rt_runtime_us %d, want %d", step, id, got, budget)
 		}
 	}
@@ -477,25 +477,24 @@ func TestHardeningRuncRtUpdate(t *testing.T) {
 	r.assertBack(t, before)
 
 	t.Run("docker update --cpus through containerd", func(t *testing.T) {
-		var d *Daemon
-		releaseLeftovers(t, func(ns string) bool { return ns == "runc:"+filepath.Join(runContainerdDir, "runc", d.Namespace) },
-			func() []string { return []string{d.Namespace} })
+		var d rtDaemon
+		releaseLeftoversOf(t, &d)
 		config := writeFile(t, t.TempDir(), "rtshim.toml", emptyConfig)
-		d = startContainerdWith(t, DaemonOpts{Env: []string{"RTSHIM_RUNC=" + runcBin, "RTSHIM_CONFIG=" + config}})
-		before := snapshotCPUTree(t)
-		d.startIn(t, ctrRunOpts{id: "rt", runtime: stockRuntime, runcBinary: filepath.Join(binDir, "runc-rt"), ann: fifo80,
+		d = rtDaemon{env.StartContainerd(t, harness.Options{Env: []string{"RTSHIM_RUNC=" + env.Runc, "RTSHIM_CONFIG=" + config}})}
+		before := harness.SnapshotCPUTree(t)
+		d.startIn(t, ctrRunOpts{id: "rt", runtime: harness.StockRuntime, runcBinary: filepath.Join(env.BinDir, "runc-rt"), ann: fifo80,
 			quota: 50000, args: sleep}, "policy=SCHED_FIFO")
-		if err := d.updateCPU(t, "rt", 20000, 100000); err != nil {
+		if err := d.UpdateCPU(t, "rt", 20000, 100000); err != nil {
 			t.Fatalf("task update: %v", err)
 		}
-		if got := readCgroupInt(t, d.cpuFile("rt", "cpu.cfs_quota_us")); got != -1 {
+		if got := harness.ReadInt(t, d.CPUFile("rt", "cpu.cfs_quota_us")); got != -1 {
 			t.Errorf("cpu.cfs_quota_us %d after the update, want -1", got)
 		}
-		if got := readCgroupInt(t, d.cpuFile("rt", "cpu.rt_runtime_us")); got != 100000 {
+		if got := harness.ReadInt(t, d.CPUFile("rt", "cpu.rt_runtime_us")); got != 100000 {
 			t.Errorf("cpu.rt_runtime_us %d after the update, want 100000", got)
 		}
 		d.removeIn(t, "", "rt")
-		d.assertRestored(t, before)
+		d.AssertRestored(t, before)
 	})
 }
 
@@ -503,10 +502,10 @@ func TestHardeningRuncRtUpdate(t *testing.T) {
 // running container fails as runc's does (same status and message) and keeps runc-rt's record
 // and the budget: a later `exec --process` still gets the container's exec policy.
 func TestHardeningRuncRtDeleteRunning(t *testing.T) {
-	requireRoot(t)
-	requireRTGroupSched(t)
+	env.RequireRoot(t)
+	harness.RequireRTGroupSched(t)
 	r := newRuncRT(t, emptyConfig)
-	before := snapshotCPUTree(t)
+	before := harness.SnapshotCPUTree(t)
 	const id = "rt"
 	ann := fifoWith("rtshim.io/exec-policy", "SCHED_RR")
 	r.createStart(t, id, r.bundle(t, id, []string{"/bin/schedinfo", "-sleep", "300"}, withAnnotations(ann)), "policy=SCHED_FIFO")
@@ -526,13 +525,13 @@ func TestHardeningRuncRtDeleteRunning(t *testing.T) {
 	if claimOfContainer(t, r.claimNS(), id) == nil {
 		t.Error("the claim is gone after the refused delete")
 	}
-	if got := readCgroupInt(t, r.cpuFile(id, "cpu.rt_runtime_us")); got != 100000 {
+	if got := harness.ReadInt(t, r.cpuFile(id, "cpu.rt_runtime_us")); got != 100000 {
 		t.Errorf("budget %d after the refused delete, want 100000", got)
 	}
 	process := writeFile(t, r.dir, "process.json",
 		`{"args": ["/bin/schedinfo"], "cwd": "/", "env": ["PATH=/bin"], "user": {"uid": 0, "gid": 0}}`)
 	res := r.runcrt(t, "", "exec", "--process", process, id)
-	if s := parseSched(t, res.stdout+"\n"); res.code != 0 || s["policy"] != "SCHED_RR" || s["priority"] != "50" {
+	if s := harness.ParseSched(t, res.stdout+"\n"); res.code != 0 || s["policy"] != "SCHED_RR" || s["priority"] != "50" {
 		t.Errorf("exec --process after the refused delete: %v; want SCHED_RR 50", res)
 	}
 	if res := r.runcrt(t, "", "delete", "--force", id); res.code != 0 {
@@ -551,9 +550,9 @@ func withoutLogTime(s string) string { return logTime.ReplaceAllString(s, "") }
 // SCHED_IDLE) runs it with that policy; a spec whose scheduler runc itself rejects gets runc's
 // own error (status and message); `runc-rt create -h` is runc's help under the name runc-rt.
 func TestHardeningRuncRtDropIn(t *testing.T) {
-	requireRoot(t)
+	env.RequireRoot(t)
 	r := newRuncRT(t, emptyConfig)
-	before := snapshotCPUTree(t)
+	before := harness.SnapshotCPUTree(t)
 	withScheduler := func(s specs.Scheduler) func(*specs.Spec) {
 		return func(spec *specs.Spec) { spec.Process.Scheduler = &s }
 	}
@@ -572,7 +571,7 @@ func TestHardeningRuncRtDropIn(t *testing.T) {
 			if res.code != 0 {
 				t.Fatalf("runc-rt run: %v", res)
 			}
-			s := parseSched(t, res.stdout)
+			s := harness.ParseSched(t, res.stdout)
 			for k, v := range tc.want {
 				if s[k] != v {
 					t.Errorf("%s %s, want %s", k, s[k], v)

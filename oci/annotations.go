@@ -39,9 +39,14 @@ const (
 	ContainerTypeSandbox    = "sandbox"
 )
 
-// Keys lists every annotation key, in the order error messages show them.
-var Keys = []string{KeyPolicy, KeyPriority, KeyNice, KeyDeadline, KeyResetOnFork, KeyMode,
+// EnvKeys lists the keys that have an RTSHIM_ variable form, in the order error messages show
+// them. The tuning keys have none: they change host-global settings, which an image's ENV must
+// never ask for, whatever limits.honor_env says.
+var EnvKeys = []string{KeyPolicy, KeyPriority, KeyNice, KeyDeadline, KeyResetOnFork, KeyMode,
 	KeyRTRuntimeUS, KeyCPUQuota, KeyExecPolicy}
+
+// Keys lists every annotation key, in the order error messages show them.
+var Keys = append(slices.Clone(EnvKeys), tuningKeys...)
 
 // EnvName is the environment variable that stands for an annotation key:
 // "rtshim.io/reset-on-fork" -> "RTSHIM_RESET_ON_FORK".
@@ -53,12 +58,15 @@ func EnvName(key string) string {
 // exactly as the user wrote it, so every error message points at the line to fix.
 type setting struct {
 	key, value string
-	level      int // levelEnv < levelPod < levelContainer: the higher one wins
+	level      int  // levelEnv < levelAliasPod < levelPod < levelAliasContainer < levelContainer: the higher one wins
+	alias      bool // a CRI-O annotation (crioAliases)
 }
 
 const (
 	levelEnv = iota + 1
+	levelAliasPod
 	levelPod
+	levelAliasContainer
 	levelContainer
 )
 
@@ -113,9 +121,35 @@ func ParseRequest(spec *specs.Spec, rules *Rules) (*Request, error) {
 		fromSpec = spec.Process.Scheduler
 	}
 	if len(set) == 0 && fromSpec == nil {
+		if _, _, ok := specBudget(spec); ok {
+			req, err := applySpecBudget(nil, spec, set, &r)
+			if err != nil {
+				return nil, err
+			}
+			return req, applyAllocation(req, spec, set, &r)
+		}
+		if _, allocated := spec.Annotations[KeyAllocation]; allocated && r.Limits.RequireAllocation {
+			// An allocation without a policy: the container asked for RT bandwidth but not for
+			// a real-time policy, which is most likely a missing annotation.
+			return nil, invalid(KeyAllocation, spec.Annotations[KeyAllocation], "the container holds %s but asks for no real-time policy (set %s)",
+				ResourceRTBandwidth, KeyPolicy)
+		}
 		return nil, nil
 	}
-	return build(set, fromSpec, &r)
+	req, err := build(set, fromSpec, &r)
+	if err != nil {
+		return nil, err
+	}
+	if req, err = applySpecBudget(req, spec, set, &r); err != nil {
+		return nil, err
+	}
+	if err := applyAllocation(req, spec, set, &r); err != nil {
+		return nil, err
+	}
+	if req.Tuning, req.TuningSkipped, err = buildTuning(set, spec, &r); err != nil {
+		return nil, err
+	}
+	return req, nil
 }
 
 // gather collects the rtshim settings from the environment and the annotations, each source
@@ -131,6 +165,7 @@ func gather(spec *specs.Spec, cfg *Rules) (settings, error) {
 	if !cfg.Limits.HonorAnnotations {
 		return set, nil
 	}
+	gatherAliases(set, spec.Annotations, spec.Annotations[AnnotationContainerName])
 	names := make([]string, 0, len(spec.Annotations))
 	for k := range spec.Annotations {
 		if strings.HasPrefix(k, Prefix) {
@@ -194,8 +229,8 @@ func gatherEnv(set settings, env []string) error {
 		}
 		k, ok := envKey(name)
 		if !ok {
-			names := make([]string, len(Keys))
-			for i, k := range Keys {
+			names := make([]string, len(EnvKeys))
+			for i, k := range EnvKeys {
 				names[i] = EnvName(k)
 			}
 			return invalid(name, value, "unknown variable; the RTSHIM_ variables are %s", strings.Join(names, ", "))
@@ -209,7 +244,7 @@ func gatherEnv(set settings, env []string) error {
 
 // envKey is the annotation key an RTSHIM_ variable stands for.
 func envKey(name string) (string, bool) {
-	for _, k := range Keys {
+	for _, k := range EnvKeys {
 		if EnvName(k) == name {
 			return k, true
 		}

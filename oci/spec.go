@@ -167,8 +167,8 @@ func WithRlimit(typ string, n uint64) func(*specs.Spec) {
 		if spec.Process == nil {
 			spec.Process = &specs.Process{}
 		}
-		rl := slices.DeleteFunc(spec.Process.Rlimits, func(r specs.POSIXRlimit) bool { return r.Type == typ })
-		spec.Process.Rlimits = append(rl, specs.POSIXRlimit{Type: typ, Hard: n, Soft: n})
+		spec.Process.Rlimits = slices.DeleteFunc(spec.Process.Rlimits, func(r specs.POSIXRlimit) bool { return r.Type == typ })
+		spec.Process.Rlimits = append(spec.Process.Rlimits, specs.POSIXRlimit{Type: typ, Hard: n, Soft: n})
 	}
 }
 
@@ -228,8 +228,10 @@ func PrepareSpec(spec *specs.Spec, r *Request, cgroupV1Budget bool) {
 	switch {
 	case r.Mode == ModeGrant && r.Grant.CapSysNice:
 		opts = append(opts, WithoutScheduler, WithCapability(CapSysNice))
-	case r.Mode == ModeGrant:
+	case r.Mode == ModeGrant && r.Grant.RTPrio > 0:
 		opts = append(opts, WithoutScheduler, WithRlimit(RlimitRTPrio, uint64(r.Grant.RTPrio)))
+	case r.Mode == ModeGrant:
+		opts = append(opts, WithoutScheduler) // nothing to grant but the budget
 	default:
 		opts = append(opts, WithScheduler(r.Sched))
 	}

@@ -28,9 +28,13 @@ func (c *Container) AfterCreate(ctx context.Context) error {
 		if err := c.locate(ctx); err != nil {
 			return err
 		}
+		if err := c.tune(ctx); err != nil {
+			return err
+		}
 		if err := c.applyInit(ctx); err != nil {
 			return err
 		}
+		c.guardPod(ctx)
 		if c.detached {
 			// The caller exits now: the container's init owns the claim while it lives.
 			if err := c.cg.Adopt(c.Namespace, c.ID, cgroupfix.OwnerOf(c.host.ProcRoot, pid)); err != nil {
@@ -153,11 +157,40 @@ func (c *Container) BeforeDelete(ctx context.Context) {
 // record it held is given back. On error the claim stays on disk and the next container
 // lifecycle on this host finishes the job.
 func (c *Container) AfterDelete(ctx context.Context) error {
-	return c.step(StepDeleteDeleted, func() error { return c.host.Forget(ctx, c.stateDir, c.Namespace, c.ID) })
+	return c.step(StepDeleteDeleted, func() error {
+		c.stopGuarding()
+		return c.host.Forget(ctx, c.stateDir, c.Namespace, c.ID)
+	})
+}
+
+// guardPod keeps the pod cgroup's quota lifted for as long as this container lives, when its
+// claim exempts the pod: the kubelet rewrites the pod cgroup on an in-place resize without
+// calling the runtime (cgroupfix.GuardPod). Only a front door that lives as long as the
+// container (the shim) can do that; runc-rt exits after each command.
+func (c *Container) guardPod(ctx context.Context) {
+	if c.detached || !c.Req.ExemptQuota() {
+		return
+	}
+	claim, err := c.cg.State.LoadClaim(c.Namespace, c.ID)
+	if err != nil || claim == nil || claim.Pod == "" || claim.Pod == "/" {
+		return
+	}
+	// The guard outlives this call (Create's context ends with the RPC): its own context,
+	// with the container's logger.
+	gctx, cancel := context.WithCancel(log.WithLogger(context.WithoutCancel(ctx), log.G(ctx)))
+	c.stopGuard = cancel
+	c.cg.GuardPod(gctx, claim.Pod, c.Namespace, c.ID)
+}
+
+func (c *Container) stopGuarding() {
+	if c.stopGuard != nil {
+		c.stopGuard()
+	}
 }
 
 // Abort gives back what Prepare granted to a container whose create failed.
 func (c *Container) Abort(ctx context.Context) {
+	c.stopGuarding()
 	if err := c.host.Forget(ctx, c.stateDir, c.Namespace, c.ID); err != nil {
 		log.G(ctx).WithError(err).WithField("id", c.ID).Warn("release RT budget after failed create")
 	}
@@ -171,6 +204,9 @@ func (h Host) Forget(ctx context.Context, stateDir, ns, id string) error {
 	cg, err := h.cgroups(stateDir)
 	if err == nil {
 		err = cg.Release(ctx, ns, id)
+	}
+	if terr := h.forgetTuning(ctx, stateDir, ns, id); err == nil {
+		err = terr
 	}
 	if rerr := removeRecord(stateDir, ns, id); err == nil {
 		err = rerr

@@ -14,6 +14,7 @@ import (
 	"github.com/rtshim/rtshim/cgroupfix"
 	"github.com/rtshim/rtshim/internal/failpoint"
 	"github.com/rtshim/rtshim/oci"
+	"github.com/rtshim/rtshim/tuning"
 )
 
 // Container is a container with a request, between Prepare and AfterDelete.
@@ -30,6 +31,12 @@ type Container struct {
 	stateDir string
 	detached bool
 	hook     func(step string) error
+	// stopGuard stops the pod quota guard (see guardPod).
+	stopGuard context.CancelFunc
+	// tuner holds the container's host tuning, reserved in Prepare, applied in AfterCreate;
+	// tuneLeaf is its cgroup as linux.cgroupsPath names it.
+	tuner    *tuning.Manager
+	tuneLeaf string
 }
 
 // Prepare is the step before `runc create`: it parses the container's request and, for one
@@ -58,6 +65,15 @@ func (h Host) Prepare(ctx context.Context, o Options) (_ *Container, retErr erro
 		stateDir: o.Config.StateDir, detached: o.Detached, hook: failpoint.Hook(spec.Annotations)}
 	cg.Hook = c.hook
 
+	// The tuning first: a container refused its CPUs gets no budget either.
+	if err := h.reserveTuning(ctx, c, spec, o.SystemdCgroup); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if retErr != nil && c.tuner != nil {
+			c.Abort(ctx)
+		}
+	}()
 	claim, err := h.admit(c, spec, rules, o.SystemdCgroup)
 	if err != nil {
 		return nil, err
@@ -81,11 +97,13 @@ func (h Host) Prepare(ctx context.Context, o Options) (_ *Container, retErr erro
 	// left as it came.
 	oci.PrepareSpec(spec, req, claim != nil && claim.RuntimeUS > 0)
 	if req.Mode == oci.ModeApply && (o.Detached || req.Sched.Policy.RealTime()) {
-		// AfterCreate sets the policy on the paused init (every thread, as it must anyway), so
-		// runc has no scheduler to set: `runc init` would otherwise run real-time for the rest of
-		// create, on the container's budget, and a budget below a tick (limits.min_rt_runtime_us
-		// lowered) throttles it there for minutes, with no task yet that a kill could reach.
-		// runc-rt (detached) also keeps runc's stored config free of it for `runc exec`.
+		// AfterCreate sets a real-time policy on the paused init (after tune), so runc has none
+		// to set: `runc init` would otherwise run real-time for the rest of create, on the
+		// container's budget, and a budget below a tick (limits.min_rt_runtime_us lowered)
+		// throttles it there for minutes, with no task yet that a kill could reach; and a pinned
+		// SCHED_DEADLINE task is refused until its CPUs are a root domain of their own, which
+		// tune makes after runc create. runc-rt (detached) also keeps runc's stored config free
+		// of any policy for `runc exec`.
 		oci.WithoutScheduler(spec)
 	}
 	if err := WriteSpec(specPath, spec); err != nil {
@@ -132,8 +150,15 @@ func (h Host) admit(c *Container, spec *specs.Spec, rules *oci.Rules, systemd bo
 		return nil, err
 	}
 	claim := &cgroupfix.Claim{Namespace: c.Namespace, ID: c.ID, Leaf: leaf, ExemptQuota: req.ExemptQuota(), Owner: self(h.ProcRoot)}
+	if c.cg.V2 {
+		// No RT budgets on cgroup v2: a Kubernetes pod's SCHED_DEADLINE bandwidth is what the
+		// scheduler counts instead (rtshim.io/dl-bandwidth).
+		if claim.DLAllocation, err = oci.CheckDeadlineAllocation(req, spec, rules); err != nil {
+			return nil, err
+		}
+	}
 	if req.NeedsBudget() && c.cg.RTGroupSched() {
-		claim.RuntimeUS, claim.PeriodUS = req.RTRuntimeUS, req.RTPeriodUS
+		claim.RuntimeUS, claim.PeriodUS, claim.AllocatedUS = req.RTRuntimeUS, req.RTPeriodUS, req.AllocatedUS
 	}
 	if spec.Annotations[oci.AnnotationContainerType] == ContainerTypeContainer {
 		// A Kubernetes pod is one application: all its containers' budgets together are bounded.
@@ -168,6 +193,9 @@ func (h Host) checkDeadline(c *Container, spec *specs.Spec, leaf string) error {
 	if hi, ok := sysctl("sched_deadline_period_max_us"); ok && d.Period > time.Duration(hi)*time.Microsecond {
 		return fmt.Errorf("%w: %s: period %v is above this host's maximum, kernel.sched_deadline_period_max_us=%d",
 			errdefs.ErrInvalidArgument, key, d.Period, hi)
+	}
+	if t := c.Req.Tuning; t != nil && t.Exclusive {
+		return nil // the container's CPUs become a root domain of their own (checked after tune)
 	}
 	if spec.Linux != nil && spec.Linux.Resources != nil && spec.Linux.Resources.CPU != nil {
 		// A DEADLINE task whose CPUs do not span its root domain is refused with a bare EPERM.

@@ -44,6 +44,9 @@ func NewManager() shim.Manager {
 // legacyStartInput) and notes in the bundle (the working directory) which sockets the shim
 // serves on, so that Stop can remove them if the shim gets killed.
 func (m Manager) Start(ctx context.Context, id string, opts shim.StartOpts) (shim.BootstrapParams, error) {
+	if err := refuseOldDaemon(os.Args[1:]); err != nil {
+		return shim.BootstrapParams{}, err
+	}
 	params, err := m.stockStart(ctx, id, opts)
 	if err != nil {
 		return params, err

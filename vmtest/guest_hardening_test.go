@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/rtshim/rtshim/internal/harness"
 )
 
 // Configs of TestV2GrantBounded: limits below what CAP_SYS_NICE allows, and limits that allow
@@ -47,25 +49,25 @@ func TestV2GrantBounded(t *testing.T) {
 	for line := range strings.Lines(string(status)) {
 		if strings.HasPrefix(line, "CapEff:") {
 			t.Logf("containerd's capabilities (the guest's root): %s", strings.TrimSpace(line))
-			if !hasCap(t, "capeff="+strings.TrimSpace(strings.TrimPrefix(line, "CapEff:")), capSysResource) {
+			if !harness.HasCap(t, "capeff="+strings.TrimSpace(strings.TrimPrefix(line, "CapEff:")), capSysResource) {
 				t.Fatal("the guest's root lacks CAP_SYS_RESOURCE: this test needs a host where runc can set RLIMIT_RTPRIO")
 			}
 		}
 	}
 	run := func(t *testing.T, id, body string) string {
 		t.Helper()
-		config := filepath.Join(d.dir, id+".toml")
+		config := filepath.Join(daemonDir, id+".toml")
 		if err := os.WriteFile(config, []byte(body), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		out, _, err := d.ctr(t, append([]string{"run", "--rm", "--runtime", rtRuntime, "--runtime-config-path", config,
-			"--annotation", "rtshim.io/policy=SCHED_FIFO", "--annotation", "rtshim.io/mode=grant", "--rootfs", rootfs, id}, grantProgram...)...)
-		d.ctr(t, "containers", "delete", id)
+		out, _, err := d.Ctr(t, append([]string{"run", "--rm", "--runtime", harness.RTRuntime, "--runtime-config-path", config,
+			"--annotation", "rtshim.io/policy=SCHED_FIFO", "--annotation", "rtshim.io/mode=grant", "--rootfs", d.Env().Rootfs, id}, grantProgram...)...)
+		d.Ctr(t, "containers", "delete", id)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Logf("%s:\n%s", id, out)
-		if s := parseSched(t, out); s["policy"] != "SCHED_OTHER" {
+		if s := harness.ParseSched(t, out); s["policy"] != "SCHED_OTHER" {
 			t.Errorf("started with %s, want SCHED_OTHER", s["policy"])
 		}
 		return out
@@ -82,7 +84,7 @@ func TestV2GrantBounded(t *testing.T) {
 
 	t.Run("strict limits", func(t *testing.T) {
 		out := run(t, "grant-strict", strictGrantConfig)
-		if hasCap(t, out, capSysNice) {
+		if harness.HasCap(t, out, harness.CapSysNice) {
 			t.Error("CAP_SYS_NICE under limits below what it allows")
 		}
 		if f := strings.Fields(firstLine(out, "Max realtime priority")); len(f) < 5 || f[3] != "10" || f[4] != "10" {
@@ -94,7 +96,7 @@ func TestV2GrantBounded(t *testing.T) {
 	})
 	t.Run("limits that allow everything", func(t *testing.T) {
 		out := run(t, "grant-all", allowAllConfig)
-		if !hasCap(t, out, capSysNice) {
+		if !harness.HasCap(t, out, harness.CapSysNice) {
 			t.Error("CAP_SYS_NICE missing")
 		}
 		check(t, out, map[string]string{"fifo:11": "ok", "fifo:99": "ok", "deadline:500000:10000000:10000000": "ok", "other:-5": "ok"})

@@ -5,10 +5,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 
 	"github.com/rtshim/rtshim/internal/doctor"
 	"github.com/rtshim/rtshim/internal/status"
+	"github.com/rtshim/rtshim/internal/version"
 )
 
 // Exit statuses (documented in the help page).
@@ -26,15 +28,16 @@ type app struct {
 	stdout, stderr io.Writer
 	host           doctor.Host
 	sched          func(pid int) (status.Sched, error) // nil: sched_getattr
+	version        version.Info
 }
 
 func newApp(stdout, stderr io.Writer) *app {
-	return &app{stdout: stdout, stderr: stderr, host: doctor.DefaultHost()}
+	return &app{stdout: stdout, stderr: stderr, host: doctor.DefaultHost(), version: version.Get()}
 }
 
 func (a *app) run(args []string) int {
 	if len(args) == 0 {
-		fmt.Fprint(a.stderr, "usage: rtshim doctor|status|reap|help [options]; rtshim --help for the manual\n")
+		fmt.Fprint(a.stderr, "usage: rtshim doctor|status|reap|device-plugin|help|version [options]; rtshim --help for the manual\n")
 		return exitUsage
 	}
 	switch cmd, rest := args[0], args[1:]; cmd {
@@ -44,10 +47,19 @@ func (a *app) run(args []string) int {
 		return a.status(rest)
 	case "reap":
 		return a.reap(rest)
+	case "device-plugin":
+		return a.devicePlugin(rest)
 	case "help", "-h", "-help", "--help":
 		return a.help(rest)
+	case "version", "-v", "-version", "--version":
+		if len(rest) > 0 {
+			fmt.Fprintf(a.stderr, "rtshim %s: unexpected argument %q\n", cmd, rest[0])
+			return exitUsage
+		}
+		fmt.Fprint(a.stdout, a.version.Text("rtshim"))
+		return exitOK
 	default:
-		fmt.Fprintf(a.stderr, "rtshim: unknown command %q; commands are doctor, status, reap, help\n", cmd)
+		fmt.Fprintf(a.stderr, "rtshim: unknown command %q; commands are doctor, status, reap, device-plugin, help, version\n", cmd)
 		return exitUsage
 	}
 }
@@ -60,6 +72,8 @@ func (a *app) help(args []string) int {
 		fmt.Fprint(a.stdout, "Usage: rtshim doctor [options]\n\n"+helpDoctor+helpExit)
 	case args[0] == "status":
 		fmt.Fprint(a.stdout, "Usage: rtshim status [options]\n\n"+helpStatus+helpExit)
+	case args[0] == "device-plugin":
+		fmt.Fprint(a.stdout, "Usage: rtshim device-plugin [options]\n\n"+helpDevicePlugin+helpExit)
 	case args[0] == "reap":
 		fmt.Fprint(a.stdout, "Usage: rtshim reap NAMESPACE ID [options]\n\n"+helpReap+helpExit)
 	default:
@@ -81,6 +95,7 @@ type flags struct {
 	json       bool
 	config     string
 	containerd listFlag
+	address    string
 	help       string
 	stdout     io.Writer
 }
@@ -95,6 +110,7 @@ func (a *app) newFlags(name, help string) *flags {
 	f.BoolVar(&f.json, "json", false, "print JSON")
 	f.StringVar(&f.config, "config", "", "rtshim config file")
 	f.Var(&f.containerd, "containerd-config", "containerd config file (repeatable)")
+	f.StringVar(&f.address, "address", "", "the containerd socket to check (default: every running containerd)")
 	return f
 }
 
@@ -118,6 +134,10 @@ func (f *flags) parse(args []string) int {
 func (a *app) hostFor(f *flags) doctor.Host {
 	h := a.host
 	h.ShimConfig = f.config
+	h.Address = f.address
+	if abs, err := filepath.Abs(f.address); err == nil && f.address != "" {
+		h.Address = abs
+	}
 	h.ContainerdConfigs = append(append([]string{}, h.ContainerdConfigs...), f.containerd...)
 	return h
 }
@@ -151,7 +171,8 @@ func (a *app) status(args []string) int {
 		return code
 	}
 	h := a.hostFor(f)
-	if *stateDir == "" {
+	named := *stateDir != ""
+	if !named {
 		cfg, err := doctor.ShimConfig(h)
 		if err != nil {
 			fmt.Fprintf(a.stderr, "rtshim status: rtshim config: %v\n(pass --state-dir to read the claims anyway)\n", err)
@@ -159,7 +180,7 @@ func (a *app) status(args []string) int {
 		}
 		*stateDir = cfg.StateDir
 	}
-	r, err := status.List(status.Host{ProcRoot: h.ProcRoot, StateDir: *stateDir, Sched: a.sched})
+	r, err := status.List(status.Host{ProcRoot: h.ProcRoot, StateDir: *stateDir, StateDirNamed: named, Sched: a.sched})
 	if err != nil {
 		fmt.Fprintf(a.stderr, "rtshim status: %v\n", err)
 		return exitNotReady

@@ -7,9 +7,11 @@ const helpHead = `NAME
     rtshim - check a host for real-time containers, and list the ones it runs
 
 SYNOPSIS
-    rtshim doctor [--json] [--config FILE] [--containerd-config FILE]...
-    rtshim status [--json] [--config FILE] [--containerd-config FILE]... [--state-dir DIR]
+    rtshim doctor [--json] [--address SOCKET] [--config FILE] [--containerd-config FILE]...
+    rtshim status [--json] [--address SOCKET] [--config FILE] [--containerd-config FILE]...
+                  [--state-dir DIR]
     rtshim help [COMMAND]
+    rtshim --version
 
 DESCRIPTION
     rtshim goes with containerd-shim-rt-v2, the containerd shim (runtime type
@@ -34,6 +36,8 @@ const helpDoctor = `    doctor
           irq.balance         irqbalance running without banned or isolated CPUs
           cpu.governor        cpufreq governors (performance is good)
           cpu.cstates         enabled idle states with an exit latency above 10 us
+          containerd.version  every running containerd (or the one at --address), asked
+                              its version: 2.0 or newer starts the shim
           containerd.runtime  an rt runtime in containerd's config, and its
                               annotation filters
           shim.binary         containerd-shim-rt-v2 next to containerd or on PATH
@@ -45,6 +49,11 @@ const helpDoctor = `    doctor
         --json
             Print the report as one JSON object: {"ready", "counts", "findings":
             [{"id", "title", "severity", "saw", "why", "fix"}]}.
+        --address SOCKET
+            Check the containerd serving this gRPC socket (its [grpc] address, e.g.
+            /run/containerd/containerd.sock) instead of every running containerd: ask
+            it its version, and read the config file (--config) and environment (PATH,
+            RTSHIM_CONFIG) of the process holding the socket.
         --config FILE
             Check this rtshim config instead of the ones containerd's config names
             (ConfigPath or the options table of an io.containerd.rt.v2 runtime) or
@@ -65,8 +74,8 @@ const helpStatus = `    status
         --json
             Print {"state_dir", "cgroup_mount", "cgroup_v2", "containers": [...]}.
         --state-dir DIR
-            Read the claims in DIR instead of the config's state_dir.
-        --config FILE, --containerd-config FILE
+            Read the claims in DIR instead of the config's state_dir; DIR must exist.
+        --config FILE, --containerd-config FILE, --address SOCKET
             Where the state_dir comes from, as for doctor.
 
 `
@@ -74,12 +83,16 @@ const helpStatus = `    status
 const helpHelp = `    help [COMMAND]
         Print this page, or the part about COMMAND.
 
+    version, --version
+        Print rtshim's version, the git commit it was built from, and the containerd
+        module and Go release it was built with.
+
 `
 
 const helpExit = `EXIT STATUS
     0   doctor: ready (no finding failed); status: listed
     1   doctor: not ready (a finding failed); status: the state dir or the config
-        could not be read
+        could not be read, or the --state-dir named does not exist
     2   usage error: unknown command or flag
 `
 
@@ -94,7 +107,9 @@ EXAMPLES
         rtshim doctor
     Show only what is not ok:
         rtshim doctor --json | jq '.findings[] | select(.severity != "ok")'
-    Check a private containerd's config and a new rtshim config before installing it:
+    Check the containerd that serves a socket (its version, config and environment):
+        rtshim doctor --address /run/containerd/containerd.sock
+    Check a containerd config and a new rtshim config before installing them:
         rtshim doctor --containerd-config /tmp/ctrd/config.toml --config ./rtshim.toml
     Gate a deployment on it:
         rtshim doctor >/dev/null || echo "host not ready for RT containers"
@@ -107,4 +122,4 @@ SEE ALSO
     Documentation/scheduler/sched-rt-group.rst
 `
 
-const helpPage = helpHead + helpDoctor + helpStatus + helpReap + helpHelp + helpExit + helpRest
+const helpPage = helpHead + helpDoctor + helpStatus + helpReap + helpDevicePlugin + helpHelp + helpExit + helpRest

@@ -25,7 +25,6 @@ const helpReap = `    reap NAMESPACE ID [--address SOCKET] [--state-dir DIR] [--
 func (a *app) reap(args []string) int {
 	f := a.newFlags("reap", helpReap)
 	stateDir := f.String("state-dir", "", "state dir holding the claims")
-	address := f.String("address", "/run/containerd/containerd.sock", "containerd socket")
 	force := f.Bool("force", false, "reap when containerd cannot be asked")
 	var pos []string
 	// NAMESPACE ID may come before or after the flags.
@@ -54,11 +53,21 @@ func (a *app) reap(args []string) int {
 		*stateDir = cfg.StateDir
 	}
 	err := status.Reap(context.Background(), status.Host{ProcRoot: h.ProcRoot, StateDir: *stateDir}, pos[0], pos[1],
-		status.ReapOptions{Address: *address, Force: *force})
+		status.ReapOptions{Address: reapAddress(f.address), Force: *force})
 	if err != nil {
 		fmt.Fprintf(a.stderr, "rtshim reap: %v\n", err)
 		return exitNotReady
 	}
 	fmt.Fprintf(a.stdout, "reaped %s/%s: its processes are gone and everything its claim held is given back\n", pos[0], pos[1])
 	return exitOK
+}
+
+// reapAddress is the containerd socket reap asks whether it still has the container: --address
+// (the shared flag, which also picks the daemon whose rtshim config gives the state dir), else
+// containerd's default socket.
+func reapAddress(flag string) string {
+	if flag == "" {
+		return "/run/containerd/containerd.sock"
+	}
+	return flag
 }

@@ -28,8 +28,9 @@ DESCRIPTION
     exec'd processes the exec policy, and gives the budget back on delete.
 
     All of runc's own commands and flags are passed through to the real runc, which runs
-    every command, these four included: runc-rt --version is runc's, and runc-rt help
-    shows runc's help.
+    every command, these four included: runc-rt help shows runc's help, and runc-rt
+    --version prints rtshim's version line (on stderr), then runc's (on stdout, as runc
+    prints it, so that parsers of runc's version keep working).
 
     Use it as Docker's path runtime (contrib/docker/daemon.json), podman --runtime,
     CRI-O's runtime_path or containerd's BinaryName.
@@ -54,5 +55,6 @@ func main() {
 		fmt.Print(help)
 		return
 	}
+	printVersion(os.Stderr, os.Args[1:])
 	os.Exit(wrapper.Wrapper{Host: rtcontainer.DefaultHost(), Stderr: os.Stderr}.Main(os.Args[1:]))
 }

@@ -32,12 +32,15 @@ grants each RT container's cgroup, and its ancestors, an RT budget and gives
 it back afterwards; it sets the policy before the container's program runs
 and lifts the CFS quota that would throttle its other threads.
 
-containerd-shim-rt-v2 is the containerd shim (runtime type
-io.containerd.rt.v2, containerd 2.0 or later): Kubernetes RuntimeClass,
-ctr, Docker 29 or later. runc-rt is a runc-compatible wrapper for engines
-that run a runc binary: Docker path runtimes (any version), Podman, CRI-O.
-rtshim doctor checks whether a host is ready; rtshim status lists the RT
-containers. The host config is /etc/containerd/rtshim.toml.`
+/usr/bin/containerd-shim-rt-v2 is the containerd shim (runtime type
+io.containerd.rt.v2) for containerd 2.0 or later: Kubernetes RuntimeClass,
+ctr, Docker 29 or later. containerd 1.x, such as Debian 12's containerd
+package (1.6), cannot start it. /usr/bin/runc-rt is a runc-compatible
+wrapper for engines that run a runc binary: Docker path runtimes (any
+version), Podman, CRI-O. rtshim doctor checks whether a host is ready;
+rtshim status lists the RT containers. The host config is
+/etc/containerd/rtshim.toml; examples that name these paths are in
+/usr/share/doc/rtshim/examples.`
 
 func main() {
 	root := flag.String("root", "", "the staged tree (make install DESTDIR=...)")
@@ -79,10 +82,11 @@ func build(root, out, version, arch string) error {
 		Description:   description,
 		MTime:         mtime,
 		Overridables: nfpm.Overridables{
-			// The binaries are static. runc is what the shim and runc-rt run; containerd
-			// 2.x, Docker or Podman is what runs them.
+			// The binaries are static. runc is what the shim and runc-rt run. Neither
+			// containerd nor docker.io is suggested: Debian's containerd (1.6 in Debian 12,
+			// and docker.io depends on it) cannot start the shim. Podman runs runc-rt.
 			Recommends: []string{"runc"},
-			Suggests:   []string{"containerd", "docker.io", "podman"},
+			Suggests:   []string{"podman"},
 			Contents:   contents,
 		},
 	})

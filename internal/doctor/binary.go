@@ -4,42 +4,31 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 )
 
-// containerdExe is the containerd binary: the running daemon's (what it actually resolves
-// shims against), else the first on PATH. pid is 0 when no daemon runs.
-func (e *env) containerdExe() (exe string, pid int) {
-	for _, p := range e.procs["containerd"] {
-		target, err := os.Readlink(filepath.Join(e.h.ProcRoot, strconv.Itoa(p), "exe"))
-		if err == nil {
-			return strings.TrimSuffix(target, " (deleted)"), p
-		}
-	}
-	return lookPath(e.h.PATH, "containerd"), 0
-}
-
-// resolveShim looks containerd-shim-rt-v2 up as containerd does (core/runtime/v2
-// shim_manager.go): on containerd's PATH first (the running daemon's own PATH when it can be
-// read), then next to the containerd binary. found is the path and how it was found, or why
-// nothing was; where describes the daemon and PATH used.
-func (e *env) resolveShim() (found, where string) {
-	exe, pid := e.containerdExe()
-	pathList, pathName := e.h.PATH, "PATH"
-	switch {
-	case pid > 0:
-		where = fmt.Sprintf("containerd: running as pid %d from %s", pid, exe)
-		if n := len(e.procs["containerd"]); n > 1 {
-			where += fmt.Sprintf(" (the first of %d containerd daemons)", n)
-		}
-		if p, ok := e.containerdEnvOK("PATH"); ok {
-			pathList, pathName = p, "containerd's PATH"
-		}
-	case exe != "":
-		where = "containerd: not running; on PATH at " + exe
-	default:
+// resolveShim looks containerd-shim-rt-v2 up as a containerd daemon does (core/runtime/v2
+// shim_manager.go): on its PATH first, then next to its binary. d nil means no daemon runs:
+// this shell's PATH and the containerd on it stand in. found is the path and how it was
+// found, or why nothing was; where describes the daemon and PATH used.
+func (e *env) resolveShim(d *daemon) (found, where string) {
+	pathList, pathName, exe := e.h.PATH, "PATH", ""
+	if d == nil {
+		exe = lookPath(e.h.PATH, "containerd")
 		where = "containerd: not running and not on PATH"
+		if exe != "" {
+			where = "containerd: not running; on PATH at " + exe
+		}
+	} else {
+		exe, where = d.Exe, d.describe()
+		switch p, ok := d.Env["PATH"]; {
+		case ok:
+			pathList, pathName = p, "containerd's PATH"
+		case d.PID == 0:
+			where += "; this shell's PATH stands in"
+		default:
+			where += ", environment unreadable: this shell's PATH stands in"
+		}
 	}
 	if p := lookPath(pathList, shimBinary); p != "" {
 		return p + " (on " + pathName + ")", where
@@ -72,12 +61,18 @@ func (e *env) shimBinary() Finding {
 		}
 	}
 	// ctr and Docker name the runtime type directly, so the name lookup matters even when no
-	// runtime table names the binary by path.
+	// runtime table names the binary by path. Every daemon checked must find it.
 	if byName || len(saw)+len(missing) == 0 {
-		if found, where := e.resolveShim(); strings.HasPrefix(found, "/") {
-			saw = append(saw, where+"; "+runtimeRT+" resolves to "+found)
-		} else {
-			missing = append(missing, where+"; "+found)
+		daemons := e.targets
+		if len(daemons) == 0 {
+			daemons = []*daemon{nil}
+		}
+		for _, d := range daemons {
+			if found, where := e.resolveShim(d); strings.HasPrefix(found, "/") {
+				saw = append(saw, where+"; "+runtimeRT+" resolves to "+found)
+			} else {
+				missing = append(missing, where+"; "+found)
+			}
 		}
 	}
 	f.Saw = strings.Join(append(missing, saw...), "; ")
@@ -87,12 +82,19 @@ func (e *env) shimBinary() Finding {
 	}
 	f.Severity = Fail
 	dir, where := "/usr/local/bin", "on containerd's PATH"
-	if exe, _ := e.containerdExe(); exe != "" {
+	exe := lookPath(e.h.PATH, "containerd")
+	if len(e.targets) > 0 {
+		exe = e.targets[0].Exe
+	}
+	if exe != "" {
 		dir, where = filepath.Dir(exe), "next to containerd"
 	}
 	f.Fix = fmt.Sprintf("Build and install the shim (%s): make build && install -m 755 _output/bin/%s %s/ "+
 		"(or point runtime_path at it). containerd searches its own PATH, which may differ from this shell's.",
 		where, shimBinary, dir)
+	if len(e.targets) > 1 {
+		f.Fix += " To check only the containerd that runs your RT containers: rtshim doctor --address <its socket>."
+	}
 	return f
 }
 

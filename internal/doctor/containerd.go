@@ -8,6 +8,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -24,7 +25,8 @@ const (
 // containerdFile is one containerd config file looked at.
 type containerdFile struct {
 	Path     string
-	Required bool // named on the command line: it must exist
+	Root     string // the file whose imports led here (Path itself for a top-level file)
+	Required bool   // named on the command line, or a running daemon's --config: it must exist
 	Present  bool
 	Err      error
 }
@@ -34,6 +36,7 @@ type containerdFile struct {
 // "io.containerd.grpc.v1.cri", and both are read by walking the tree rather than by path.
 type runtimeEntry struct {
 	File, Table, Name    string
+	Root                 string // the top-level config file it comes from (see containerdFile.Root)
 	Type, Path           string // runtime_type, runtime_path
 	Options              map[string]any
 	PodAnnotations       []string
@@ -47,20 +50,32 @@ func (r runtimeEntry) isRT() bool {
 	return r.Type == runtimeRT || strings.HasSuffix(r.Path, shimBinary)
 }
 
+// loadContainerd reads the config file of every checked daemon, and the ones named with
+// --containerd-config; the default file only if a checked daemon reads it or no checked daemon
+// is known to run (then it is what containerd would read once started).
 func (e *env) loadContainerd() {
-	paths := append([]string{filepath.Join(e.h.EtcRoot, "containerd", "config.toml")}, e.h.ContainerdConfigs...)
+	var paths []string
+	if len(e.daemonsReading(e.defaultContainerdConfig())) > 0 || !slices.ContainsFunc(e.targets, func(d *daemon) bool { return d.PID > 0 }) {
+		paths = append(paths, e.defaultContainerdConfig())
+	}
+	paths = append(paths, e.h.ContainerdConfigs...)
+	for _, d := range e.targets {
+		if d.PID > 0 {
+			paths = append(paths, d.Config)
+		}
+	}
 	seen := map[string]bool{}
-	for i, p := range paths {
-		e.loadContainerdFile(p, i > 0, seen)
+	for _, p := range paths {
+		e.loadContainerdFile(p, p, p != e.defaultContainerdConfig(), seen)
 	}
 }
 
-func (e *env) loadContainerdFile(file string, required bool, seen map[string]bool) {
+func (e *env) loadContainerdFile(file, root string, required bool, seen map[string]bool) {
 	if seen[file] {
 		return
 	}
 	seen[file] = true
-	cf := &containerdFile{Path: file, Required: required}
+	cf := &containerdFile{Path: file, Root: root, Required: required}
 	e.containerd = append(e.containerd, cf)
 	data, err := readConfig(file)
 	if errors.Is(err, fs.ErrNotExist) && !required {
@@ -76,7 +91,7 @@ func (e *env) loadContainerdFile(file string, required bool, seen map[string]boo
 		return
 	}
 	walkRuntimes(doc, nil, func(table []string, name string, t map[string]any) {
-		r := runtimeEntry{File: file, Table: tablePath(table), Name: name}
+		r := runtimeEntry{File: file, Root: root, Table: tablePath(table), Name: name}
 		r.Type, _ = t["runtime_type"].(string)
 		r.Path, _ = t["runtime_path"].(string)
 		r.Options, _ = t["options"].(map[string]any)
@@ -91,7 +106,7 @@ func (e *env) loadContainerdFile(file string, required bool, seen map[string]boo
 		}
 		matches, _ := filepath.Glob(imp)
 		for _, m := range matches {
-			e.loadContainerdFile(m, false, seen)
+			e.loadContainerdFile(m, root, false, seen)
 		}
 	}
 }

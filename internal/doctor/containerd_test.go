@@ -91,7 +91,8 @@ func TestShimBinary(t *testing.T) {
 			runningContainerd(f, "opt/ctrd/bin/containerd")
 			f.executable("opt/ctrd/bin/" + shimBinary)
 			f.remove("usr/bin/" + shimBinary)
-		}, OK, "containerd: running as pid 99 from @/opt/ctrd/bin/containerd; io.containerd.rt.v2 resolves to @/opt/ctrd/bin/containerd-shim-rt-v2 (next to containerd)"},
+		}, OK, "containerd pid 99 (@/opt/ctrd/bin/containerd, config @/etc/containerd/config.toml, socket @/run/containerd/containerd.sock), " +
+			"environment unreadable: this shell's PATH stands in; io.containerd.rt.v2 resolves to @/opt/ctrd/bin/containerd-shim-rt-v2 (next to containerd)"},
 		{"on the running containerd's PATH", func(f *fakeHost) {
 			runningContainerd(f, "opt/ctrd/bin/containerd")
 			f.write("proc/99/environ", "HOME=/\x00PATH="+f.path("opt/shims")+"\x00")

@@ -55,6 +55,10 @@ type Host struct {
 	ShimConfig string
 	// PATH is searched for containerd and containerd-shim-rt-v2, as containerd would.
 	PATH string
+	// Address is the gRPC socket of the containerd to check (rtshim doctor --address): doctor
+	// asks it its version, and reads the config file and environment of the process serving
+	// it. Empty: every running containerd.
+	Address string
 }
 
 // DefaultHost is the host this process runs on.
@@ -78,6 +82,8 @@ var checks = []check{
 	(*env).irqBalance,
 	(*env).cpuGovernor,
 	(*env).cStates,
+	(*env).cpuTuning,
+	(*env).containerdVersion,
 	(*env).containerdRuntime,
 	(*env).shimBinary,
 	(*env).shimConfig,
@@ -99,12 +105,14 @@ func Run(h Host) Report {
 	return r
 }
 
-// env is what several checks share, read once: mounts, processes, containerd's config and
-// the rtshim configs it names.
+// env is what several checks share, read once: mounts, processes, the containerd daemons,
+// containerd's config and the rtshim configs it names.
 type env struct {
 	h          Host
 	mounts     mounts
 	procs      map[string][]int // comm → pids
+	daemons    []*daemon        // every running containerd
+	targets    []*daemon        // the ones checked: the one at Host.Address, else all of daemons
 	containerd []*containerdFile
 	runtimes   []runtimeEntry
 	shim       []shimSource // the rtshim configs in use; [0] is the one other checks use
@@ -114,7 +122,12 @@ func load(h Host) *env {
 	e := &env{h: h}
 	e.mounts = readMounts(h.ProcRoot)
 	e.procs = scanProcs(h.ProcRoot)
+	e.daemons = e.findDaemons()
+	e.targets = e.pickTargets()
 	e.loadContainerd()
+	for _, d := range e.targets {
+		askVersion(d)
+	}
 	e.shim = e.shimSources()
 	return e
 }

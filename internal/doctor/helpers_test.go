@@ -62,6 +62,15 @@ func (f *fakeHost) executable(rel string) {
 	}
 }
 
+// containerdBinary makes rel an executable that answers --version as containerd version v does.
+func (f *fakeHost) containerdBinary(rel, v string) {
+	f.t.Helper()
+	f.write(rel, "#!/bin/sh\necho containerd github.com/containerd/containerd/v2 "+v+" 0123abcd\n")
+	if err := os.Chmod(f.path(rel), 0o755); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
 // mountinfo writes mountinfo lines; "@" in them stands for the fake root, so mount points
 // point into the fake tree as they would on a host.
 func (f *fakeHost) mountinfo(lines ...string) {
@@ -105,6 +114,7 @@ func goodHost(t *testing.T) *fakeHost {
 	f.write("proc/sys/kernel/version", "#1 SMP PREEMPT_RT Debian 6.12.57-1\n")
 	f.write("sys/kernel/realtime", "1\n")
 	f.write("proc/cmdline", "root=/dev/sda1 isolcpus=managed_irq,domain,1 nohz_full=1 rcu_nocbs=1 quiet\n")
+	f.write("sys/devices/system/cpu/online", "0-1\n")
 	for _, cpu := range []string{"cpu0", "cpu1"} {
 		dir := "sys/devices/system/cpu/" + cpu
 		f.write(dir+"/cpufreq/scaling_governor", "performance\n")
@@ -115,7 +125,7 @@ func goodHost(t *testing.T) *fakeHost {
 	f.write("proc/1/comm", "init\n")
 	f.containerdConfig("")
 	f.write("etc/containerd/rtshim.toml", "state_dir = \""+f.path("run/rtshim")+"\"\n[defaults]\npriority = 60\n")
-	f.executable("usr/bin/containerd")
+	f.containerdBinary("usr/bin/containerd", "v2.4.2")
 	f.executable("usr/bin/" + shimBinary)
 	return f
 }

@@ -4,8 +4,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/rtshim/rtshim/cgroupfix"
 )
 
 func (e *env) preemptRT() Finding {
@@ -57,31 +61,159 @@ func (e *env) cmdline() map[string]string {
 func (e *env) cpuIsolation() Finding {
 	f := Finding{ID: "cpu.isolation", Title: "CPU isolation (isolcpus, nohz_full, rcu_nocbs)"}
 	args := e.cmdline()
-	var have, missing []string
+	online := e.onlineCPUs()
+	var have, missing, absent []string
 	for _, p := range isolationParams {
-		if v, ok := args[p]; ok {
-			have = append(have, p+"="+v)
-		} else {
+		v, ok := args[p]
+		switch {
+		case !ok:
 			missing = append(missing, p)
+		case len(online) > 0 && len(isolatedCPUs(v)) > 0 && !subset(isolatedCPUs(v), online):
+			absent = append(absent, p+"="+v)
+		default:
+			have = append(have, p+"="+v)
 		}
 	}
 	f.Why = "Without isolated CPUs, RT threads share their CPUs with the scheduler tick, RCU callbacks, kernel threads " +
 		"and other tasks' migrations, each of which delays a wake-up by µs to tens of µs."
-	f.Fix = "Reserve CPUs for RT containers at boot, e.g. for CPUs 2-3: isolcpus=managed_irq,domain,2-3 " +
-		"nohz_full=2-3 rcu_nocbs=2-3; then pin the RT containers there (cpuset: docker run --cpuset-cpus 2-3, " +
-		"ctr run --cpuset-cpus 2-3, or a Kubernetes Guaranteed pod with the static CPU manager)."
 	switch {
-	case len(missing) == 0:
-		f.Severity, f.Fix = OK, ""
+	case len(have) == len(isolationParams):
+		f.Severity = OK
 		f.Saw = "boot parameters " + strings.Join(have, " ")
-	case len(have) == 0:
+		return f
+	case len(have)+len(absent) == 0:
 		f.Severity = Info
 		f.Saw = "none of isolcpus, nohz_full, rcu_nocbs on the kernel command line"
 	default:
 		f.Severity = Info
-		f.Saw = fmt.Sprintf("boot parameters %s; missing %s", strings.Join(have, " "), strings.Join(missing, ", "))
+		var parts []string
+		if len(have) > 0 {
+			parts = append(parts, "boot parameters "+strings.Join(have, " "))
+		}
+		if len(absent) > 0 {
+			parts = append(parts, strings.Join(absent, " ")+" name CPUs this host does not have")
+		}
+		if len(missing) > 0 {
+			parts = append(parts, "missing "+strings.Join(missing, ", "))
+		}
+		f.Saw = strings.Join(parts, "; ")
 	}
+	if len(online) > 0 {
+		f.Saw += "; online CPUs " + cpuList(online)
+	}
+	cores := e.cores(online)
+	f.Fix = isolationFix(suggestIsolated(cores, online, args, have), online, len(cores))
 	return f
+}
+
+// isolationFix is the boot parameters that isolate cpus, and how to pin RT containers there.
+func isolationFix(cpus, online []int, cores int) string {
+	if len(cpus) == 0 {
+		return fmt.Sprintf("This host has %s online, on %s: isolating CPUs needs at least 2 cores, one of them left "+
+			"to the kernel's housekeeping. On a bigger host, boot with isolcpus=managed_irq,domain,<CPUs> "+
+			"nohz_full=<CPUs> rcu_nocbs=<CPUs> and pin the RT containers there.",
+			plural(len(online), "CPU", "CPUs"), plural(cores, "core", "cores"))
+	}
+	l := cpuList(cpus)
+	return "Reserve CPUs for RT containers at boot, e.g. CPU " + l + " of this host's " + cpuList(online) +
+		" (CPU " + strconv.Itoa(online[0]) + " stays with the kernel's housekeeping): add isolcpus=managed_irq,domain," + l +
+		" nohz_full=" + l + " rcu_nocbs=" + l + " to the kernel command line; then pin the RT containers there " +
+		"(cpuset: docker run --cpuset-cpus " + l + ", ctr run --cpuset-cpus " + l + ", or a Kubernetes Guaranteed " +
+		"pod with the static CPU manager)."
+}
+
+// suggestIsolated is the CPUs to isolate on this host: those an isolation parameter already
+// names, when they exist and leave a CPU to the kernel; else the upper half of the cores (the
+// SMT siblings of a core together), never the first core. None if the host has one core or
+// its CPUs are unknown.
+func suggestIsolated(cores [][]int, online []int, args map[string]string, have []string) []int {
+	if len(cores) < 2 {
+		return nil
+	}
+	for _, kv := range have {
+		k, _, _ := strings.Cut(kv, "=")
+		if cpus := isolatedCPUs(args[k]); len(cpus) > 0 && len(cpus) < len(online) {
+			return cpus
+		}
+	}
+	var out []int
+	for _, c := range cores[len(cores)-len(cores)/2:] {
+		out = append(out, c...)
+	}
+	sort.Ints(out)
+	return out
+}
+
+// onlineCPUs is the CPUs the kernel runs: devices/system/cpu/online, else the cpuN
+// directories. nil if neither can be read.
+func (e *env) onlineCPUs() []int {
+	if s, err := readTrim(filepath.Join(e.cpuDir(), "online")); err == nil {
+		if cpus, err := cgroupfix.ParseCPUList(s); err == nil && len(cpus) > 0 {
+			return cpus
+		}
+	}
+	dirs, _ := filepath.Glob(filepath.Join(e.cpuDir(), "cpu[0-9]*"))
+	var cpus []int
+	for _, d := range dirs {
+		if n, err := strconv.Atoi(strings.TrimPrefix(filepath.Base(d), "cpu")); err == nil {
+			cpus = append(cpus, n)
+		}
+	}
+	sort.Ints(cpus)
+	return cpus
+}
+
+// cores groups the online CPUs by core (topology/thread_siblings_list; a CPU without one is a
+// core of its own), ordered by each core's first CPU.
+func (e *env) cores(online []int) [][]int {
+	isOnline := map[int]bool{}
+	for _, c := range online {
+		isOnline[c] = true
+	}
+	seen := map[int]bool{}
+	var out [][]int
+	for _, c := range online {
+		if seen[c] {
+			continue
+		}
+		core := []int{c}
+		if s, err := readTrim(filepath.Join(e.cpuDir(), "cpu"+strconv.Itoa(c), "topology", "thread_siblings_list")); err == nil {
+			if sib, err := cgroupfix.ParseCPUList(s); err == nil && slices.Contains(sib, c) {
+				core = slices.DeleteFunc(sib, func(x int) bool { return !isOnline[x] || seen[x] })
+			}
+		}
+		for _, x := range core {
+			seen[x] = true
+		}
+		out = append(out, core)
+	}
+	return out
+}
+
+// isolatedCPUs is the CPU list of an isolation parameter's value: isolcpus takes flags before
+// it ("managed_irq,domain,2-3"); "" or an unparsable list gives nil.
+func isolatedCPUs(v string) []int {
+	var list []string
+	for _, part := range strings.Split(v, ",") {
+		if part != "" && part[0] >= '0' && part[0] <= '9' {
+			list = append(list, part)
+		}
+	}
+	cpus, err := cgroupfix.ParseCPUList(strings.Join(list, ","))
+	if err != nil {
+		return nil
+	}
+	return cpus
+}
+
+// subset reports whether every CPU of a is in b.
+func subset(a, b []int) bool {
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			return false
+		}
+	}
+	return true
 }
 
 // irqBalance warns about irqbalance only when nothing keeps it off the RT CPUs: a banned CPU

@@ -3,9 +3,7 @@ package doctor
 import (
 	"bytes"
 	"fmt"
-	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"github.com/BurntSushi/toml"
@@ -52,7 +50,21 @@ func (e *env) shimSources() []shimSource {
 		}
 		return i
 	}
-	defKey := "path:" + e.defaultPath()
+	// Without options the shim reads $RTSHIM_CONFIG of the containerd that runs it, else the
+	// default file: one source per distinct file among the daemons that read this runtime.
+	addDefault := func(runtime string, daemons []*daemon) int {
+		if len(daemons) == 0 {
+			daemons = []*daemon{nil}
+		}
+		first := -1
+		for _, d := range daemons {
+			i := add("path:"+e.defaultPath(d), func() shimSource { return e.defaultSource(d) }, runtime)
+			if first < 0 {
+				first = i
+			}
+		}
+		return first
+	}
 	for i := range e.runtimes {
 		r := &e.runtimes[i]
 		if !r.isRT() {
@@ -69,11 +81,22 @@ func (e *env) shimSources() []shimSource {
 		case r.Type == runtimeRT && len(r.Options) > 0:
 			r.shim = add("body:"+r.File+":"+r.Table, func() shimSource { return optionsSource(r) }, r.Name)
 		default:
-			r.shim = add(defKey, e.defaultSource, r.Name)
+			r.shim = addDefault(r.Name, e.daemonsReading(r.Root))
 		}
 	}
 	if len(out) == 0 {
-		add(defKey, e.defaultSource, "")
+		addDefault("", e.targets)
+	}
+	return out
+}
+
+// daemonsReading is the checked daemons whose config file is file.
+func (e *env) daemonsReading(file string) []*daemon {
+	var out []*daemon
+	for _, d := range e.targets {
+		if d.Config == file {
+			out = append(out, d)
+		}
 	}
 	return out
 }
@@ -90,47 +113,36 @@ func optionsSource(r *runtimeEntry) shimSource {
 }
 
 // defaultSource is what the shim reads when the runtime options name no config: the file in
-// containerd's $RTSHIM_CONFIG, else the default file below EtcRoot, else the built-in defaults.
-func (e *env) defaultSource() shimSource {
-	env := e.containerdEnv(config.EnvPath)
-	cfg, name, err := config.Source{Env: env, Default: e.defaultPath()}.Load()
+// $RTSHIM_CONFIG of the containerd d (nil: none known), else the default file below EtcRoot,
+// else the built-in defaults.
+func (e *env) defaultSource(d *daemon) shimSource {
+	env := d.env(config.EnvPath)
+	cfg, name, err := config.Source{Env: env, Default: e.defaultPath(nil)}.Load()
 	if env != "" {
-		name += " ($" + config.EnvPath + " of containerd)"
+		name += fmt.Sprintf(" ($%s of containerd pid %d)", config.EnvPath, d.PID)
 	}
-	builtin := err == nil && env == "" && !exists(e.defaultPath())
+	builtin := err == nil && env == "" && !exists(e.defaultPath(nil))
 	if builtin {
-		name = e.defaultPath()
+		name = e.defaultPath(nil)
 	}
 	return shimSource{Name: name, Cfg: cfg, Err: err, Builtin: builtin}
 }
 
-// defaultPath is the file the shim reads when the runtime options name none.
-func (e *env) defaultPath() string {
-	if p := e.containerdEnv(config.EnvPath); p != "" {
+// defaultPath is the file the shim run by containerd d reads when the runtime options name
+// none: d's $RTSHIM_CONFIG, else the default file.
+func (e *env) defaultPath(d *daemon) string {
+	if p := d.env(config.EnvPath); p != "" {
 		return p
 	}
 	return filepath.Join(e.h.EtcRoot, strings.TrimPrefix(config.DefaultPath, "/etc/"))
 }
 
-// containerdEnv reads a variable of the running containerd, whose environment its shims get.
-func (e *env) containerdEnv(key string) string {
-	v, _ := e.containerdEnvOK(key)
-	return v
-}
-
-func (e *env) containerdEnvOK(key string) (string, bool) {
-	for _, pid := range e.procs["containerd"] {
-		b, err := os.ReadFile(filepath.Join(e.h.ProcRoot, strconv.Itoa(pid), "environ"))
-		if err != nil {
-			continue
-		}
-		for _, kv := range strings.Split(string(b), "\x00") {
-			if k, v, _ := strings.Cut(kv, "="); k == key {
-				return v, true
-			}
-		}
+// env is a variable of containerd's environment, which its shims get; "" for a nil daemon.
+func (d *daemon) env(key string) string {
+	if d == nil {
+		return ""
 	}
-	return "", false
+	return d.Env[key]
 }
 
 // config is the rtshim config other checks use (defaults for budgets, the runc driver).

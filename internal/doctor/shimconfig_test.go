@@ -45,7 +45,7 @@ func TestShimConfig(t *testing.T) {
 			f.write("proc/99/comm", "containerd\n")
 			f.write("proc/99/environ", "PATH=/bin\x00RTSHIM_CONFIG="+f.path("opt/rt.toml")+"\x00")
 			f.write("opt/rt.toml", "[defaults]\npriority = 80\n")
-		}, OK, "@/opt/rt.toml ($RTSHIM_CONFIG of containerd): valid; state_dir /run/rtshim, defaults priority 80"},
+		}, OK, "@/opt/rt.toml ($RTSHIM_CONFIG of containerd pid 99): valid; state_dir /run/rtshim, defaults priority 80"},
 		{"--config", func(f *fakeHost) {
 			f.write("other.toml", "state_dir = \"/run/other\"\n")
 			f.h.ShimConfig = f.path("other.toml")

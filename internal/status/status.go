@@ -7,12 +7,15 @@ package status
 import (
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/rtshim/rtshim/cgroupfix"
+	"github.com/rtshim/rtshim/oci"
 )
 
 // Host says where to read. Sched reads a process's scheduling policy; nil means the real
@@ -20,7 +23,11 @@ import (
 type Host struct {
 	ProcRoot string
 	StateDir string
-	Sched    func(pid int) (Sched, error)
+	// StateDirNamed says the operator named StateDir (rtshim status --state-dir): then a missing
+	// one is an error, probably a typo. The config's state_dir may not exist yet: it is made
+	// by the first RT container since boot, so until then there is nothing to list.
+	StateDirNamed bool
+	Sched         func(pid int) (Sched, error)
 }
 
 // Sched is a process's policy as sched_getattr reports it.
@@ -88,20 +95,42 @@ type Container struct {
 
 // Report is everything rtshim status shows.
 type Report struct {
-	StateDir    string      `json:"state_dir"`
-	CgroupMount string      `json:"cgroup_mount,omitempty"`
-	CgroupV2    bool        `json:"cgroup_v2"`
-	CgroupError string      `json:"cgroup_error,omitempty"`
-	Containers  []Container `json:"containers"`
+	StateDir string `json:"state_dir"`
+	// StateDirExists is false when the config's state_dir has not been made yet.
+	StateDirExists bool        `json:"state_dir_exists"`
+	CgroupMount    string      `json:"cgroup_mount,omitempty"`
+	CgroupV2       bool        `json:"cgroup_v2"`
+	CgroupError    string      `json:"cgroup_error,omitempty"`
+	Containers     []Container `json:"containers"`
+	// Pods is the node's RT bandwidth for Kubernetes pods (rtshim.io/rt-bandwidth), when the
+	// kubelet's /kubepods exists on a cgroup v1 hierarchy with RT group scheduling: the figure
+	// rtshim device-plugin advertises.
+	Pods *PodBandwidth `json:"pod_rt_bandwidth,omitempty"`
 	// CorruptClaims are claim records that cannot be read: rtshim keeps them (and whatever
 	// they hold) until an operator removes them.
 	CorruptClaims []string `json:"corrupt_claims,omitempty"`
+	// Tuned is every container's host tuning (exclusive CPUs, IRQs, C-states, governor).
+	Tuned       []Tuned `json:"tuning,omitempty"`
+	TuningError string  `json:"tuning_error,omitempty"`
 }
 
 // List reads the claims and the live state of each container. Only an unreadable state dir is
 // an error: a missing cgroup or process is what status is there to show.
 func List(h Host) (Report, error) {
 	r := Report{StateDir: h.StateDir, Containers: []Container{}}
+	switch st, err := os.Stat(h.StateDir); {
+	case errors.Is(err, fs.ErrNotExist) && !h.StateDirNamed:
+		return r, nil
+	case errors.Is(err, fs.ErrNotExist):
+		return r, fmt.Errorf("state dir %s does not exist: name the state_dir of the rtshim config the shims use "+
+			"(default /run/rtshim), or leave --state-dir out to take it from the config", h.StateDir)
+	case err != nil:
+		return r, fmt.Errorf("state dir %s: %w", h.StateDir, err)
+	case !st.IsDir():
+		return r, fmt.Errorf("state dir %s is not a directory: name the state_dir of the rtshim config the shims use "+
+			"(default /run/rtshim)", h.StateDir)
+	}
+	r.StateDirExists = true
 	claims, err := cgroupfix.State{Dir: h.StateDir}.Claims()
 	var corrupt *cgroupfix.CorruptError
 	switch {
@@ -116,6 +145,7 @@ func List(h Host) (Report, error) {
 	} else {
 		r.CgroupMount, r.CgroupV2 = hier.Mount, hier.V2
 		cpu = cgroupfix.DirFS{Root: hier.Mount}
+		r.Pods = podBandwidth(cpu, h.StateDir)
 	}
 	sched := h.Sched
 	if sched == nil {
@@ -124,6 +154,7 @@ func List(h Host) (Report, error) {
 	for _, c := range claims {
 		r.Containers = append(r.Containers, inspect(h.ProcRoot, cpu, r.CgroupV2, sched, c))
 	}
+	tuned(h, &r)
 	sort.Slice(r.Containers, func(i, j int) bool {
 		a, b := r.Containers[i], r.Containers[j]
 		return a.Namespace < b.Namespace || a.Namespace == b.Namespace && a.ID < b.ID
@@ -225,4 +256,28 @@ func (c Container) PolicySummary() string {
 		parts[i] = fmt.Sprintf("%s×%d", s, counts[s])
 	}
 	return strings.Join(parts, ",")
+}
+
+// PodBandwidth is the node's RT bandwidth for pods, in µs per second and in
+// rtshim.io/rt-bandwidth units.
+type PodBandwidth struct {
+	Kubepods    string `json:"kubepods"`
+	FreeUS      int64  `json:"free_us"`
+	AllocatedUS int64  `json:"allocated_us"`
+	Units       int64  `json:"allocatable_units"`
+}
+
+// podBandwidth works the figure out as the device plugin does (cgroupfix.PodBandwidth).
+func podBandwidth(cpu cgroupfix.FS, stateDir string) *PodBandwidth {
+	const kubepods = "/kubepods"
+	if !cpu.Exists(kubepods) {
+		return nil
+	}
+	m := &cgroupfix.Manager{CPU: cpu, State: cgroupfix.State{Dir: stateDir}}
+	b, err := m.PodBandwidth(kubepods, oci.UnitPeriodUS)
+	if err != nil {
+		return nil
+	}
+	return &PodBandwidth{Kubepods: kubepods, FreeUS: b.Free, AllocatedUS: b.Allocated,
+		Units: oci.BandwidthUnits(b.Free + b.Allocated)}
 }

@@ -146,11 +146,18 @@ func TestListV2AndMixedPolicies(t *testing.T) {
 
 func TestListEmptyAndJSON(t *testing.T) {
 	f := newFake(t, false)
-	r := f.list()
 	var b bytes.Buffer
-	r.WriteText(&b)
-	if !strings.Contains(b.String(), "no real-time containers (no claims in "+f.state+")") {
-		t.Errorf("empty text: %q", b.String())
+	f.list().WriteText(&b)
+	if want := "no real-time containers (" + f.state + " does not exist yet: no RT container has run since boot with this state_dir)\n"; b.String() != want {
+		t.Errorf("no state dir: %q, want %q", b.String(), want)
+	}
+	if err := os.MkdirAll(f.state, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	b.Reset()
+	f.list().WriteText(&b)
+	if want := "no real-time containers (no claims in " + f.state + ")\n"; b.String() != want {
+		t.Errorf("empty state dir: %q, want %q", b.String(), want)
 	}
 	f.shim(500, 9)
 	f.claim(cgroupfix.Claim{Namespace: "default", ID: "a", Leaf: "/a", RuntimeUS: 1, PeriodUS: 2, Owner: cgroupfix.Owner{PID: 500, StartTime: 9}})
@@ -178,6 +185,31 @@ func TestListEmptyAndJSON(t *testing.T) {
 	p := c["processes"].([]any)[0].(map[string]any)
 	if p["pid"] != 3.0 || p["sched"].(map[string]any)["policy"] != "SCHED_FIFO" {
 		t.Errorf("process JSON: %v", p)
+	}
+}
+
+// TestListNamedStateDir: a state dir the operator names must exist and be a directory.
+func TestListNamedStateDir(t *testing.T) {
+	f := newFake(t, false)
+	_, err := List(Host{ProcRoot: f.proc, StateDir: f.state, StateDirNamed: true})
+	if err == nil || !strings.Contains(err.Error(), "state dir "+f.state+" does not exist: name the state_dir") {
+		t.Errorf("missing named state dir: %v", err)
+	}
+	f.write(f.state, "a file")
+	for _, named := range []bool{true, false} {
+		_, err := List(Host{ProcRoot: f.proc, StateDir: f.state, StateDirNamed: named})
+		if err == nil || !strings.Contains(err.Error(), "is not a directory") {
+			t.Errorf("state dir that is a file (named %v): %v", named, err)
+		}
+	}
+	if err := os.Remove(f.state); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(f.state, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := List(Host{ProcRoot: f.proc, StateDir: f.state, StateDirNamed: true}); err != nil || !r.StateDirExists {
+		t.Errorf("existing named state dir: %+v, %v", r, err)
 	}
 }
 
@@ -213,5 +245,27 @@ func TestOrphan(t *testing.T) {
 	f.shim(600, 2)
 	if f.list().Containers[0].Orphan {
 		t.Error("a claim with a live shim reported orphaned")
+	}
+}
+
+// TestPodBandwidth: with the kubelet's /kubepods on a v1 hierarchy, status shows the node's
+// rtshim.io/rt-bandwidth figure, the one rtshim device-plugin advertises.
+func TestPodBandwidth(t *testing.T) {
+	f := newFake(t, false)
+	f.cgroupFiles("/", map[string]string{"cpu.rt_runtime_us": "950000", "cpu.rt_period_us": "1000000"})
+	f.cgroupFiles("/kubepods", map[string]string{"cpu.rt_runtime_us": "100000", "cpu.rt_period_us": "1000000"})
+	f.cgroupFiles("/kubepods/pod1", map[string]string{"cpu.rt_runtime_us": "100000", "cpu.rt_period_us": "1000000"})
+	f.cgroupFiles("/kubepods/pod1/c", map[string]string{"cpu.rt_runtime_us": "100000", "cpu.rt_period_us": "1000000", "cgroup.procs": "5"})
+	f.shim(500, 9)
+	f.claim(cgroupfix.Claim{Namespace: "k8s.io", ID: "c", Leaf: "/kubepods/pod1/c", RuntimeUS: 100000, PeriodUS: 1000000,
+		AllocatedUS: 100000, Owner: cgroupfix.Owner{PID: 500, StartTime: 9}})
+	r := f.list()
+	if r.Pods == nil || r.Pods.FreeUS != 850000 || r.Pods.AllocatedUS != 100000 || r.Pods.Units != 950 {
+		t.Fatalf("pod bandwidth %+v, want 850000 free, 100000 allocated, 950 units", r.Pods)
+	}
+	var b bytes.Buffer
+	r.WriteText(&b)
+	if !strings.Contains(b.String(), "950 units of rtshim.io/rt-bandwidth allocatable: 850000 µs per second free") {
+		t.Errorf("text:\n%s", b.String())
 	}
 }
