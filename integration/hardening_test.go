@@ -310,6 +310,8 @@ func (d rtDaemon) killSpinner(t *testing.T, id string) {
 		t.Errorf("ctr task delete: %v", err)
 	} else if took := time.Since(start); took > killBound {
 		t.Errorf("ctr task delete took %v", took)
+	} else {
+		t.Logf("ctr task delete: %v", took.Round(time.Millisecond))
 	}
 	d.removeIn(t, "", id)
 }
@@ -367,6 +369,7 @@ func TestHardeningDefaultLimits(t *testing.T) {
 							t.Errorf("refusal does not say %q: %v", w, err)
 						}
 					}
+					t.Logf("refused as expected: %v", err)
 				})
 			}
 			t.Run("pod", func(t *testing.T) { d.checkPodLimit(t, config, fmt.Sprintf("pod-%d", i)) })

@@ -519,6 +519,7 @@ func TestHardeningRuncRtDeleteRunning(t *testing.T) {
 	if want.code == 0 || got.code != want.code || withoutLogTime(got.stderr) != withoutLogTime(want.stderr) {
 		t.Errorf("runc-rt delete of a running container: %v\nwant runc's: %v", got, want)
 	}
+	t.Logf("runc-rt delete of the running container: exit %d, %s", got.code, strings.TrimSpace(got.stderr))
 	if recs := wrapperRecords(r.ns); len(recs) != 1 {
 		t.Errorf("runc-rt records %v after the refused delete, want %v", recs, records)
 	}
