@@ -177,9 +177,9 @@ func (k *Dockerd) launch(t testing.TB) {
 	}
 }
 
-// Restart stops dockerd with SIGTERM, as a service manager does (without live-restore it stops
-// its containers first), and starts it again with the same configuration.
-func (k *Dockerd) Restart(t testing.TB) {
+// Stop stops dockerd with SIGTERM, as a service manager does (without live-restore it stops
+// its containers first); Start starts it again with the same configuration.
+func (k *Dockerd) Stop(t testing.TB) {
 	t.Helper()
 	if err := k.proc.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -189,6 +189,11 @@ func (k *Dockerd) Restart(t testing.TB) {
 	case <-time.After(60 * time.Second):
 		t.Fatal("dockerd did not stop within 60s of SIGTERM")
 	}
+}
+
+// Start starts a stopped dockerd again (see Stop).
+func (k *Dockerd) Start(t testing.TB) {
+	t.Helper()
 	k.launch(t)
 }
 

@@ -119,15 +119,27 @@ func (r *dockerRig) lifecycle(t *testing.T) {
 }
 
 // dockerdRestart: dockerd restarted (SIGTERM, no live-restore) with two RT containers running,
-// one with --restart=always: dockerd stops both; the first stays stopped with nothing left,
-// the second runs again holding one budget.
+// one with --restart=always: dockerd stops both, which leaves nothing of them; once it is back,
+// the first stays stopped, the second runs again holding one budget.
 func (r *dockerRig) dockerdRestart(t *testing.T) {
 	args := append([]string{"-d", "--runtime=rt", "--stop-timeout", "1"}, fifo70Annotations...)
 	once := strings.TrimSpace(r.mustRun(t, append(args, dockerImage, "/bin/schedinfo", "-sleep", "600")...))
 	always := strings.TrimSpace(r.mustRun(t, append(append(args, "--restart=always"), dockerImage, "/bin/schedinfo", "-sleep", "600")...))
 	r.checkStarted(t, once)
 	old := r.checkStarted(t, always)
-	r.k.Restart(t)
+	// A stopped dockerd has stopped its containers and deleted their tasks: nothing of them is
+	// left even before it starts again.
+	r.k.Stop(t)
+	for _, id := range []string{once, always} {
+		if c := claimsNaming(t, id); len(c) > 0 {
+			t.Errorf("dockerd stopped: rtshim state of %s left: %v", id, c)
+		}
+		if dirs, err := cgroupTree("/" + r.d.Namespace + "/docker/" + id); err != nil || len(dirs) > 0 {
+			t.Errorf("dockerd stopped: cgroups of %s left: %v %v", id, dirs, err)
+		}
+	}
+	r.d.assertRestored(t, r.before)
+	r.k.Start(t)
 	if st := strings.TrimSpace(r.k.MustDocker(t, "inspect", "-f", "{{.State.Status}}", once)); st != "exited" {
 		t.Errorf("after the dockerd restart: container without a restart policy is %s, want exited", st)
 	}
