@@ -104,18 +104,19 @@ ROOTFS_BENCH ?= $(OUTPUT)/rootfs-bench
 ROOTFS_BENCH_STAMP := $(OUTPUT)/rootfs-bench.stamp
 CYCLICTEST ?= /usr/bin/cyclictest
 
-# Packages for unit tests: everything but the integration tests, which need
-# root and the binaries above (run by `make integration`).
-UNIT_PKGS = $(shell $(GO) list -e ./... | grep -v '/integration')
+# Packages for unit tests: everything but the integration tests and the Kubernetes tier, which
+# need root and the binaries above (run by `make integration` and `make test-k8s`).
+UNIT_PKGS = $(shell $(GO) list -e ./... | grep -v -e '/integration' -e '/k8stest')
 
 .PHONY: help build build-fp tools tools-compat rootfs rootfs-bench demo deps deps-build test test-unit test-compat integration soak lint clean
 
 ##@ Build
 
-build: ## build the shim, the runc-rt wrapper and the rtshim CLI (doctor, status) into _output/bin
+build: ## build the shim, the runc-rt wrapper, the rtshim CLI (doctor, status) and the node installer into _output/bin
 	CGO_ENABLED=0 $(GO) build $(GO_BUILD_FLAGS) -ldflags '$(GO_LDFLAGS) $(VERSION_LDFLAGS)' -o $(BIN_DIR)/$(SHIM) ./cmd/$(SHIM)
 	CGO_ENABLED=0 $(GO) build $(GO_BUILD_FLAGS) -ldflags '$(GO_LDFLAGS) $(VERSION_LDFLAGS)' -o $(BIN_DIR)/rtshim ./cmd/rtshim
 	CGO_ENABLED=0 $(GO) build $(GO_BUILD_FLAGS) -ldflags '$(GO_LDFLAGS) $(VERSION_LDFLAGS)' -o $(BIN_DIR)/runc-rt ./cmd/runc-rt
+	CGO_ENABLED=0 $(GO) build $(GO_BUILD_FLAGS) -ldflags '$(GO_LDFLAGS) $(VERSION_LDFLAGS)' -o $(BIN_DIR)/rtshim-node-install ./cmd/rtshim-node-install
 
 build-fp: ## build the shim with failpoints (crash-safety tests only) into _output/bin-fp
 	CGO_ENABLED=0 $(GO) build $(GO_BUILD_FLAGS) -tags failpoints -ldflags '$(GO_LDFLAGS) $(VERSION_LDFLAGS)' -o $(FP_BIN_DIR)/$(SHIM) ./cmd/$(SHIM)
@@ -237,6 +238,8 @@ test-compat: build tools tools-compat rootfs ## run an integration subset agains
 # and the vmtest binary. hack/vm/install-deps.sh installs qemu and unpacks the kernel in VM_DIR.
 VM_DIR ?= $(OUTPUT)/vm
 VM_TIMEOUT ?= 9m
+# vCPUs of the guest: 4, so that exclusive CPUs (TestV2Tuning) leave some to the rest.
+VM_CPUS ?= 4
 VM_GUEST_TIMEOUT ?= 8m
 VM_LOG ?= $(VM_DIR)/test-v2.log
 
@@ -249,7 +252,7 @@ test-v2: build tools rootfs ## run the cgroup v2 tests in Debian's PREEMPT_RT ke
 		$(VM_DIR)/vmtest.test "$$kernel" $(VM_GUEST_TIMEOUT) && \
 	RTSHIM_VM_KERNEL="$$kernel" RTSHIM_VM_INITRD=$(abspath $(VM_DIR))/initramfs.cpio \
 		RTSHIM_VM_TEST_BINARY=$(abspath $(VM_DIR))/vmtest.test \
-		RTSHIM_VM_CONSOLE_LOG=$(abspath $(VM_DIR))/console.log RTSHIM_VM_TIMEOUT=$(VM_TIMEOUT) \
+		RTSHIM_VM_CONSOLE_LOG=$(abspath $(VM_DIR))/console.log RTSHIM_VM_TIMEOUT=$(VM_TIMEOUT) RTSHIM_VM_CPUS=$(VM_CPUS) \
 		$(GO) test $(GO_TEST_FLAGS) -v -timeout 15m -run '^TestVM$$' ./vmtest 2>&1 | tee $(VM_LOG)
 	@if grep -q -e '--- SKIP: TestVM ' $(VM_LOG); then echo "FAIL: the VM tier was skipped (see $(VM_LOG))" >&2; exit 1; fi
 
@@ -287,6 +290,76 @@ soak: build build-fp tools rootfs ## run the soak test for N lifecycles (default
 	RTSHIM_SOAK_N=$(N) RTSHIM_BIN_DIR=$(abspath $(BIN_DIR)) RTSHIM_FP_BIN_DIR=$(abspath $(FP_BIN_DIR)) \
 		RTSHIM_TOOLS_DIR=$(abspath $(TOOLS_DIR)) RTSHIM_ROOTFS=$(abspath $(ROOTFS)) \
 		$(GO) test -count=1 -v -timeout 60m -run '^TestSoak$$' ./integration/
+
+# The Kubernetes tier (make test-k8s): a single-node cluster (etcd, kube-apiserver,
+# kube-scheduler, kube-controller-manager, kubelet, kubectl) over a private containerd with
+# CRI, on the host's cgroups. Its binaries build from the pins in tools/k8s, tools/etcd and
+# tools/cni, and only again when a pin moves (the kubelet takes ~10 minutes from a cold cache).
+K8S_TOOLS_DIR ?= $(OUTPUT)/tools-k8s/bin
+CNI_DIR ?= $(OUTPUT)/tools-cni/bin
+K8S_DEPS := tools/k8s/go.mod tools/k8s/go.sum
+ETCD_DEPS := tools/etcd/go.mod tools/etcd/go.sum
+CNI_DEPS := tools/cni/go.mod tools/cni/go.sum
+K8S_BINS := $(addprefix $(K8S_TOOLS_DIR)/,kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl)
+CNI_BINS := $(addprefix $(CNI_DIR)/,loopback tap host-local)
+K8S_VERSION = $(shell cd tools/k8s && $(GO) list -m -f '{{.Version}}' k8s.io/kubernetes)
+K8S_MAJOR = $(word 1,$(subst ., ,$(patsubst v%,%,$(K8S_VERSION))))
+K8S_MINOR = $(word 2,$(subst ., ,$(K8S_VERSION)))
+K8S_LDFLAGS = -s -w -X k8s.io/component-base/version.gitVersion=$(K8S_VERSION) \
+	-X k8s.io/component-base/version.gitMajor=$(K8S_MAJOR) -X k8s.io/component-base/version.gitMinor=$(K8S_MINOR) \
+	-X k8s.io/component-base/version.gitTreeState=clean -X k8s.io/client-go/pkg/version.gitVersion=$(K8S_VERSION) \
+	-X k8s.io/client-go/pkg/version.gitMajor=$(K8S_MAJOR) -X k8s.io/client-go/pkg/version.gitMinor=$(K8S_MINOR)
+K8S_TIMEOUT ?= 15m
+K8S_RUN ?=
+K8S_LOG ?= $(OUTPUT)/test-k8s.log
+K8S_LOG_DIR ?= $(OUTPUT)/k8s-logs
+
+.PHONY: tools-k8s test-k8s
+tools-k8s: $(K8S_BINS) $(K8S_TOOLS_DIR)/etcd $(CNI_BINS) ## build etcd, the Kubernetes components, kubectl and the CNI plugins (tools/k8s, tools/etcd, tools/cni pins) into _output
+
+$(K8S_BINS): $(K8S_DEPS)
+	@mkdir -p $(@D)
+	cd tools/k8s && CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(K8S_LDFLAGS)' -o $(abspath $@) k8s.io/kubernetes/cmd/$(@F)
+
+$(K8S_TOOLS_DIR)/etcd: $(ETCD_DEPS)
+	@mkdir -p $(@D)
+	cd tools/etcd && CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(abspath $@) go.etcd.io/etcd/server/v3
+
+$(CNI_DIR)/loopback $(CNI_DIR)/tap: $(CNI_DEPS)
+	@mkdir -p $(@D)
+	cd tools/cni && CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(abspath $@) github.com/containernetworking/plugins/plugins/main/$(@F)
+
+$(CNI_DIR)/host-local: $(CNI_DEPS)
+	@mkdir -p $(@D)
+	cd tools/cni && CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(abspath $@) github.com/containernetworking/plugins/plugins/ipam/host-local
+
+# The node installer's image (contrib/kubernetes/install/): the installer, the binaries and the
+# default configs, as an OCI image archive built with go-containerregistry (hack/image, its own
+# module: the shim does not depend on it).
+IMAGE ?= $(OUTPUT)/rtshim-node-installer.tar
+IMAGE_NAME ?= localhost/rtshim/node-installer:latest
+IMAGE_ROOT := /opt/rtshim
+
+.PHONY: image
+image: build ## build the node installer's image (contrib/kubernetes/install/) as an OCI archive: _output/rtshim-node-installer.tar
+	cd hack/image && SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(GO) run . -o $(abspath $(IMAGE)) -name $(IMAGE_NAME) \
+		-entrypoint $(IMAGE_ROOT)/bin/rtshim-node-install \
+		$(foreach b,$(SHIM) runc-rt rtshim rtshim-node-install,-file $(IMAGE_ROOT)/bin/$(b)=$(abspath $(BIN_DIR)/$(b))) \
+		-file $(IMAGE_ROOT)/rtshim.toml=$(abspath contrib/rtshim.toml) \
+		-file $(IMAGE_ROOT)/containerd-rt.toml=$(abspath contrib/containerd/config.toml)
+
+test-k8s: deps build tools tools-k8s rootfs image ## run the single-node Kubernetes cluster tests (root); log in _output/test-k8s.log, daemon logs of a failed run in _output/k8s-logs; fails on any skip
+	@[ "$$(id -u)" -eq 0 ] || { echo "make test-k8s needs root (containerd, kubelet, cgroups)" >&2; exit 1; }
+	rm -rf $(K8S_LOG_DIR)
+	RTSHIM_BIN_DIR=$(abspath $(BIN_DIR)) RTSHIM_TOOLS_DIR=$(abspath $(TOOLS_DIR)) RTSHIM_K8S_DIR=$(abspath $(K8S_TOOLS_DIR)) \
+		RTSHIM_CNI_DIR=$(abspath $(CNI_DIR)) RTSHIM_ROOTFS=$(abspath $(ROOTFS)) RTSHIM_K8S_LOG_DIR=$(abspath $(K8S_LOG_DIR)) \
+		RTSHIM_IMAGE=$(abspath $(IMAGE)) RTSHIM_IMAGE_NAME=$(IMAGE_NAME) \
+		$(GO) test $(GO_TEST_FLAGS) -v -timeout $(K8S_TIMEOUT) $(if $(K8S_RUN),-run '$(K8S_RUN)') ./k8stest/ 2>&1 | tee $(K8S_LOG)
+	@if grep -q -e '--- SKIP' $(K8S_LOG); then \
+		echo "FAIL: Kubernetes tests were skipped as root (reasons in $(K8S_LOG)):" >&2; \
+		grep -e '--- SKIP' $(K8S_LOG) >&2; \
+		exit 1; \
+	fi
 
 # Docker as users run it (make test-docker): Docker 29 (dockerd from the moby/v2 module,
 # tools/docker: v2.0.0-beta.24 is Docker 29.8, after 29.8.0) against the tests' containerd
@@ -428,6 +501,7 @@ lint: ## check formatting (gofmt), run go vet and staticcheck (also with -tags f
 	$(GO) run $(STATICCHECK) -tags failpoints ./...
 	$(GO) run $(STATICCHECK) -tags docker ./integration/
 	cd hack/package && $(GO) vet ./... && $(GO) run $(STATICCHECK) ./...
+	cd hack/image && $(GO) vet ./... && $(GO) run $(STATICCHECK) ./...
 
 clean: ## remove _output
 	rm -rf $(OUTPUT)

@@ -53,13 +53,13 @@ func (d DirFS) Watch(ctx context.Context, cgroup, file string) (<-chan struct{},
 // write not raise one.
 const guardInterval = time.Second
 
-// GuardPod keeps the CFS quota of pod, the pod-level cgroup of an exempted container, lifted
-// until ctx is done. The kubelet writes that cgroup itself, not through the runtime (an
+// GuardPod keeps the CFS quota of pod, the pod-level cgroup of the exempted container ns/id,
+// lifted until ctx is done or that container's claim is gone. The kubelet writes that cgroup itself, not through the runtime (an
 // in-place resize; on a decrease after the containers, so the exemption the grant made would
 // silently be gone): GuardPod notices the write at once (inotify) or within guardInterval,
 // takes the kubelet's value as the one to put back when the pod's last exempted container goes,
 // and lifts the quota again.
-func (m *Manager) GuardPod(ctx context.Context, pod string) {
+func (m *Manager) GuardPod(ctx context.Context, pod, ns, id string) {
 	file := fileQuotaV1
 	if m.V2 {
 		file = fileCPUMax
@@ -81,44 +81,53 @@ func (m *Manager) GuardPod(ctx context.Context, pod string) {
 			case <-events:
 			case <-tick.C:
 			}
-			if err := m.reexemptPod(ctx, pod, file); err != nil {
+			switch done, err := m.reexemptPod(ctx, pod, file, ns, id); {
+			case err != nil:
 				log.G(ctx).WithError(err).WithField("cgroup", pod).Warn("keep pod CFS quota lifted")
+			case done:
+				return
 			}
 		}
 	}()
 }
 
 // reexemptPod lifts pod's quota again if something else set one, keeping that value as the one
-// to restore.
-func (m *Manager) reexemptPod(ctx context.Context, pod, file string) error {
+// to restore. done: the container's claim is gone (released, whatever released it), so the
+// guard has nothing left to keep.
+func (m *Manager) reexemptPod(ctx context.Context, pod, file, ns, id string) (done bool, err error) {
 	if cur, err := m.CPU.ReadFile(pod, file); err != nil || isUnlimited(cur) {
-		return nil // gone (the pod is being removed), or still lifted
+		return false, nil // gone (the pod is being removed), or still lifted
 	}
 	unlock, err := m.State.Lock()
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer unlock()
 	if ctx.Err() != nil {
-		return nil // the guard was stopped while it waited: the release owns the quota now
+		return true, nil // the guard was stopped while it waited: the release owns the quota now
+	}
+	// Only while the claim that exempts the pod stands: once it is released (by the shim's
+	// delete, or by another process after a failure) the restored value is the kubelet's.
+	if c, err := m.State.LoadClaim(ns, id); err != nil || c == nil || c.Pod != pod || !c.ExemptQuota {
+		return true, err
 	}
 	cur, err := m.CPU.ReadFile(pod, file)
 	if err != nil || isUnlimited(cur) {
-		return nil
+		return false, nil
 	}
 	if err := m.State.UpdateBaseline(pod, file, cur); err != nil {
-		return err
+		return false, err
 	}
 	unlimited := "-1"
 	if m.V2 {
 		unlimited = "max"
 	}
 	if err := m.CPU.WriteFile(pod, file, unlimited); err != nil {
-		return err
+		return false, err
 	}
 	log.G(ctx).WithField("cgroup", pod).WithField("quota", cur).
 		Info("pod CFS quota was set again (kubelet resize?): lifted, the new value kept to restore")
-	return nil
+	return false, nil
 }
 
 var _ Watcher = DirFS{}

@@ -23,7 +23,7 @@ func TestGuardPod(t *testing.T) {
 		t.Fatal(err)
 	}
 	gctx, stop := context.WithCancel(ctx)
-	m.GuardPod(gctx, "/kubepods/pod1")
+	m.GuardPod(gctx, "/kubepods/pod1", "ns", "c1")
 	resized := func() string {
 		f.mu.Lock()
 		defer f.mu.Unlock()
@@ -43,6 +43,37 @@ func TestGuardPod(t *testing.T) {
 	}
 	if q := resized(); q != "30000" {
 		t.Errorf("pod quota %q after the release, want the kubelet's 30000", q)
+	}
+	assertNoState(t, m)
+}
+
+// TestGuardPodStopsWithItsClaim: a guard whose container's claim was released by someone else
+// (its own delete failed, a sweep finished the job) does not lift the quota again, nor leave a
+// record: the kubelet's later writes (pod termination) are the kubelet's.
+func TestGuardPodStopsWithItsClaim(t *testing.T) {
+	ctx := context.Background()
+	m, f := newTestManager(t)
+	f.add("/kubepods/pod1", 0)
+	pod, _ := f.get("/kubepods/pod1")
+	pod.quota = "50000"
+	c := claim("c1", "/kubepods/pod1/c1", 100000)
+	c.Pod, c.ExemptQuota = "/kubepods/pod1", true
+	if err := m.Grant(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	gctx, stop := context.WithCancel(ctx)
+	defer stop()
+	m.GuardPod(gctx, "/kubepods/pod1", "ns", "c1")
+	if err := m.Release(ctx, "ns", "c1"); err != nil { // not through the guard's container
+		t.Fatal(err)
+	}
+	f.WriteFile("/kubepods/pod1", fileQuotaV1, "20000") // the kubelet, terminating the pod
+	time.Sleep(3 * guardInterval)
+	f.mu.Lock()
+	q := pod.quota
+	f.mu.Unlock()
+	if q != "20000" {
+		t.Errorf("pod quota %q: the guard of a released claim lifted it again", q)
 	}
 	assertNoState(t, m)
 }

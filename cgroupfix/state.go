@@ -35,6 +35,9 @@ type Claim struct {
 	// AllocatedUS is the part of RuntimeUS that a Kubernetes rtshim.io/rt-bandwidth allocation
 	// gave (all of it, or 0): the device plugin counts it as allocated by the kubelet.
 	AllocatedUS int64 `json:"allocated_us,omitempty"`
+	// DLAllocation is the container's rtshim.io/dl-bandwidth allocation in units (cgroup v2
+	// nodes): the device plugin counts its SCHED_DEADLINE tasks as allocated by the kubelet.
+	DLAllocation int64 `json:"dl_allocation,omitempty"`
 	// CreatedLeaf: rtshim made the leaf cgroup (before runc), so it removes it too.
 	CreatedLeaf bool `json:"created_leaf,omitempty"`
 	// Owner identifies the live process responsible for the claim (the shim).

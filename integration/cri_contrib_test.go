@@ -22,7 +22,7 @@ import (
 const (
 	contribContainerd   = "../contrib/containerd/config.toml"
 	contribRtshim       = "../contrib/rtshim.toml"
-	contribRuntimeClass = "../contrib/kubernetes/runtimeclass.yaml"
+	contribRuntimeClass = "../contrib/kubernetes/00-runtimeclass.yaml"
 	contribPod          = "../contrib/kubernetes/pod.yaml"
 )
 

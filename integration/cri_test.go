@@ -26,7 +26,7 @@ const criPauseImage = "localhost/rtshim-it/pause:test"
 
 // TestCRI plays the kubelet against containerd's CRI plugin, configured with the runtime
 // handlers of contrib/containerd/config.toml (both forms), for every RuntimeClass of
-// contrib/kubernetes/runtimeclass.yaml, with the pod of contrib/kubernetes/pod.yaml:
+// contrib/kubernetes/00-runtimeclass.yaml, with the pod of contrib/kubernetes/pod.yaml:
 //
 //   - the shim's runtime features (`containerd-shim-rt-v2 -info`) are those of the stock runc
 //     shim, in both forms, for CRI's runtime handlers and for the introspection API;

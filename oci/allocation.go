@@ -22,6 +22,12 @@ const (
 	KeyAllocation = "allocation.rtshim.io/rt-bandwidth"
 )
 
+// BandwidthUnits is how many whole units usPerSecond (µs of RT runtime per UnitPeriodUS) holds,
+// at most a full second's worth: a node's allocatable rtshim.io/rt-bandwidth.
+func BandwidthUnits(usPerSecond int64) int64 {
+	return min(max(usPerSecond, 0)/UnitUS, UnitPeriodUS/UnitUS)
+}
+
 // AllocationBudgetUS is what n units are per periodUS.
 func AllocationBudgetUS(n, periodUS int64) int64 { return n * UnitUS * periodUS / UnitPeriodUS }
 
@@ -69,4 +75,48 @@ func applyAllocation(r *Request, spec *specs.Spec, set settings, rules *Rules) e
 	}
 	r.RTRuntimeUS, r.AllocatedUS = budget, budget
 	return nil
+}
+
+// SCHED_DEADLINE bandwidth as a Kubernetes extended resource, for cgroup v2 nodes (no RT
+// budgets there; the kernel admits DEADLINE bandwidth per root domain).
+const (
+	// ResourceDLBandwidth is requested like ResourceRTBandwidth: 1 unit is 1 ms of
+	// SCHED_DEADLINE runtime per second.
+	ResourceDLBandwidth = "rtshim.io/dl-bandwidth"
+	// KeyDLAllocation carries a container's allocation of it, as KeyAllocation does.
+	KeyDLAllocation = "allocation.rtshim.io/dl-bandwidth"
+)
+
+// DeadlineUnits is how many ResourceDLBandwidth units SCHED_DEADLINE parameters d need:
+// runtime/period in ms per second, rounded up.
+func DeadlineUnits(d Deadline) int64 {
+	return deadlineBudgetUS(d, UnitPeriodUS/UnitUS) // ceil(runtime/period × 1000)
+}
+
+// CheckDeadlineAllocation is the cgroup v2 node's rule for a SCHED_DEADLINE container of a
+// Kubernetes pod: its allocation of ResourceDLBandwidth must cover runtime/period (required
+// when limits.require_allocation is true). It returns the allocated units (0: none).
+func CheckDeadlineAllocation(r *Request, spec *specs.Spec, rules *Rules) (int64, error) {
+	if r == nil || r.Sched.Deadline == nil || spec.Annotations[AnnotationContainerType] != "container" {
+		return 0, nil
+	}
+	need := DeadlineUnits(*r.Sched.Deadline)
+	v, ok := spec.Annotations[KeyDLAllocation]
+	if !ok {
+		if rules.Limits.RequireAllocation {
+			return 0, invalid(KeyPolicy, string(r.Sched.Policy), "a SCHED_DEADLINE container in a Kubernetes pod needs an allocation of %s "+
+				"on this node (limits.require_allocation is true): add resources.limits {%s: %d} to the container (its runtime/period "+
+				"in ms per second)", ResourceDLBandwidth, ResourceDLBandwidth, need)
+		}
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(trim(v), 10, 64)
+	if err != nil || n < 1 {
+		return 0, invalid(KeyDLAllocation, v, "must be a positive number of %s units", ResourceDLBandwidth)
+	}
+	if n < need {
+		return 0, invalid(KeyDLAllocation, v, "%s: %d does not cover the SCHED_DEADLINE parameters, which need %d (runtime %v per period %v)",
+			ResourceDLBandwidth, n, need, r.Sched.Deadline.Runtime, r.Sched.Deadline.Period)
+	}
+	return n, nil
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/containerd/errdefs"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // TestAllocation: a container's rtshim.io/rt-bandwidth allocation is its budget; asking for
@@ -46,5 +47,41 @@ func TestAllocation(t *testing.T) {
 	_, err := ParseRequest(testSpec(map[string]string{KeyPolicy: "fifo", "rtshim.io/rt-bandwidth": "900"}, nil, nil), permissiveRules())
 	if !errdefs.IsInvalidArgument(err) {
 		t.Errorf("rtshim.io/rt-bandwidth as an annotation: %v, want the unknown-key error", err)
+	}
+}
+
+func TestDeadlineAllocation(t *testing.T) {
+	d := &Deadline{Runtime: 1500 * 1000, Deadline: 10 * 1000 * 1000, Period: 10 * 1000 * 1000} // 1.5 ms per 10 ms: 150 ms/s
+	if n := DeadlineUnits(*d); n != 150 {
+		t.Errorf("DeadlineUnits = %d, want 150", n)
+	}
+	if n := DeadlineUnits(Deadline{Runtime: 1001 * 1000, Period: 1000 * 1000 * 1000}); n != 2 {
+		t.Errorf("1.001 ms per second: %d units, want 2 (rounded up)", n)
+	}
+	r := &Request{Sched: Sched{Policy: PolicyDeadline, Deadline: d}}
+	pod := func(kv ...string) *specs.Spec {
+		s := testSpec(map[string]string{AnnotationContainerType: "container"}, nil, nil)
+		for i := 0; i+1 < len(kv); i += 2 {
+			s.Annotations[kv[i]] = kv[i+1]
+		}
+		return s
+	}
+	strict := permissiveRules()
+	strict.Limits.RequireAllocation = true
+	for _, tc := range []struct {
+		spec  *specs.Spec
+		rules *Rules
+		units int64
+		err   string
+	}{
+		{pod(KeyDLAllocation, "150"), strict, 150, ""},
+		{pod(KeyDLAllocation, "149"), permissiveRules(), 0, "rtshim.io/dl-bandwidth: 149 does not cover the SCHED_DEADLINE parameters, which need 150"},
+		{pod(), strict, 0, "needs an allocation of rtshim.io/dl-bandwidth on this node (limits.require_allocation is true): add resources.limits {rtshim.io/dl-bandwidth: 150}"},
+		{pod(), permissiveRules(), 0, ""},
+	} {
+		n, err := CheckDeadlineAllocation(r, tc.spec, tc.rules)
+		if tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) || tc.err == "" && (err != nil || n != tc.units) {
+			t.Errorf("%v: %d, %v; want %d, %q", tc.spec.Annotations, n, err, tc.units, tc.err)
+		}
 	}
 }

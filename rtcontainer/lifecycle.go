@@ -28,6 +28,9 @@ func (c *Container) AfterCreate(ctx context.Context) error {
 		if err := c.locate(ctx); err != nil {
 			return err
 		}
+		if err := c.tune(ctx); err != nil {
+			return err
+		}
 		if err := c.applyInit(ctx); err != nil {
 			return err
 		}
@@ -176,7 +179,7 @@ func (c *Container) guardPod(ctx context.Context) {
 	// with the container's logger.
 	gctx, cancel := context.WithCancel(log.WithLogger(context.WithoutCancel(ctx), log.G(ctx)))
 	c.stopGuard = cancel
-	c.cg.GuardPod(gctx, claim.Pod)
+	c.cg.GuardPod(gctx, claim.Pod, c.Namespace, c.ID)
 }
 
 func (c *Container) stopGuarding() {
@@ -201,6 +204,9 @@ func (h Host) Forget(ctx context.Context, stateDir, ns, id string) error {
 	cg, err := h.cgroups(stateDir)
 	if err == nil {
 		err = cg.Release(ctx, ns, id)
+	}
+	if terr := h.forgetTuning(ctx, stateDir, ns, id); err == nil {
+		err = terr
 	}
 	if rerr := removeRecord(stateDir, ns, id); err == nil {
 		err = rerr

@@ -122,7 +122,7 @@ func TestV2Deadline(t *testing.T) {
 		if err == nil {
 			t.Fatalf("a SCHED_DEADLINE container pinned to CPU 1 ran:\n%s", out)
 		}
-		for _, w := range []string{"failed precondition", "SCHED_DEADLINE", "root domain spans CPUs 0-1", "cpuset.cpus.partition"} {
+		for _, w := range []string{"failed precondition", "SCHED_DEADLINE", "root domain spans CPUs 0-", "cpuset.cpus.partition"} {
 			if !strings.Contains(err.Error(), w) {
 				t.Errorf("error does not say %q:\n%v", w, err)
 			}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/rtshim/rtshim/internal/deviceplugin"
 	"github.com/rtshim/rtshim/internal/doctor"
+	"github.com/rtshim/rtshim/internal/sched"
 	"github.com/rtshim/rtshim/rtcontainer"
 )
 
@@ -54,13 +55,19 @@ func (a *app) devicePlugin(args []string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	p := &deviceplugin.Plugin{Cgroups: cg, Kubepods: *kubepods, Rules: cfg.Rules(), Interval: *interval}
-	if n, _, err := p.Units(); err != nil {
-		fmt.Fprintf(a.stderr, "rtshim device-plugin: %v\n", err)
-		return exitNotReady
-	} else {
-		log.G(ctx).WithField("units", n).Info("rtshim device plugin starting")
+	// cgroup v1 with RT group scheduling has RT budgets to count; elsewhere (cgroup v2) the
+	// kernel's SCHED_DEADLINE admission is the bandwidth that can run out.
+	var src deviceplugin.Source = deviceplugin.RTBudget{Cgroups: cg, Kubepods: *kubepods, Rules: cfg.Rules()}
+	if !cg.RTGroupSched() {
+		src = deviceplugin.Deadline{Procs: sched.Procs{Root: a.host.ProcRoot}, SysRoot: a.host.SysRoot, Cgroups: cg}
 	}
+	n, detail, err := src.Units()
+	if err != nil {
+		fmt.Fprintf(a.stderr, "rtshim device-plugin: %s: %v\n", src.Resource(), err)
+		return exitNotReady
+	}
+	log.G(ctx).WithField("resource", src.Resource()).WithField("units", n).WithField("detail", detail).Info("rtshim device plugin starting")
+	p := &deviceplugin.Plugin{Source: src, Interval: *interval}
 	if err := p.Serve(ctx, *dir); err != nil {
 		fmt.Fprintf(a.stderr, "rtshim device-plugin: %v\n", err)
 		return exitNotReady

@@ -1,11 +1,12 @@
 // Package deviceplugin is `rtshim device-plugin`: a kubelet device plugin that makes the node's
 // RT bandwidth a schedulable extended resource, rtshim.io/rt-bandwidth (1 unit = 1 ms of RT
-// runtime per second). It advertises what the shim itself would admit for pods on the node
+// runtime per second), or on cgroup v2 nodes, which have no RT budgets, SCHED_DEADLINE bandwidth
+// as rtshim.io/dl-bandwidth. It advertises what the shim itself would admit for pods on the node
 // (cgroupfix.PodBandwidth), follows the node as budgets come and go, and answers Allocate with
 // the container annotation that makes the allocation the container's budget
 // (oci.KeyAllocation): what the scheduler counted is exactly what the shim grants.
 //
-// The kubelet sees a fixed set of devices, one per unit the host could ever give (1000), of
+// The kubelet sees a fixed set of devices, one per unit the host could ever give, of
 // which the first N are healthy: N is the node's allocatable. Allocations take the lowest free
 // devices (GetPreferredAllocation), and shrinking marks the highest unhealthy, so devices in
 // use stay healthy whenever the node still has room for them.
@@ -27,18 +28,29 @@ import (
 	"github.com/rtshim/rtshim/oci"
 )
 
-// Devices is how many devices the plugin lists: every unit of a full second of RT runtime.
-const Devices = oci.UnitPeriodUS / oci.UnitUS
+// secondUnits is how many units one CPU-second is.
+const secondUnits = oci.UnitPeriodUS / oci.UnitUS
+
+// Source is one schedulable bandwidth: cgroup v1 RT budgets (RTBudget) or, on cgroup v2
+// nodes, SCHED_DEADLINE bandwidth (Deadline).
+type Source interface {
+	// Resource is the extended resource's name.
+	Resource() string
+	// AllocationKey is the container annotation an allocation is passed to the shim with.
+	AllocationKey() string
+	// Units is the node's allocatable now: what allocated containers hold plus what a new pod
+	// could get. detail says it in µs for the log.
+	Units() (units int64, detail string, err error)
+	// Max is the most units the node could ever have: the plugin lists that many devices.
+	Max() int
+	// Check refuses an allocation of n units to one container that the shim would refuse, so
+	// the pod fails at admission with the reason instead of looping in CrashLoopBackOff.
+	Check(n int64) error
+}
 
 // Plugin serves one node.
 type Plugin struct {
-	// Cgroups is the node's cgroup manager (its state dir holds the claims).
-	Cgroups *cgroupfix.Manager
-	// Kubepods is the kubelet's cgroup root below the cpu hierarchy ("/kubepods").
-	Kubepods string
-	// Rules bound what one container may be allocated: the shim refuses the rest anyway, and a
-	// refusal at Allocate shows in the pod's events before it is placed for nothing.
-	Rules *oci.Rules
+	Source Source
 	// Interval is how often the node's bandwidth is read again.
 	Interval time.Duration
 
@@ -49,21 +61,47 @@ type Plugin struct {
 	changed chan struct{} // closed and replaced when healthy changes
 }
 
-// Units reads the node's bandwidth now and returns how many units are allocatable: what
-// allocated containers hold plus what a new pod could be granted.
-func (p *Plugin) Units() (int, cgroupfix.Bandwidth, error) {
-	b, err := p.Cgroups.PodBandwidth(p.Kubepods, oci.UnitPeriodUS)
+// RTBudget is the node's cgroup v1 RT budget for pods: rtshim.io/rt-bandwidth.
+type RTBudget struct {
+	// Cgroups is the node's cgroup manager (its state dir holds the claims).
+	Cgroups *cgroupfix.Manager
+	// Kubepods is the kubelet's cgroup root below the cpu hierarchy ("/kubepods").
+	Kubepods string
+	// Rules bound what one container may be allocated.
+	Rules *oci.Rules
+}
+
+func (s RTBudget) Resource() string      { return oci.ResourceRTBandwidth }
+func (s RTBudget) AllocationKey() string { return oci.KeyAllocation }
+
+// Units is what allocated containers hold plus what a new pod could be granted, by the shim's
+// own admission (cgroupfix.PodBandwidth).
+func (s RTBudget) Units() (int64, string, error) {
+	b, err := s.Cgroups.PodBandwidth(s.Kubepods, oci.UnitPeriodUS)
 	if err != nil {
-		return 0, b, err
+		return 0, "", err
 	}
-	return int(min((b.Allocated+b.Free)/oci.UnitUS, Devices)), b, nil
+	return oci.BandwidthUnits(b.Allocated + b.Free), fmt.Sprintf("allocated %d µs/s, free %d µs/s", b.Allocated, b.Free), nil
+}
+
+// Max is a full second of RT runtime: a cgroup v1 budget is per CPU.
+func (s RTBudget) Max() int { return secondUnits }
+
+func (s RTBudget) Check(n int64) error {
+	us := oci.AllocationBudgetUS(n, oci.UnitPeriodUS)
+	if limit := s.Rules.Limits.MaxRTRuntimeUS * oci.UnitPeriodUS / s.Rules.Defaults.RTPeriodUS; us > limit {
+		return fmt.Errorf("%s: %d units are %d µs of RT runtime per second, above what rtshim grants one container here "+
+			"(limits.max_rt_runtime_us %d per %d µs)", oci.ResourceRTBandwidth, n, us, s.Rules.Limits.MaxRTRuntimeUS, s.Rules.Defaults.RTPeriodUS)
+	}
+	return nil
 }
 
 // Refresh reads the node again and tells ListAndWatch streams when the figure changed.
 func (p *Plugin) Refresh(ctx context.Context) {
-	n, b, err := p.Units()
+	units, detail, err := p.Source.Units()
+	n := int(min(units, int64(p.Source.Max())))
 	if err != nil {
-		log.G(ctx).WithError(err).Warn("read the node's RT bandwidth; advertising none")
+		log.G(ctx).WithError(err).Warn("read the node's bandwidth; advertising none")
 		n = 0
 	}
 	p.mu.Lock()
@@ -72,8 +110,8 @@ func (p *Plugin) Refresh(ctx context.Context) {
 		p.changed = make(chan struct{})
 	}
 	if n != p.healthy {
-		log.G(ctx).WithField("units", n).WithField("allocated_us", b.Allocated).WithField("free_us", b.Free).
-			Info("node RT bandwidth changed")
+		log.G(ctx).WithField("resource", p.Source.Resource()).WithField("units", n).WithField("detail", detail).
+			Info("node bandwidth changed")
 		p.healthy = n
 		close(p.changed)
 		p.changed = make(chan struct{})
@@ -97,8 +135,8 @@ func deviceIndex(id string) (int, bool) {
 	return n, err == nil && len(id) > len("rt-bw-")
 }
 
-func devices(healthy int) []*pluginapi.Device {
-	out := make([]*pluginapi.Device, Devices)
+func devices(healthy, total int) []*pluginapi.Device {
+	out := make([]*pluginapi.Device, total)
 	for i := range out {
 		h := pluginapi.Healthy
 		if i >= healthy {
@@ -117,7 +155,7 @@ func (p *Plugin) GetDevicePluginOptions(context.Context, *pluginapi.Empty) (*plu
 func (p *Plugin) ListAndWatch(_ *pluginapi.Empty, s pluginapi.DevicePlugin_ListAndWatchServer) error {
 	for {
 		n, changed := p.state()
-		if err := s.Send(&pluginapi.ListAndWatchResponse{Devices: devices(n)}); err != nil {
+		if err := s.Send(&pluginapi.ListAndWatchResponse{Devices: devices(n, p.Source.Max())}); err != nil {
 			return err
 		}
 		select {
@@ -166,13 +204,11 @@ func (p *Plugin) Allocate(_ context.Context, r *pluginapi.AllocateRequest) (*plu
 	resp := &pluginapi.AllocateResponse{}
 	for _, c := range r.ContainerRequests {
 		n := int64(len(c.DevicesIds))
-		us := oci.AllocationBudgetUS(n, oci.UnitPeriodUS)
-		if limit := p.Rules.Limits.MaxRTRuntimeUS * oci.UnitPeriodUS / p.Rules.Defaults.RTPeriodUS; us > limit {
-			return nil, fmt.Errorf("%s: %d units are %d µs of RT runtime per second, above what rtshim grants one container here "+
-				"(limits.max_rt_runtime_us %d per %d µs)", oci.ResourceRTBandwidth, n, us, p.Rules.Limits.MaxRTRuntimeUS, p.Rules.Defaults.RTPeriodUS)
+		if err := p.Source.Check(n); err != nil {
+			return nil, err
 		}
 		resp.ContainerResponses = append(resp.ContainerResponses, &pluginapi.ContainerAllocateResponse{
-			Annotations: map[string]string{oci.KeyAllocation: strconv.FormatInt(n, 10)},
+			Annotations: map[string]string{p.Source.AllocationKey(): strconv.FormatInt(n, 10)},
 		})
 	}
 	return resp, nil

@@ -48,8 +48,8 @@ func TestPlugin(t *testing.T) {
 	tr.group("/", 950000)
 	tr.group("/kubepods", 0)
 	rules := oci.DefaultRules()
-	p := &Plugin{Cgroups: &cgroupfix.Manager{CPU: cgroupfix.DirFS{Root: tr.root}, State: cgroupfix.State{Dir: t.TempDir()}},
-		Kubepods: "/kubepods", Rules: &rules, Interval: 50 * time.Millisecond}
+	p := &Plugin{Source: RTBudget{Cgroups: &cgroupfix.Manager{CPU: cgroupfix.DirFS{Root: tr.root}, State: cgroupfix.State{Dir: t.TempDir()}},
+		Kubepods: "/kubepods", Rules: &rules}, Interval: 50 * time.Millisecond}
 
 	dir, err := os.MkdirTemp("/tmp", "rtshim-dp-") // short: unix socket paths
 	if err != nil {
@@ -105,8 +105,8 @@ func TestPlugin(t *testing.T) {
 				n++
 			}
 		}
-		if len(r.Devices) != Devices {
-			t.Errorf("%d devices, want %d", len(r.Devices), Devices)
+		if len(r.Devices) != secondUnits {
+			t.Errorf("%d devices, want %d", len(r.Devices), secondUnits)
 		}
 		return n
 	}

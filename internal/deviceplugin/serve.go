@@ -13,12 +13,10 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	pluginapi "k8s.io/kubelet/pkg/apis/deviceplugin/v1beta1"
-
-	"github.com/rtshim/rtshim/oci"
 )
 
 // SocketName is the plugin's socket in the kubelet's device plugin directory.
-const SocketName = "rtshim-rt-bandwidth.sock"
+const SocketName = "rtshim-bandwidth.sock"
 
 // Serve runs the plugin in dir (the kubelet's device plugin directory, holding kubelet.sock)
 // until ctx is done: it serves on dir/SocketName, registers with the kubelet, reads the node
@@ -76,15 +74,15 @@ func (p *Plugin) serveOnce(ctx context.Context, dir, sock string) (stop func(), 
 		srv.Stop()
 		os.Remove(sock)
 	}
-	if err := register(ctx, filepath.Join(dir, filepath.Base(pluginapi.KubeletSocket))); err != nil {
+	if err := register(ctx, filepath.Join(dir, filepath.Base(pluginapi.KubeletSocket)), p.Source.Resource()); err != nil {
 		stop()
 		return nil, err
 	}
-	log.G(ctx).WithField("resource", oci.ResourceRTBandwidth).WithField("socket", sock).Info("device plugin registered with the kubelet")
+	log.G(ctx).WithField("resource", p.Source.Resource()).WithField("socket", sock).Info("device plugin registered with the kubelet")
 	return stop, nil
 }
 
-func register(ctx context.Context, kubeletSock string) error {
+func register(ctx context.Context, kubeletSock, resource string) error {
 	conn, err := grpc.NewClient("unix://"+kubeletSock, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		return fmt.Errorf("connect to the kubelet at %s: %w", kubeletSock, err)
@@ -95,11 +93,11 @@ func register(ctx context.Context, kubeletSock string) error {
 	_, err = pluginapi.NewRegistrationClient(conn).Register(rctx, &pluginapi.RegisterRequest{
 		Version:      pluginapi.Version,
 		Endpoint:     SocketName,
-		ResourceName: oci.ResourceRTBandwidth,
+		ResourceName: resource,
 		Options:      &pluginapi.DevicePluginOptions{GetPreferredAllocationAvailable: true},
 	})
 	if err != nil {
-		return fmt.Errorf("register %s with the kubelet at %s: %w", oci.ResourceRTBandwidth, kubeletSock, err)
+		return fmt.Errorf("register %s with the kubelet at %s: %w", resource, kubeletSock, err)
 	}
 	return nil
 }

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/rtshim/rtshim/oci"
 )
 
 // WriteJSON writes the report as one JSON object (see docs/doctor.md for its shape).
@@ -18,6 +20,10 @@ func (r Report) WriteJSON(w io.Writer) error {
 
 // WriteText writes one line per container, then notes for what needs attention.
 func (r Report) WriteText(w io.Writer) error {
+	if p := r.Pods; p != nil {
+		fmt.Fprintf(w, "Kubernetes pods (below %s): %d units of %s allocatable: %d µs per second free for a new pod, "+
+			"%d µs held by allocated containers\n\n", p.Kubepods, p.Units, oci.ResourceRTBandwidth, p.FreeUS, p.AllocatedUS)
+	}
 	if len(r.CorruptClaims) > 0 {
 		fmt.Fprintf(w, "corrupt claim records (kept, with whatever they hold, until removed by hand once the container is "+
 			"known to be gone): %s\n\n", strings.Join(r.CorruptClaims, " "))
@@ -28,8 +34,10 @@ func (r Report) WriteText(w io.Writer) error {
 		return err
 	}
 	if len(r.Containers) == 0 {
-		_, err := fmt.Fprintf(w, "no real-time containers (no claims in %s)\n", r.StateDir)
-		return err
+		if _, err := fmt.Fprintf(w, "no real-time containers (no claims in %s)\n", r.StateDir); err != nil {
+			return err
+		}
+		return r.writeTuned(w)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAMESPACE\tID\tPIDS\tPOLICY\tRT BUDGET (µs)\tCPU QUOTA\tPOD QUOTA\tSHIM")
@@ -66,7 +74,7 @@ func (r Report) WriteText(w io.Writer) error {
 		fmt.Fprintln(w, "\nA claim whose shim is gone and whose cgroup holds no process is released by the next RT "+
 			"container's Create or Delete on this host (or by containerd-shim-rt-v2 delete).")
 	}
-	return nil
+	return r.writeTuned(w)
 }
 
 func budget(b *Budget) string {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/rtshim/rtshim/cgroupfix"
+	"github.com/rtshim/rtshim/oci"
 )
 
 // Host says where to read. Sched reads a process's scheduling policy; nil means the real
@@ -101,9 +102,16 @@ type Report struct {
 	CgroupV2       bool        `json:"cgroup_v2"`
 	CgroupError    string      `json:"cgroup_error,omitempty"`
 	Containers     []Container `json:"containers"`
+	// Pods is the node's RT bandwidth for Kubernetes pods (rtshim.io/rt-bandwidth), when the
+	// kubelet's /kubepods exists on a cgroup v1 hierarchy with RT group scheduling: the figure
+	// rtshim device-plugin advertises.
+	Pods *PodBandwidth `json:"pod_rt_bandwidth,omitempty"`
 	// CorruptClaims are claim records that cannot be read: rtshim keeps them (and whatever
 	// they hold) until an operator removes them.
 	CorruptClaims []string `json:"corrupt_claims,omitempty"`
+	// Tuned is every container's host tuning (exclusive CPUs, IRQs, C-states, governor).
+	Tuned       []Tuned `json:"tuning,omitempty"`
+	TuningError string  `json:"tuning_error,omitempty"`
 }
 
 // List reads the claims and the live state of each container. Only an unreadable state dir is
@@ -137,6 +145,7 @@ func List(h Host) (Report, error) {
 	} else {
 		r.CgroupMount, r.CgroupV2 = hier.Mount, hier.V2
 		cpu = cgroupfix.DirFS{Root: hier.Mount}
+		r.Pods = podBandwidth(cpu, h.StateDir)
 	}
 	sched := h.Sched
 	if sched == nil {
@@ -145,6 +154,7 @@ func List(h Host) (Report, error) {
 	for _, c := range claims {
 		r.Containers = append(r.Containers, inspect(h.ProcRoot, cpu, r.CgroupV2, sched, c))
 	}
+	tuned(h, &r)
 	sort.Slice(r.Containers, func(i, j int) bool {
 		a, b := r.Containers[i], r.Containers[j]
 		return a.Namespace < b.Namespace || a.Namespace == b.Namespace && a.ID < b.ID
@@ -246,4 +256,28 @@ func (c Container) PolicySummary() string {
 		parts[i] = fmt.Sprintf("%s×%d", s, counts[s])
 	}
 	return strings.Join(parts, ",")
+}
+
+// PodBandwidth is the node's RT bandwidth for pods, in µs per second and in
+// rtshim.io/rt-bandwidth units.
+type PodBandwidth struct {
+	Kubepods    string `json:"kubepods"`
+	FreeUS      int64  `json:"free_us"`
+	AllocatedUS int64  `json:"allocated_us"`
+	Units       int64  `json:"allocatable_units"`
+}
+
+// podBandwidth works the figure out as the device plugin does (cgroupfix.PodBandwidth).
+func podBandwidth(cpu cgroupfix.FS, stateDir string) *PodBandwidth {
+	const kubepods = "/kubepods"
+	if !cpu.Exists(kubepods) {
+		return nil
+	}
+	m := &cgroupfix.Manager{CPU: cpu, State: cgroupfix.State{Dir: stateDir}}
+	b, err := m.PodBandwidth(kubepods, oci.UnitPeriodUS)
+	if err != nil {
+		return nil
+	}
+	return &PodBandwidth{Kubepods: kubepods, FreeUS: b.Free, AllocatedUS: b.Allocated,
+		Units: oci.BandwidthUnits(b.Free + b.Allocated)}
 }

@@ -247,3 +247,25 @@ func TestOrphan(t *testing.T) {
 		t.Error("a claim with a live shim reported orphaned")
 	}
 }
+
+// TestPodBandwidth: with the kubelet's /kubepods on a v1 hierarchy, status shows the node's
+// rtshim.io/rt-bandwidth figure, the one rtshim device-plugin advertises.
+func TestPodBandwidth(t *testing.T) {
+	f := newFake(t, false)
+	f.cgroupFiles("/", map[string]string{"cpu.rt_runtime_us": "950000", "cpu.rt_period_us": "1000000"})
+	f.cgroupFiles("/kubepods", map[string]string{"cpu.rt_runtime_us": "100000", "cpu.rt_period_us": "1000000"})
+	f.cgroupFiles("/kubepods/pod1", map[string]string{"cpu.rt_runtime_us": "100000", "cpu.rt_period_us": "1000000"})
+	f.cgroupFiles("/kubepods/pod1/c", map[string]string{"cpu.rt_runtime_us": "100000", "cpu.rt_period_us": "1000000", "cgroup.procs": "5"})
+	f.shim(500, 9)
+	f.claim(cgroupfix.Claim{Namespace: "k8s.io", ID: "c", Leaf: "/kubepods/pod1/c", RuntimeUS: 100000, PeriodUS: 1000000,
+		AllocatedUS: 100000, Owner: cgroupfix.Owner{PID: 500, StartTime: 9}})
+	r := f.list()
+	if r.Pods == nil || r.Pods.FreeUS != 850000 || r.Pods.AllocatedUS != 100000 || r.Pods.Units != 950 {
+		t.Fatalf("pod bandwidth %+v, want 850000 free, 100000 allocated, 950 units", r.Pods)
+	}
+	var b bytes.Buffer
+	r.WriteText(&b)
+	if !strings.Contains(b.String(), "950 units of rtshim.io/rt-bandwidth allocatable: 850000 µs per second free") {
+		t.Errorf("text:\n%s", b.String())
+	}
+}
