@@ -160,42 +160,41 @@ func (r *dockerRig) dockerdRestart(t *testing.T) {
 
 // cpuRTRuntime: Docker's own RT flags, with no daemon flag (dockerd --cpu-rt-runtime) and no
 // rtshim request: --cpu-rt-runtime is the budget, and the program switches itself with the
-// CAP_SYS_NICE of --cap-add=sys_nice, as `chrt -f 80 app` does (busybox here has no chrt:
-// schedinfo -set makes the same sched_setscheduler call).
+// CAP_SYS_NICE of --cap-add=sys_nice, as users type it: `chrt -f 80 app` (the test rootfs's
+// /bin/chrt, integration/testdata/chrt.c: Debian's busybox has none).
 func (r *dockerRig) cpuRTRuntime(t *testing.T) {
 	flags := []string{"--cpu-rt-runtime=95000", "--cap-add=sys_nice"}
-	setFIFO := []string{dockerImage, "/bin/schedinfo", "-set", "fifo", "80"}
+	chrt := []string{dockerImage, "/bin/chrt", "-f", "80", "/bin/schedinfo"}
 	t.Run("own switch", func(t *testing.T) {
-		out := r.mustRun(t, append(append([]string{"--rm", "--runtime=rt"}, flags...), setFIFO...)...)
-		if s := parseSched(t, out); s["policy"] != "SCHED_OTHER" {
-			t.Errorf("started with %v, want SCHED_OTHER (no rtshim policy asked)", s)
-		}
-		if !strings.Contains(out, "set=ok\npolicy=SCHED_FIFO priority=80 ") {
-			t.Errorf("the program's own switch to FIFO 80 failed:\n%s", out)
+		out := r.mustRun(t, append(append([]string{"--rm", "--runtime=rt"}, flags...), chrt...)...)
+		if s := parseSched(t, out); s["policy"] != "SCHED_FIFO" || s["priority"] != "80" {
+			t.Errorf("chrt -f 80 through rtshim: %v, want SCHED_FIFO 80", s)
 		}
 	})
 	t.Run("budget", func(t *testing.T) {
-		id := strings.TrimSpace(r.mustRun(t, append(append([]string{"-d", "--runtime=rt"}, flags...), append(setFIFO, "-sleep", "600")...)...))
-		r.waitLogs(t, id, "set=ok")
+		id := strings.TrimSpace(r.mustRun(t, append(append([]string{"-d", "--runtime=rt"}, flags...), append(chrt, "-sleep", "600")...)...))
+		if s := parseSched(t, r.waitLogs(t, id, "policy=")); s["policy"] != "SCHED_FIFO" || s["priority"] != "80" {
+			t.Errorf("chrt -f 80 through rtshim: %v, want SCHED_FIFO 80", s)
+		}
 		r.checkRunning(t, id, 80, 95000)
 		r.k.MustDocker(t, "rm", "-f", id)
 		r.checkGone(t, id, "docker rm -f")
 	})
 	t.Run("stock runtime", func(t *testing.T) {
 		// What users see today: runc writes the budget into a cgroup whose parent has none.
-		_, stderr, err := r.run(t, append(append([]string{"--rm"}, flags...), setFIFO...)...)
+		_, stderr, err := r.run(t, append(append([]string{"--rm"}, flags...), chrt...)...)
 		if err == nil || !strings.Contains(stderr, "cpu.rt_runtime_us") || !strings.Contains(stderr, "invalid argument") {
 			t.Errorf("stock runtime with --cpu-rt-runtime: want runc's EINVAL writing cpu.rt_runtime_us, got %v", err)
 		}
 		t.Logf("stock runtime with --cpu-rt-runtime: %s", strings.TrimSpace(stderr))
-		// And without the flag: no budget, EPERM.
-		out := r.mustRun(t, append([]string{"--rm", "--cap-add=sys_nice"}, setFIFO...)...)
-		if !strings.Contains(out, "set=error:Operation not permitted") {
-			t.Errorf("stock runtime, --cap-add=sys_nice only: want EPERM, got:\n%s", out)
+		// And without the flag: no budget, so chrt gets EPERM.
+		_, stderr, err = r.run(t, append([]string{"--rm", "--cap-add=sys_nice"}, chrt...)...)
+		if err == nil || !strings.Contains(stderr, "chrt: failed to set pid 0's policy: Operation not permitted") {
+			t.Errorf("stock runtime, --cap-add=sys_nice only: want chrt's EPERM, got %v", err)
 		}
 	})
 	t.Run("refused", func(t *testing.T) {
-		_, stderr, err := r.run(t, append([]string{"--rm", "--runtime=rt", "--cpu-rt-runtime=950000", "--cap-add=sys_nice"}, setFIFO...)...)
+		_, stderr, err := r.run(t, append([]string{"--rm", "--runtime=rt", "--cpu-rt-runtime=950000", "--cap-add=sys_nice"}, chrt...)...)
 		if err == nil {
 			t.Fatal("--cpu-rt-runtime=950000 (above limits.max_rt_runtime_us) ran")
 		}
