@@ -15,6 +15,10 @@ OUTPUT ?= _output
 BIN_DIR ?= $(OUTPUT)/bin
 FP_BIN_DIR ?= $(OUTPUT)/bin-fp
 TOOLS_DIR ?= $(OUTPUT)/tools/bin
+# Docker's (make tools-docker): Docker 29; Docker 28 with containerd 1.7; the CLI and Compose.
+DOCKER29_DIR ?= $(OUTPUT)/tools-docker/bin
+DOCKER28_DIR ?= $(OUTPUT)/tools-docker-28/bin
+DOCKER_CLI_DIR ?= $(OUTPUT)/tools-docker-cli/bin
 ROOTFS ?= $(OUTPUT)/rootfs
 INTEGRATION_LOG ?= $(OUTPUT)/integration.log
 
@@ -242,13 +246,15 @@ VM_TIMEOUT ?= 9m
 VM_CPUS ?= 4
 VM_GUEST_TIMEOUT ?= 8m
 VM_LOG ?= $(VM_DIR)/test-v2.log
+# Docker 29 in the guest (TestV2Docker): dockerd and the docker CLI of make tools-docker.
+VM_DOCKER_BINS = $(DOCKER29_DIR)/dockerd $(DOCKER_CLI_DIR)/docker
 
 .PHONY: test-v2
-test-v2: build tools rootfs ## run the cgroup v2 tests in Debian's PREEMPT_RT kernel under qemu (installs qemu, fetches the kernel); log in _output/vm/test-v2.log
+test-v2: build tools rootfs $(VM_DOCKER_BINS) ## run the cgroup v2 tests (Docker 29's among them) in Debian's PREEMPT_RT kernel under qemu (installs qemu, fetches the kernel); log in _output/vm/test-v2.log
 	@mkdir -p $(VM_DIR)
 	CGO_ENABLED=0 $(GO) test -c -trimpath -ldflags '-s -w' -o $(VM_DIR)/vmtest.test ./vmtest
 	kernel=$$(VM_DIR=$(VM_DIR) bash hack/vm/install-deps.sh) && \
-	BUSYBOX=$(BUSYBOX) bash hack/vm/initramfs.sh $(VM_DIR)/initramfs.cpio $(BIN_DIR) $(TOOLS_DIR) $(ROOTFS) \
+	DOCKER_BINS='$(abspath $(VM_DOCKER_BINS))' BUSYBOX=$(BUSYBOX) bash hack/vm/initramfs.sh $(VM_DIR)/initramfs.cpio $(BIN_DIR) $(TOOLS_DIR) $(ROOTFS) \
 		$(VM_DIR)/vmtest.test "$$kernel" $(VM_GUEST_TIMEOUT) && \
 	RTSHIM_VM_KERNEL="$$kernel" RTSHIM_VM_INITRD=$(abspath $(VM_DIR))/initramfs.cpio \
 		RTSHIM_VM_TEST_BINARY=$(abspath $(VM_DIR))/vmtest.test \
@@ -368,9 +374,6 @@ test-k8s: deps build tools tools-k8s rootfs image ## run the single-node Kuberne
 # tools/docker-compose). Static, with the tags of Docker's own static builds. Each binary is
 # rebuilt only when its module's go.mod or go.sum changes; with a warm build cache that is a
 # link (seconds), from a cold one about 8 minutes in all.
-DOCKER29_DIR ?= $(OUTPUT)/tools-docker/bin
-DOCKER28_DIR ?= $(OUTPUT)/tools-docker-28/bin
-DOCKER_CLI_DIR ?= $(OUTPUT)/tools-docker-cli/bin
 DOCKER_TOOL_BINS := $(DOCKER29_DIR)/dockerd $(DOCKER28_DIR)/dockerd \
 	$(addprefix $(DOCKER28_DIR)/,containerd ctr containerd-shim-runc-v2) \
 	$(DOCKER_CLI_DIR)/docker $(DOCKER_CLI_DIR)/docker-compose
