@@ -180,6 +180,18 @@ func (r *dockerRig) cpuRTRuntime(t *testing.T) {
 		r.k.MustDocker(t, "rm", "-f", id)
 		r.checkGone(t, id, "docker rm -f")
 	})
+	t.Run("cpu-rt-period", func(t *testing.T) {
+		// The budget per the container's own period, which runc writes into its cgroup.
+		id := strings.TrimSpace(r.mustRun(t, append([]string{"-d", "--runtime=rt", "--cpu-rt-period=500000", "--cpu-rt-runtime=47500",
+			"--cap-add=sys_nice"}, append(chrt, "-sleep", "600")...)...))
+		r.waitLogs(t, id, "policy=SCHED_FIFO priority=80 ")
+		r.checkRunning(t, id, 80, 47500)
+		if p := readCgroupInt(t, filepath.Join(cgroupV1Path("cpu", r.cgroup(t, id)), "cpu.rt_period_us")); p != 500000 {
+			t.Errorf("--cpu-rt-period=500000: cpu.rt_period_us %d", p)
+		}
+		r.k.MustDocker(t, "rm", "-f", id)
+		r.checkGone(t, id, "docker rm -f")
+	})
 	t.Run("stock runtime", func(t *testing.T) {
 		// What users see today: runc writes the budget into a cgroup whose parent has none.
 		_, stderr, err := r.run(t, append(append([]string{"--rm"}, flags...), chrt...)...)
