@@ -15,6 +15,8 @@ import (
 	"testing"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/rtshim/rtshim/internal/harness"
 )
 
 // contribCompose is the Compose example that TestDocker29 and TestDocker28 run.
@@ -117,7 +119,7 @@ func (r *dockerRig) compose(t *testing.T, bin string) {
 			if got["policy"] != 0 {
 				t.Errorf("service %s started with %v, want policy 0 (SCHED_OTHER)", name, got)
 			}
-			if rt := readCgroupInt(t, filepath.Join(cgroupV1Path("cpu", r.cgroup(t, id)), "cpu.rt_runtime_us")); rt != 0 {
+			if rt := harness.ReadInt(t, filepath.Join(harness.CPUV1(r.cgroup(t, id)), "cpu.rt_runtime_us")); rt != 0 {
 				t.Errorf("service %s: cpu.rt_runtime_us %d, want 0", name, rt)
 			}
 			continue
@@ -127,7 +129,7 @@ func (r *dockerRig) compose(t *testing.T, bin string) {
 			t.Errorf("service %s started with %v, want policy 1 (SCHED_FIFO) prio %d (priority %d)", name, got, 99-prio, prio)
 		}
 		r.checkRunning(t, id, int64(prio), 100000)
-		if s := parseSched(t, composeCmd("exec", "-T", name, "/bin/schedinfo")); s["policy"] != "SCHED_OTHER" {
+		if s := harness.ParseSched(t, composeCmd("exec", "-T", name, "/bin/schedinfo")); s["policy"] != "SCHED_OTHER" {
 			t.Errorf("docker compose exec %s: %v, want SCHED_OTHER", name, s)
 		}
 	}

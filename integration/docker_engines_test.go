@@ -19,6 +19,7 @@ import (
 	"testing"
 
 	"github.com/rtshim/rtshim/config"
+	"github.com/rtshim/rtshim/internal/harness"
 )
 
 // dockerTool is the file the environment variable names; it fails the test when unset.
@@ -57,27 +58,27 @@ func dockerRtshimConfig(t testing.TB, dir string) string {
 // contrib/rtshim.toml with honor_env on). Then the checks of dockerChecks, and
 // contrib/docker/compose.yaml.
 func TestDocker29(t *testing.T) {
-	requireRoot(t)
-	requireRTGroupSched(t)
+	env.RequireRoot(t)
+	harness.RequireRTGroupSched(t)
 	dockerd, cli := dockerTool(t, "RTSHIM_DOCKERD_29"), dockerTool(t, "RTSHIM_DOCKER_CLI")
 	compose := dockerTool(t, "RTSHIM_DOCKER_COMPOSE")
 	shimForm := loadDockerContrib(t, contribDockerShim)
 	rt := shimForm.Runtimes["rt"]
-	if rt.RuntimeType != rtRuntime || rt.Options == nil || rt.Options.ConfigPath != config.DefaultPath {
-		t.Fatalf("%s: %+v, want runtimeType %s with options.ConfigPath %s", contribDockerShim, rt, rtRuntime, config.DefaultPath)
+	if rt.RuntimeType != harness.RTRuntime || rt.Options == nil || rt.Options.ConfigPath != config.DefaultPath {
+		t.Fatalf("%s: %+v, want runtimeType %s with options.ConfigPath %s", contribDockerShim, rt, harness.RTRuntime, config.DefaultPath)
 	}
 
 	d := startContainerd(t)
 	rt.Options.ConfigPath = dockerRtshimConfig(t, d.Dir)
-	before := snapshotCPUTree(t)
+	before := harness.SnapshotCPUTree(t)
 	k := startDockerd(t, d, dockerd, cli, shimForm.daemonConfig(t, nil))
 	t.Logf("dockerd %s", strings.TrimSpace(k.MustDocker(t, "version", "--format",
 		"{{.Server.Version}} (API {{.Server.APIVersion}}), containerd {{range .Server.Components}}{{if eq .Name \"containerd\"}}{{.Version}}{{end}}{{end}}")))
-	k.importRootfs(t, dockerImage)
+	k.importRootfs(t)
 	r := &dockerRig{k: k, d: d, before: before}
 	r.checks(t)
 	t.Run("compose", func(t *testing.T) { r.compose(t, compose) })
-	d.assertRestored(t, before)
+	d.AssertRestored(t, before)
 }
 
 // TestDocker28 runs Docker 28.5.2 against containerd 1.7, as Docker 28 ships. The runtimeType
@@ -86,8 +87,8 @@ func TestDocker29(t *testing.T) {
 // (contrib/docker/daemon.json: runc-rt, run by containerd 1.7's runc shim) then passes the
 // checks of TestDocker29.
 func TestDocker28(t *testing.T) {
-	requireRoot(t)
-	requireRTGroupSched(t)
+	env.RequireRoot(t)
+	harness.RequireRTGroupSched(t)
 	dockerd, cli := dockerTool(t, "RTSHIM_DOCKERD_28"), dockerTool(t, "RTSHIM_DOCKER_CLI")
 	compose := dockerTool(t, "RTSHIM_DOCKER_COMPOSE")
 	c17 := filepath.Dir(dockerTool(t, "RTSHIM_CONTAINERD_17"))
@@ -96,13 +97,13 @@ func TestDocker28(t *testing.T) {
 	// runc-rt runs with containerd's environment: the real runc, and the rtshim config (the
 	// path form has no runtime options; this is /etc/containerd/rtshim.toml's place).
 	dir := t.TempDir()
-	d := startContainerd17(t, c17, "RTSHIM_RUNC="+runcBin, "RTSHIM_CONFIG="+dockerRtshimConfig(t, dir))
-	before := snapshotCPUTree(t)
+	d := startContainerd17(t, c17, "RTSHIM_RUNC="+env.Runc, "RTSHIM_CONFIG="+dockerRtshimConfig(t, dir))
+	before := harness.SnapshotCPUTree(t)
 
 	t.Run("runtimeType form refused", func(t *testing.T) {
 		shimForm.Runtimes["rt"].Options.ConfigPath = dockerRtshimConfig(t, t.TempDir())
 		k := startDockerd(t, d, dockerd, cli, shimForm.daemonConfig(t, nil))
-		k.importRootfs(t, dockerImage)
+		k.importRootfs(t)
 		_, stderr, err := k.Docker(t, "run", "--rm", "--network", "none", "--runtime=rt",
 			"--annotation", "rtshim.io/policy=SCHED_FIFO", dockerImage, "/bin/schedinfo")
 		if err == nil {
@@ -117,21 +118,31 @@ func TestDocker28(t *testing.T) {
 			}
 		}
 		t.Logf("docker run said: %s", strings.TrimSpace(stderr))
-		d.assertRestored(t, before)
+		d.AssertRestored(t, before)
 	})
 
 	rt := pathForm.Runtimes["rt"]
 	if rt.Path != "/usr/local/bin/runc-rt" {
 		t.Errorf("%s: path %q, want /usr/local/bin/runc-rt (where make install puts runc-rt)", contribDockerPath, rt.Path)
 	}
-	rt.Path = filepath.Join(binDir, "runc-rt")
+	rt.Path = filepath.Join(env.BinDir, "runc-rt")
 	pathForm.Runtimes["rt"] = rt
 	k := startDockerd(t, d, dockerd, cli, pathForm.daemonConfig(t, nil))
 	t.Logf("dockerd %s", strings.TrimSpace(k.MustDocker(t, "version", "--format",
 		"{{.Server.Version}} (API {{.Server.APIVersion}}), containerd {{range .Server.Components}}{{if eq .Name \"containerd\"}}{{.Version}}{{end}}{{end}}")))
-	k.importRootfs(t, dockerImage)
+	k.importRootfs(t)
 	r := &dockerRig{k: k, d: d, before: before}
+	t.Run("containerd 1.7's runc shim", func(t *testing.T) {
+		// As Docker 28 ships: the path runtime runs under containerd 1.7's own runc shim.
+		id := strings.TrimSpace(r.mustRun(t, append(append([]string{"-d", "--runtime=rt"}, fifo70Annotations...), dockerImage, "/bin/schedinfo", "-sleep", "600")...))
+		r.checkStarted(t, id)
+		if exe := shimBinary(t, d, id); exe != filepath.Join(c17, "containerd-shim-runc-v2") {
+			t.Errorf("container %s is served by %s, want containerd 1.7's runc shim in %s", id, exe, c17)
+		}
+		r.k.MustDocker(t, "rm", "-f", id)
+		r.checkGone(t, id, "docker rm -f")
+	})
 	r.checks(t)
 	t.Run("compose", func(t *testing.T) { r.compose(t, compose) })
-	d.assertRestored(t, before)
+	d.AssertRestored(t, before)
 }

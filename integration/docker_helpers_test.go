@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rtshim/rtshim/internal/harness"
 )
 
 // The files in contrib/docker that TestDocker loads, so that they cannot rot.
@@ -99,7 +101,7 @@ func requireDockerd(t testing.TB) string {
 // containers' cgroups under /<d.Namespace>/docker (which d's cleanup removes, whatever
 // happens), and nothing written outside d.Dir. t.Cleanup removes every container, stops the
 // daemon and logs its log if t failed.
-func startDockerd(t testing.TB, d *Daemon, dockerd, cli string, config map[string]any) *Dockerd {
+func startDockerd(t testing.TB, d *harness.Daemon, dockerd, cli string, config map[string]any) *Dockerd {
 	t.Helper()
 	k := &Dockerd{Dir: filepath.Join(d.Dir, "docker"), cli: cli}
 	k.Socket = filepath.Join(k.Dir, "docker.sock")
@@ -130,7 +132,7 @@ func startDockerd(t testing.TB, d *Daemon, dockerd, cli string, config map[strin
 	// which startContainerd set; dockerd's own PATH only serves `docker info`.
 	k.env = append(slices.DeleteFunc(os.Environ(), func(kv string) bool {
 		return strings.HasPrefix(kv, "DOCKER_") || strings.HasPrefix(kv, "PATH=")
-	}), "PATH="+toolsDir+":"+os.Getenv("PATH"))
+	}), "PATH="+env.ToolsDir+":"+os.Getenv("PATH"))
 	t.Cleanup(func() { k.cleanup(t, host) })
 	k.launch(t)
 	return k
@@ -158,20 +160,20 @@ func (k *Dockerd) launch(t testing.TB) {
 		close(exited)
 	}()
 
-	deadline := time.Now().Add(startTimeout)
+	deadline := time.Now().Add(env.Timeouts.Start)
 	for {
 		select {
 		case <-exited:
 			t.Fatalf("dockerd exited during start: %v", cmd.ProcessState)
 		default:
 		}
-		if serving(k.Socket) {
+		if harness.Serving(k.Socket) {
 			if _, _, err := k.Docker(t, "version"); err == nil {
 				return
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("dockerd did not serve on %s within %v", k.Socket, startTimeout)
+			t.Fatalf("dockerd did not serve on %s within %v", k.Socket, env.Timeouts.Start)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -265,7 +267,7 @@ func (k *Dockerd) serves() bool {
 	case <-k.exited:
 		return false
 	default:
-		return serving(k.Socket)
+		return harness.Serving(k.Socket)
 	}
 }
 
@@ -288,14 +290,14 @@ func (k *Dockerd) MustDocker(t testing.TB, args ...string) string {
 	return out
 }
 
-// importRootfs makes image name from the test rootfs with `docker import`.
-func (k *Dockerd) importRootfs(t testing.TB, name string) {
+// importRootfs makes image dockerImage from the test rootfs with `docker import`.
+func (k *Dockerd) importRootfs(t testing.TB) {
 	t.Helper()
 	tarball := filepath.Join(k.Dir, "rootfs.tar")
-	if out, err := exec.Command("tar", "-C", rootfsDir, "-cf", tarball, ".").CombinedOutput(); err != nil {
-		t.Fatalf("tar %s: %v\n%s", rootfsDir, err, out)
+	if out, err := exec.Command("tar", "-C", env.Rootfs, "-cf", tarball, ".").CombinedOutput(); err != nil {
+		t.Fatalf("tar %s: %v\n%s", env.Rootfs, err, out)
 	}
-	k.MustDocker(t, "import", tarball, name)
+	k.MustDocker(t, "import", tarball, dockerImage)
 	if err := os.Remove(tarball); err != nil {
 		t.Fatal(err)
 	}
@@ -306,7 +308,7 @@ func claimsNaming(t testing.TB, id string) []string {
 	t.Helper()
 	var out []string
 	for _, dir := range []string{"claims", "wrapper"} {
-		ents, err := os.ReadDir(filepath.Join(stateDir, dir))
+		ents, err := os.ReadDir(filepath.Join(harness.StateDir, dir))
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			t.Fatal(err)
 		}
@@ -353,26 +355,26 @@ func checkRTContainer(t *testing.T, e engineCLI, id, wantCgroup string, rm ...st
 	if err != nil || pid <= 0 {
 		t.Fatalf("%s inspect %s: pid %d, %v", e.name, id, pid, err)
 	}
-	cg := cpuCgroupOf(t, pid)
+	cg := harness.CPUCgroupOf(t, pid)
 	if cg != wantCgroup {
 		t.Errorf("container cgroup %s, want %s (%s --cgroup-parent)", cg, wantCgroup, e.name)
 	}
-	if exists(cgroupV1Path("cpu", "cpu.rt_runtime_us")) {
-		if got := readCgroupInt(t, filepath.Join(cgroupV1Path("cpu", cg), "cpu.rt_runtime_us")); got != 100000 {
+	if harness.RTGroupSched() {
+		if got := harness.ReadInt(t, filepath.Join(harness.CPUV1(cg), "cpu.rt_runtime_us")); got != 100000 {
 			t.Errorf("cpu.rt_runtime_us of %s while running: %d, want 100000", cg, got)
 		}
 		if len(claimsNaming(t, id)) == 0 {
 			t.Errorf("no rtshim claim of container %s while it runs", id)
 		}
 	}
-	if s := parseSched(t, e.cli(t, "exec", id, "/bin/schedinfo")); s["policy"] != "SCHED_OTHER" {
+	if s := harness.ParseSched(t, e.cli(t, "exec", id, "/bin/schedinfo")); s["policy"] != "SCHED_OTHER" {
 		t.Errorf("%s exec: %v, want SCHED_OTHER (the exec policy)", e.name, s)
 	}
-	if s := parseSched(t, e.cli(t, "logs", id)); s["policy"] != "SCHED_FIFO" || s["priority"] != "70" {
+	if s := harness.ParseSched(t, e.cli(t, "logs", id)); s["policy"] != "SCHED_FIFO" || s["priority"] != "70" {
 		t.Errorf("%s run -d with the RT runtime: %v, want SCHED_FIFO 70", e.name, s)
 	}
 	e.cli(t, append(rm, id)...)
 	if c := claimsNaming(t, id); len(c) > 0 {
-		t.Errorf("after %s %s: rtshim state left in %s: %v", e.name, strings.Join(rm, " "), stateDir, c)
+		t.Errorf("after %s %s: rtshim state left in %s: %v", e.name, strings.Join(rm, " "), harness.StateDir, c)
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/rtshim/rtshim/internal/harness"
 )
 
 // What a dockerd may touch on the host although startDockerd moves its data root, exec root,
@@ -51,7 +53,7 @@ type hostState map[string]string
 func snapshotHost(own string) hostState {
 	s := hostState{}
 	for _, p := range dockerHostPaths {
-		s["path "+p] = fmt.Sprint(exists(p))
+		s["path "+p] = fmt.Sprint(harness.Exists(p))
 	}
 	for _, dir := range dockerHostDirs {
 		ents, _ := os.ReadDir(dir)
@@ -109,12 +111,12 @@ func under(path, dir string) bool {
 
 // foreignMount reports whether mount point p is inside another live test run's temp dir.
 func foreignMount(p string) bool {
-	rel, ok := strings.CutPrefix(p, tempRoot+"/")
+	rel, ok := strings.CutPrefix(p, harness.TempRoot+"/")
 	if !ok {
 		return false
 	}
 	first, _, _ := strings.Cut(rel, "/")
-	return foreignRun(first)
+	return harness.ForeignRun(first)
 }
 
 // diff lists what changed from s to now, one "what: before -> after" each, sorted.

@@ -9,13 +9,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rtshim/rtshim/internal/harness"
 )
 
 // dockerRig is a dockerd whose runtime "rt" is rtshim (either form), on containerd d, with
 // the image dockerImage imported. before is the cpu cgroup tree before dockerd started.
 type dockerRig struct {
 	k      *Dockerd
-	d      *Daemon
+	d      *harness.Daemon
 	before map[string]string
 }
 
@@ -50,7 +52,7 @@ func (r *dockerRig) checks(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if s := parseSched(t, out); s["policy"] != "SCHED_FIFO" || s["priority"] != "70" {
+		if s := harness.ParseSched(t, out); s["policy"] != "SCHED_FIFO" || s["priority"] != "70" {
 			t.Errorf("docker run --runtime=rt --annotation: %v, want SCHED_FIFO 70 at the first instruction", s)
 		}
 		if stderr != "" {
@@ -59,20 +61,20 @@ func (r *dockerRig) checks(t *testing.T) {
 	})
 	t.Run("environment", func(t *testing.T) {
 		out := r.mustRun(t, append(append([]string{"--rm", "--runtime=rt"}, fifo70Env...), dockerImage, "/bin/schedinfo")...)
-		if s := parseSched(t, out); s["policy"] != "SCHED_FIFO" || s["priority"] != "70" {
+		if s := harness.ParseSched(t, out); s["policy"] != "SCHED_FIFO" || s["priority"] != "70" {
 			t.Errorf("docker run --runtime=rt -e RTSHIM_...: %v, want SCHED_FIFO 70 at the first instruction", s)
 		}
 	})
 	t.Run("default runtime", func(t *testing.T) {
 		out := r.mustRun(t, append(append([]string{"--rm"}, fifo70Annotations...), dockerImage, "/bin/schedinfo")...)
-		if s := parseSched(t, out); s["policy"] != "SCHED_OTHER" {
+		if s := harness.ParseSched(t, out); s["policy"] != "SCHED_OTHER" {
 			t.Errorf("docker run with the default runtime: %v, want SCHED_OTHER", s)
 		}
 	})
 	t.Run("lifecycle", r.lifecycle)
 	t.Run("dockerd restart", r.dockerdRestart)
 	t.Run("cpu-rt-runtime", r.cpuRTRuntime)
-	r.d.assertRestored(t, r.before)
+	r.d.AssertRestored(t, r.before)
 }
 
 // lifecycle: a running RT container with a CPU limit, docker exec, docker update --cpus,
@@ -81,22 +83,22 @@ func (r *dockerRig) lifecycle(t *testing.T) {
 	id := strings.TrimSpace(r.mustRun(t, append(append([]string{"-d", "--runtime=rt", "--cpus", "1", "--stop-timeout", "1"},
 		fifo70Annotations...), dockerImage, "/bin/schedinfo", "-sleep", "600")...))
 	pid := r.checkStarted(t, id)
-	if s := parseSched(t, r.k.MustDocker(t, "exec", id, "/bin/schedinfo")); s["policy"] != "SCHED_OTHER" {
+	if s := harness.ParseSched(t, r.k.MustDocker(t, "exec", id, "/bin/schedinfo")); s["policy"] != "SCHED_OTHER" {
 		t.Errorf("docker exec: %v, want SCHED_OTHER (the exec policy)", s)
 	}
 
 	// The control: a container of the default runtime gets Docker's quota, and update changes it.
 	ctl := strings.TrimSpace(r.mustRun(t, "-d", "--cpus", "1", "--stop-timeout", "1", dockerImage, "/bin/schedinfo", "-sleep", "600"))
-	ctlCgroup := cgroupV1Path("cpu", r.cgroup(t, ctl))
-	if q := readCgroupInt(t, filepath.Join(ctlCgroup, "cpu.cfs_quota_us")); q != 100000 {
+	ctlCgroup := harness.CPUV1(r.cgroup(t, ctl))
+	if q := harness.ReadInt(t, filepath.Join(ctlCgroup, "cpu.cfs_quota_us")); q != 100000 {
 		t.Errorf("default runtime, --cpus 1: cpu.cfs_quota_us %d, want 100000", q)
 	}
 	r.k.MustDocker(t, "update", "--cpus", "0.5", ctl)
 	r.k.MustDocker(t, "update", "--cpus", "0.5", id)
-	if q := readCgroupInt(t, filepath.Join(ctlCgroup, "cpu.cfs_quota_us")); q != 50000 {
+	if q := harness.ReadInt(t, filepath.Join(ctlCgroup, "cpu.cfs_quota_us")); q != 50000 {
 		t.Errorf("default runtime, docker update --cpus 0.5: cpu.cfs_quota_us %d, want 50000", q)
 	}
-	if q := readCgroupInt(t, filepath.Join(cgroupV1Path("cpu", r.cgroup(t, id)), "cpu.cfs_quota_us")); q != -1 {
+	if q := harness.ReadInt(t, filepath.Join(harness.CPUV1(r.cgroup(t, id)), "cpu.cfs_quota_us")); q != -1 {
 		t.Errorf("rt runtime, docker update --cpus 0.5: cpu.cfs_quota_us %d, want -1 (exempt)", q)
 	}
 	r.k.MustDocker(t, "rm", "-f", ctl)
@@ -134,11 +136,11 @@ func (r *dockerRig) dockerdRestart(t *testing.T) {
 		if c := claimsNaming(t, id); len(c) > 0 {
 			t.Errorf("dockerd stopped: rtshim state of %s left: %v", id, c)
 		}
-		if dirs, err := cgroupTree("/" + r.d.Namespace + "/docker/" + id); err != nil || len(dirs) > 0 {
+		if dirs, err := harness.CgroupTree("/" + r.d.Namespace + "/docker/" + id); err != nil || len(dirs) > 0 {
 			t.Errorf("dockerd stopped: cgroups of %s left: %v %v", id, dirs, err)
 		}
 	}
-	r.d.assertRestored(t, r.before)
+	r.d.AssertRestored(t, r.before)
 	r.k.Start(t)
 	if st := strings.TrimSpace(r.k.MustDocker(t, "inspect", "-f", "{{.State.Status}}", once)); st != "exited" {
 		t.Errorf("after the dockerd restart: container without a restart policy is %s, want exited", st)
@@ -167,14 +169,14 @@ func (r *dockerRig) cpuRTRuntime(t *testing.T) {
 	chrt := []string{dockerImage, "/bin/chrt", "-f", "80", "/bin/schedinfo"}
 	t.Run("own switch", func(t *testing.T) {
 		out := r.mustRun(t, append(append([]string{"--rm", "--runtime=rt"}, flags...), chrt...)...)
-		if s := parseSched(t, out); s["policy"] != "SCHED_FIFO" || s["priority"] != "80" {
+		if s := harness.ParseSched(t, out); s["policy"] != "SCHED_FIFO" || s["priority"] != "80" {
 			t.Errorf("chrt -f 80 through rtshim: %v, want SCHED_FIFO 80", s)
 		}
 	})
 	t.Run("budget", func(t *testing.T) {
 		// --cpus: the CFS quota of a container that holds a budget is lifted too.
 		id := strings.TrimSpace(r.mustRun(t, append(append([]string{"-d", "--runtime=rt", "--cpus", "0.5"}, flags...), append(chrt, "-sleep", "600")...)...))
-		if s := parseSched(t, r.waitLogs(t, id, "policy=")); s["policy"] != "SCHED_FIFO" || s["priority"] != "80" {
+		if s := harness.ParseSched(t, r.waitLogs(t, id, "policy=")); s["policy"] != "SCHED_FIFO" || s["priority"] != "80" {
 			t.Errorf("chrt -f 80 through rtshim: %v, want SCHED_FIFO 80", s)
 		}
 		r.checkRunning(t, id, 80, 95000)
@@ -187,7 +189,7 @@ func (r *dockerRig) cpuRTRuntime(t *testing.T) {
 			"--cap-add=sys_nice"}, append(chrt, "-sleep", "600")...)...))
 		r.waitLogs(t, id, "policy=SCHED_FIFO priority=80 ")
 		r.checkRunning(t, id, 80, 47500)
-		if p := readCgroupInt(t, filepath.Join(cgroupV1Path("cpu", r.cgroup(t, id)), "cpu.rt_period_us")); p != 500000 {
+		if p := harness.ReadInt(t, filepath.Join(harness.CPUV1(r.cgroup(t, id)), "cpu.rt_period_us")); p != 500000 {
 			t.Errorf("--cpu-rt-period=500000: cpu.rt_period_us %d", p)
 		}
 		r.k.MustDocker(t, "rm", "-f", id)
@@ -218,14 +220,14 @@ func (r *dockerRig) cpuRTRuntime(t *testing.T) {
 		}
 		t.Logf("refused as expected: %s", strings.TrimSpace(stderr))
 	})
-	r.d.assertRestored(t, r.before)
+	r.d.AssertRestored(t, r.before)
 }
 
 // cgroup is container id's cpu cgroup (from its init), which must be where dockerd's
 // --cgroup-parent puts it.
 func (r *dockerRig) cgroup(t testing.TB, id string) string {
 	t.Helper()
-	cg := cpuCgroupOf(t, r.pid(t, id))
+	cg := harness.CPUCgroupOf(t, r.pid(t, id))
 	if want := "/" + r.d.Namespace + "/docker/" + id; cg != want {
 		t.Errorf("container %s is in cgroup %s, want %s", id, cg, want)
 	}
@@ -251,15 +253,15 @@ func (r *dockerRig) checkRunning(t testing.TB, id string, prio, budget int64) in
 		t.Errorf("container %s: init policy %d priority %d, want 1 (SCHED_FIFO) %d", id, policy, p, prio)
 	}
 	cg := r.cgroup(t, id)
-	if got := readCgroupInt(t, filepath.Join(cgroupV1Path("cpu", cg), "cpu.rt_runtime_us")); got != budget {
+	if got := harness.ReadInt(t, filepath.Join(harness.CPUV1(cg), "cpu.rt_runtime_us")); got != budget {
 		t.Errorf("cpu.rt_runtime_us of %s: %d, want %d", cg, got, budget)
 	}
 	for p := filepath.Dir(cg); p != "/"; p = filepath.Dir(p) {
-		if got := readCgroupInt(t, filepath.Join(cgroupV1Path("cpu", p), "cpu.rt_runtime_us")); got < budget {
+		if got := harness.ReadInt(t, filepath.Join(harness.CPUV1(p), "cpu.rt_runtime_us")); got < budget {
 			t.Errorf("ancestor %s of %s: cpu.rt_runtime_us %d, want at least %d (granted top-down)", p, cg, got, budget)
 		}
 	}
-	if q := readCgroupInt(t, filepath.Join(cgroupV1Path("cpu", cg), "cpu.cfs_quota_us")); q != -1 {
+	if q := harness.ReadInt(t, filepath.Join(harness.CPUV1(cg), "cpu.cfs_quota_us")); q != -1 {
 		t.Errorf("cpu.cfs_quota_us of %s: %d, want -1 (the RT container's quota lifted)", cg, q)
 	}
 	if len(claimsNaming(t, id)) == 0 {
@@ -272,7 +274,7 @@ func (r *dockerRig) checkRunning(t testing.TB, id string, prio, budget int64) in
 // line, printed before main) and returns its pid, after checkRunning.
 func (r *dockerRig) checkStarted(t testing.TB, id string) int {
 	t.Helper()
-	if s := parseSched(t, r.waitLogs(t, id, "policy=")); s["policy"] != "SCHED_FIFO" || s["priority"] != "70" {
+	if s := harness.ParseSched(t, r.waitLogs(t, id, "policy=")); s["policy"] != "SCHED_FIFO" || s["priority"] != "70" {
 		t.Errorf("container %s started with %v, want SCHED_FIFO 70", id, s)
 	}
 	return r.checkRunning(t, id, 70, 100000)
@@ -283,7 +285,7 @@ func (r *dockerRig) ancestorBudgets(t testing.TB, id string) string {
 	t.Helper()
 	var out []string
 	for p := filepath.Dir(r.cgroup(t, id)); p != "/"; p = filepath.Dir(p) {
-		out = append(out, fmt.Sprintf("%s=%d", p, readCgroupInt(t, filepath.Join(cgroupV1Path("cpu", p), "cpu.rt_runtime_us"))))
+		out = append(out, fmt.Sprintf("%s=%d", p, harness.ReadInt(t, filepath.Join(harness.CPUV1(p), "cpu.rt_runtime_us"))))
 	}
 	return strings.Join(out, " ")
 }
@@ -294,13 +296,13 @@ func (r *dockerRig) ancestorBudgets(t testing.TB, id string) string {
 func (r *dockerRig) checkGone(t testing.TB, id, what string) {
 	t.Helper()
 	if c := claimsNaming(t, id); len(c) > 0 {
-		t.Errorf("after %s: rtshim state of %s left in %s: %v", what, id, stateDir, c)
+		t.Errorf("after %s: rtshim state of %s left in %s: %v", what, id, harness.StateDir, c)
 	}
-	if dirs, err := cgroupTree("/" + r.d.Namespace + "/docker/" + id); err != nil || len(dirs) > 0 {
+	if dirs, err := harness.CgroupTree("/" + r.d.Namespace + "/docker/" + id); err != nil || len(dirs) > 0 {
 		t.Errorf("after %s: cgroups of %s left: %v %v", what, id, dirs, err)
 	}
 	if strings.TrimSpace(r.k.MustDocker(t, "ps", "-q")) == "" {
-		r.d.assertRestored(t, r.before)
+		r.d.AssertRestored(t, r.before)
 	}
 }
 

@@ -67,8 +67,8 @@ func applyAllocation(r *Request, spec *specs.Spec, set settings, rules *Rules) e
 		return invalid(KeyAllocation, v, "%s: %d (%d µs per %d µs) is less than the SCHED_DEADLINE bandwidth needs, %d µs",
 			ResourceRTBandwidth, n, budget, r.RTPeriodUS, deadlineBudgetUS(*r.Sched.Deadline, r.RTPeriodUS))
 	case budget < least:
-		return invalid(KeyAllocation, v, "%s: %d is %d µs per %d µs, below the smallest RT budget allowed here, %d µs (%s)",
-			ResourceRTBandwidth, n, budget, r.RTPeriodUS, least, why)
+		return belowLeast(invalid(KeyAllocation, v, "%s: %d is %d µs per %d µs, below the smallest RT budget allowed here, %d µs (%s)",
+			ResourceRTBandwidth, n, budget, r.RTPeriodUS, least, why))
 	case budget > rules.Limits.MaxRTRuntimeUS:
 		return invalid(KeyAllocation, v, "%s: %d is %d µs per %d µs, above limits.max_rt_runtime_us (%d)",
 			ResourceRTBandwidth, n, budget, r.RTPeriodUS, rules.Limits.MaxRTRuntimeUS)

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rtshim/rtshim/internal/harness"
 )
 
 // The Docker daemon and CLI in the guest (hack/vm/initramfs.sh copies what make test-v2 names
@@ -30,6 +32,7 @@ const (
 // contrib/docker/daemon-shim.json.
 type guestDocker struct {
 	dir, socket string
+	timeouts    harness.Timeouts
 	proc        *os.Process
 	exited      chan struct{}
 }
@@ -37,14 +40,14 @@ type guestDocker struct {
 // startGuestDocker starts dockerd: no iptables, no bridge, the cgroupfs driver (containers in
 // /docker/<id>), the native snapshotter (the guest has no overlay module), everything under
 // dir. t.Cleanup removes its containers and stops it.
-func startGuestDocker(t *testing.T, d *daemon) *guestDocker {
+func startGuestDocker(t *testing.T, d *harness.Daemon) *guestDocker {
 	t.Helper()
 	for _, f := range []string{guestDockerd, guestDockerCLI} {
 		if _, err := os.Stat(f); err != nil {
 			t.Fatalf("Docker is not in the initramfs (make test-v2 puts Docker 29 there): %v", err)
 		}
 	}
-	k := &guestDocker{dir: filepath.Join(d.dir, "docker"), exited: make(chan struct{})}
+	k := &guestDocker{dir: filepath.Join(d.Dir, "docker"), exited: make(chan struct{}), timeouts: d.Env().Timeouts}
 	k.socket = filepath.Join(k.dir, "docker.sock")
 	if err := os.MkdirAll(filepath.Join(k.dir, "cli"), 0o700); err != nil {
 		t.Fatal(err)
@@ -55,7 +58,7 @@ func startGuestDocker(t *testing.T, d *daemon) *guestDocker {
 	}
 	config, err := json.Marshal(map[string]any{
 		"runtimes": map[string]any{"rt": map[string]any{
-			"runtimeType": rtRuntime, "options": map[string]string{"ConfigPath": rtshimConfig},
+			"runtimeType": harness.RTRuntime, "options": map[string]string{"ConfigPath": rtshimConfig},
 		}},
 		"storage-driver": "native",
 	})
@@ -74,7 +77,7 @@ func startGuestDocker(t *testing.T, d *daemon) *guestDocker {
 	cmd := exec.Command(guestDockerd, "--config-file", configPath,
 		"--data-root", filepath.Join(k.dir, "data"), "--exec-root", filepath.Join(k.dir, "exec"),
 		"--pidfile", filepath.Join(k.dir, "dockerd.pid"), "-H", "unix://"+k.socket,
-		"--containerd", d.address, "--containerd-namespace", "docker", "--containerd-plugins-namespace", "docker-plugins",
+		"--containerd", d.Address, "--containerd-namespace", "docker", "--containerd-plugins-namespace", "docker-plugins",
 		"--exec-opt", "native.cgroupdriver=cgroupfs",
 		"--iptables=false", "--ip6tables=false", "--ip-forward=false", "--ip-masq=false", "--bridge=none", "--userland-proxy=false")
 	cmd.Stdout, cmd.Stderr = logFile, logFile
@@ -97,8 +100,8 @@ func startGuestDocker(t *testing.T, d *daemon) *guestDocker {
 		if _, _, err := k.docker(t, "version"); err == nil {
 			break
 		}
-		if time.Since(start) > startTimeout {
-			t.Fatalf("dockerd did not serve within %v:\n%s", startTimeout, k.log())
+		if time.Since(start) > k.timeouts.Start {
+			t.Fatalf("dockerd did not serve within %v:\n%s", k.timeouts.Start, k.log())
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
@@ -136,7 +139,7 @@ func (k *guestDocker) stop(t *testing.T) {
 // docker runs the docker CLI against the guest's dockerd.
 func (k *guestDocker) docker(t testing.TB, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), ctrTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), k.timeouts.Ctr)
 	defer cancel()
 	var o, e bytes.Buffer
 	cmd := exec.CommandContext(ctx, guestDockerCLI, args...)
@@ -178,8 +181,8 @@ func TestV2Docker(t *testing.T) {
 	}
 	k := startGuestDocker(t, d)
 	tarball := filepath.Join(k.dir, "rootfs.tar")
-	if out, err := exec.Command("tar", "-C", rootfs, "-cf", tarball, ".").CombinedOutput(); err != nil {
-		t.Fatalf("tar %s: %v\n%s", rootfs, err, out)
+	if out, err := exec.Command("tar", "-C", d.Env().Rootfs, "-cf", tarball, ".").CombinedOutput(); err != nil {
+		t.Fatalf("tar %s: %v\n%s", d.Env().Rootfs, err, out)
 	}
 	k.mustDocker(t, "import", tarball, dockerImage)
 	if err := os.Remove(tarball); err != nil {
@@ -219,18 +222,18 @@ func TestV2Docker(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: docker inspect: %v", r.name, err)
 		}
-		cg := cgroupOf(t, pid)
+		cg := harness.CgroupOf(t, pid)
 		if want := "/docker/" + id; cg != want {
 			t.Errorf("%s: container in cgroup %s, want %s (dockerd's cgroup parent)", r.name, cg, want)
 		}
-		if got := cpuMax(t, cg); got != r.cpuMax {
+		if got := harness.CPUMax(t, cg); got != r.cpuMax {
 			t.Errorf("%s: cpu.max %q, want %q (docker run --cpus 0.5)", r.name, got, r.cpuMax)
 		}
 		res := parseMixed(t, out)
 		if res["policy"] != "SCHED_FIFO" || res["priority"] != "80" {
 			t.Errorf("%s: the RT loop ran %s %s, want SCHED_FIFO 80", r.name, res["policy"], res["priority"])
 		}
-		stat := readCgroup(t, cg, "cpu.stat")
+		stat := harness.ReadCgroup(t, cg, "cpu.stat")
 		for line := range strings.Lines(stat) {
 			if v, ok := strings.CutPrefix(strings.TrimSpace(line), "nr_throttled "); ok {
 				throttled[r.name], _ = strconv.ParseInt(v, 10, 64)
@@ -239,10 +242,10 @@ func TestV2Docker(t *testing.T) {
 		worst[r.name], _ = strconv.ParseInt(res["max_us"], 10, 64)
 		p99[r.name], _ = strconv.ParseInt(res["p99_us"], 10, 64)
 		cycles[r.name], _ = strconv.ParseInt(res["cycles"], 10, 64)
-		t.Logf("%s: cpu.max %q, nr_throttled %d; cycles=%s missed=%s p50=%sus p99=%sus max=%sus", r.name, cpuMax(t, cg),
+		t.Logf("%s: cpu.max %q, nr_throttled %d; cycles=%s missed=%s p50=%sus p99=%sus max=%sus", r.name, harness.CPUMax(t, cg),
 			throttled[r.name], res["cycles"], res["missed"], res["p50_us"], res["p99_us"], res["max_us"])
 		k.mustDocker(t, "rm", "-f", id)
-		if cgroupExists(cg) {
+		if harness.CgroupExists(cg) {
 			t.Errorf("%s: cgroup %s left after docker rm -f", r.name, cg)
 		}
 	}
@@ -275,7 +278,7 @@ func TestV2Docker(t *testing.T) {
 		t.Errorf("docker run --cpu-rt-runtime on cgroup v2: want dockerd's refusal, got %v", err)
 	}
 	t.Logf("docker run --cpu-rt-runtime on cgroup v2: %s", strings.TrimSpace(stderr))
-	if len(stateRecords()) > 0 {
-		t.Errorf("rtshim records left in %s: %v", stateDir, stateRecords())
+	if recs := harness.StateRecords(); len(recs) > 0 {
+		t.Errorf("rtshim records left in %s: %v", harness.StateDir, recs)
 	}
 }

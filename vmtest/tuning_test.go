@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rtshim/rtshim/internal/harness"
 )
 
 const tuningConfig = `[limits]
@@ -39,7 +41,7 @@ func hostTuning(t *testing.T) map[string]string {
 		}
 	}
 	for _, f := range []string{"cpuset.cpus", "cpuset.cpus.partition", "cpuset.cpus.effective"} {
-		out["/rt/"+f] = readCgroup(t, "/rt", f)
+		out["/rt/"+f] = harness.ReadCgroup(t, "/rt", f)
 	}
 	return out
 }
@@ -148,22 +150,23 @@ func TestV2Tuning(t *testing.T) {
 	if err := os.MkdirAll("/etc/containerd", 0o755); err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, "/etc/containerd/rtshim.toml", tuningConfig)
-	t.Cleanup(func() { os.Remove("/etc/containerd/rtshim.toml") })
+	suite := readFile(t, shimConfig)
+	writeFile(t, shimConfig, tuningConfig)
+	t.Cleanup(func() { writeFile(t, shimConfig, suite) })
 
 	// Linux 6.1 has no remote partitions: the operator's parent cgroup /rt is a partition root
 	// holding the tunable CPUs (docs/tuning.md).
-	if err := os.Mkdir(filepath.Join(cgroupRoot, "rt"), 0o755); err != nil {
+	if err := os.Mkdir(filepath.Join(harness.CgroupRoot, "rt"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if err := removeCgroup(filepath.Join(cgroupRoot, "rt")); err != nil {
+		if err := harness.RemoveCgroup(filepath.Join(harness.CgroupRoot, "rt")); err != nil {
 			t.Error(err)
 		}
 	})
-	writeFile(t, filepath.Join(cgroupRoot, "rt", "cpuset.cpus"), "1-3")
-	writeFile(t, filepath.Join(cgroupRoot, "rt", "cpuset.cpus.partition"), "root")
-	if p := readCgroup(t, "/rt", "cpuset.cpus.partition"); p != "root" {
+	writeFile(t, filepath.Join(harness.CgroupRoot, "rt", "cpuset.cpus"), "1-3")
+	writeFile(t, filepath.Join(harness.CgroupRoot, "rt", "cpuset.cpus.partition"), "root")
+	if p := harness.ReadCgroup(t, "/rt", "cpuset.cpus.partition"); p != "root" {
 		t.Fatalf("/rt partition %q", p)
 	}
 	// The serial console's IRQ where an unlucky layout (or irqbalance) put it: on CPU 2.
@@ -177,22 +180,22 @@ func TestV2Tuning(t *testing.T) {
 
 	sleep := []string{"/bin/schedinfo", "-sleep", "600"}
 	// Control: a container pinned to CPU 2 without tuning: the serial IRQ keeps hitting CPU 2.
-	d.start(t, runOpts{id: "tune-control", cgroup: "/rt/tune-control", cpusetCPUs: "2", args: sleep}, "policy=")
+	d.Start(t, harness.RunOpts{ID: "tune-control", Cgroup: "/rt/tune-control", CPUSetCPUs: "2", Args: sleep}, "policy=")
 	control := serialLoad(t, irq, 2)
-	d.remove(t, "tune-control")
+	d.Remove(t, "tune-control")
 
 	// A: CPU 2 exclusive, SCHED_DEADLINE pinned to it, no IRQs, no C-states. Every thread of the
 	// paused runc init gets the policy, and the root domain is one CPU now (95% of it for
 	// DEADLINE): 5% per thread leaves room for all of them.
 	dl := map[string]string{"rtshim.io/policy": "deadline", "rtshim.io/deadline": "runtime=50us,deadline=1ms,period=1ms",
 		"rtshim.io/cpus": "2", "rtshim.io/irq-load-balancing": "disable", "rtshim.io/cpu-c-states": "disable"}
-	d.start(t, runOpts{id: "tune-a", cgroup: "/rt/tune-a", annotations: dl, args: sleep}, "policy=")
-	out, _ := os.ReadFile(d.outputFile("tune-a"))
-	if s := parseSched(t, string(out)); s["policy"] != "SCHED_DEADLINE" || s["runtime_ns"] != "50000" {
+	d.Start(t, harness.RunOpts{ID: "tune-a", Cgroup: "/rt/tune-a", Annotations: dl, Args: sleep}, "policy=")
+	out, _ := os.ReadFile(d.OutputFile("tune-a"))
+	if s := harness.ParseSched(t, string(out)); s["policy"] != "SCHED_DEADLINE" || s["runtime_ns"] != "50000" {
 		t.Errorf("pinned DEADLINE container on its own partition: %v", s)
 	}
-	expectFile(t, filepath.Join(cgroupRoot, "rt/tune-a/cpuset.cpus.partition"), "root")
-	expectFile(t, filepath.Join(cgroupRoot, "rt/tune-a/cpuset.cpus.effective"), "2")
+	expectFile(t, filepath.Join(harness.CgroupRoot, "rt/tune-a/cpuset.cpus.partition"), "root")
+	expectFile(t, filepath.Join(harness.CgroupRoot, "rt/tune-a/cpuset.cpus.effective"), "2")
 	expectFile(t, "/sys/devices/system/cpu/cpu2/power/pm_qos_resume_latency_us", "n/a")
 	expectFile(t, irqFile, "0-1,3")
 	isolated := serialLoad(t, irq, 2)
@@ -206,11 +209,11 @@ func TestV2Tuning(t *testing.T) {
 	// B: CRI-O's annotations on CPU 3, shared (its cpuset, not exclusive), overlapping nothing
 	// exclusive; C: CPU 2 again, refused, naming tune-a.
 	crio := map[string]string{"cpu-c-states.crio.io": "max_latency:20", "irq-load-balancing.crio.io": "true"}
-	d.start(t, runOpts{id: "tune-b", cgroup: "/rt/tune-b", cpusetCPUs: "3", annotations: crio, args: sleep}, "policy=")
+	d.Start(t, harness.RunOpts{ID: "tune-b", Cgroup: "/rt/tune-b", CPUSetCPUs: "3", Annotations: crio, Args: sleep}, "policy=")
 	expectFile(t, "/sys/devices/system/cpu/cpu3/power/pm_qos_resume_latency_us", "20")
 	expectFile(t, irqFile, "0-1")
-	_, _, err := d.run(t, runOpts{id: "tune-c", cgroup: "/rt/tune-c", annotations: map[string]string{"rtshim.io/cpus": "2"}, args: sleep})
-	d.ctr(t, "containers", "delete", "tune-c")
+	_, _, err := d.Run(t, harness.RunOpts{ID: "tune-c", Cgroup: "/rt/tune-c", Annotations: map[string]string{"rtshim.io/cpus": "2"}, Args: sleep})
+	d.Ctr(t, "containers", "delete", "tune-c")
 	if err == nil || !strings.Contains(err.Error(), "container v2/tune-c asks for CPUs 2") || !strings.Contains(err.Error(), "container v2/tune-a holds CPUs 2 exclusively") {
 		t.Errorf("a second container on tune-a's CPU: %v", err)
 	}
@@ -221,13 +224,13 @@ func TestV2Tuning(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "tune-a's tuning given back after its shim was killed", func() bool {
-		return readFileQuiet(filepath.Join(stateDir, "tuning", "v2.tune-a.json")) == "" &&
+		return readFileQuiet(filepath.Join(harness.StateDir, "tuning", "v2.tune-a.json")) == "" &&
 			readFileQuiet("/sys/devices/system/cpu/cpu2/power/pm_qos_resume_latency_us") == before["/sys/devices/system/cpu/cpu2/power/pm_qos_resume_latency_us"]
 	})
-	d.removeQuietly("tune-a")
+	_ = d.RemoveErr("tune-a")
 	expectFile(t, irqFile, "2") // its baseline: tune-b bans only CPU 3, which it never had
 	expectFile(t, "/sys/devices/system/cpu/cpu3/power/pm_qos_resume_latency_us", "20")
-	d.remove(t, "tune-b")
+	d.Remove(t, "tune-b")
 
 	after := hostTuning(t)
 	if diff := diffTuning(before, after); len(diff) > 0 {
@@ -239,7 +242,7 @@ func TestV2Tuning(t *testing.T) {
 	if back == 0 {
 		t.Errorf("the serial IRQ does not reach CPU 2 again after the containers are gone")
 	}
-	if recs, _ := filepath.Glob(filepath.Join(stateDir, "tuning*", "*")); len(recs) > 0 {
+	if recs, _ := filepath.Glob(filepath.Join(harness.StateDir, "tuning*", "*")); len(recs) > 0 {
 		t.Errorf("tuning records left: %v", recs)
 	}
 	assertNoResidue(t, "tune-control", "tune-a", "tune-b", "tune-c")
@@ -259,10 +262,10 @@ func readFileQuiet(p string) string {
 
 func waitFor(t *testing.T, what string, ok func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(outputWait)
+	deadline := time.Now().Add(harness.VMTimeouts.Output)
 	for !ok() {
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, outputWait)
+			t.Fatalf("%s: not within %v", what, harness.VMTimeouts.Output)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
