@@ -63,6 +63,7 @@ type pod struct {
 		UID  string `json:"uid"`
 	} `json:"metadata"`
 	Spec struct {
+		NodeName   string `json:"nodeName"`
 		Containers []struct {
 			Name string `json:"name"`
 		} `json:"containers"`
