@@ -99,6 +99,7 @@ func testBandwidth(t *testing.T, c *cluster) {
 		{"kubelet-restart", bw.testKubeletRestart},
 		{"release", bw.testRelease},
 		{"require-allocation", bw.testRequireAllocation},
+		{"admission", bw.testAdmission},
 	}
 	for _, s := range steps {
 		// A step starts from what the one before left: after a failure the rest cannot run.

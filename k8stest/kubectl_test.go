@@ -69,7 +69,10 @@ type pod struct {
 		} `json:"containers"`
 	} `json:"spec"`
 	Status struct {
-		Phase             string `json:"phase"`
+		Phase string `json:"phase"`
+		// Reason and Message say why a pod failed as a whole (e.g. the kubelet's admission).
+		Reason            string `json:"reason"`
+		Message           string `json:"message"`
 		QOSClass          string `json:"qosClass"`
 		ContainerStatuses []struct {
 			Name         string `json:"name"`
