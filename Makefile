@@ -35,6 +35,9 @@ VERSION_LDFLAGS = -X github.com/rtshim/rtshim/internal/version.Version=$(VERSION
 
 # Tests.
 GO_TEST_FLAGS ?= -count=1
+# The root tiers run `go test -json` through this: it prints the output as -v does and fails on
+# any failed, skipped or unfinished test, or when none ran (hack/testjson).
+TESTJSON ?= $(GO) run ./hack/testjson
 INTEGRATION_TIMEOUT ?= 20m
 INTEGRATION_RUN ?=
 # Lifecycles of `make soak`.
@@ -56,7 +59,7 @@ BENCH_REPORT_DIR ?= $(OUTPUT)/bench-report
 # else ran on the host while it measured).
 BENCH_COMMAND ?= make bench
 BENCH_NOTE ?=
-# Passed to hack/benchreport through the environment, so that any text (quotes included) is safe.
+# Passed to bench/cmd/benchreport through the environment, so that any text (quotes included) is safe.
 export BENCH_NOTE
 
 # Third-party binaries for the integration tests, built from the versions
@@ -87,9 +90,10 @@ DEBIAN_RUNC := $(DEBIAN_RUNC_DIR)/usr/sbin/runc
 # Combinations: <dir of containerd and ctr>,<runc>.
 COMPAT_MATRIX ?= $(TOOLS_DIR),$(TOOLS_DIR)/runc $(TOOLS_20_DIR),$(TOOLS_DIR)/runc \
 	$(TOOLS_DIR),$(DEBIAN_RUNC) $(TOOLS_20_DIR),$(DEBIAN_RUNC)
-COMPAT_RUN ?= ^(TestSmokeStockRuntime|TestDropIn|TestPolicyAtFirstInstruction|TestGrantMode|TestBudgets|TestBadInput|TestQuotaExemption|TestExecPolicy|TestDeadline|TestShimKilled|TestUpdateKeepsExemption|TestRuncOptionsForm|TestShimCgroup|TestContribContainerdConfig|TestTTY)$$
-# Tests not run with a runc that predates process.scheduler (none: TestExecPolicy
-# expects the refusal of an RT exec policy there).
+COMPAT_RUN ?= ^(TestSmokeStockRuntime|TestDropIn|TestPolicyAtFirstInstruction|TestGrantMode|TestBudgets|TestBadInput|TestQuotaExemption|TestExecPolicy|TestRuncWrapperExecPolicy|TestDeadline|TestShimKilled|TestUpdateKeepsExemption|TestRuncOptionsForm|TestShimCgroup|TestContribContainerdConfig|TestTTY)$$
+# Tests not run with a runc that predates process.scheduler (none: TestExecPolicy and
+# TestRuncWrapperExecPolicy expect the refusal of an RT exec policy there, from the shim and
+# from runc-rt).
 COMPAT_OLD_RUNC_SKIP ?=
 COMPAT_LOG_DIR ?= $(OUTPUT)/compat
 
@@ -218,18 +222,13 @@ test-unit: ## run the unit tests
 integration: deps build build-fp tools rootfs ## run the integration tests (root); log in _output/integration.log; fails on any skip
 	@[ "$$(id -u)" -eq 0 ] || { echo "integration tests need root" >&2; exit 1; }
 	RTSHIM_BIN_DIR=$(abspath $(BIN_DIR)) RTSHIM_FP_BIN_DIR=$(abspath $(FP_BIN_DIR)) RTSHIM_TOOLS_DIR=$(abspath $(TOOLS_DIR)) RTSHIM_ROOTFS=$(abspath $(ROOTFS)) \
-		$(GO) test $(GO_TEST_FLAGS) -v -timeout $(INTEGRATION_TIMEOUT) $(if $(INTEGRATION_RUN),-run '$(INTEGRATION_RUN)') \
-		./integration/... 2>&1 | tee $(INTEGRATION_LOG)
-	@if grep -q -e '--- SKIP' $(INTEGRATION_LOG); then \
-		echo "FAIL: integration tests were skipped as root (reasons in $(INTEGRATION_LOG)):" >&2; \
-		grep -e '--- SKIP' $(INTEGRATION_LOG) >&2; \
-		exit 1; \
-	fi
+		$(GO) test -json $(GO_TEST_FLAGS) -timeout $(INTEGRATION_TIMEOUT) $(if $(INTEGRATION_RUN),-run '$(INTEGRATION_RUN)') \
+		./integration/... 2>&1 | $(TESTJSON) -log $(INTEGRATION_LOG)
 
 test-compat: build tools tools-compat rootfs ## run an integration subset against containerd 2.0 and 2.4 x runc 1.5 and 1.1 (root); logs and table in _output/compat
 	@[ "$$(id -u)" -eq 0 ] || { echo "make test-compat needs root (containerd, runc, cgroups)" >&2; exit 1; }
 	COMPAT_MATRIX='$(COMPAT_MATRIX)' COMPAT_RUN='$(COMPAT_RUN)' COMPAT_OLD_RUNC_SKIP='$(COMPAT_OLD_RUNC_SKIP)' \
-		COMPAT_LOG_DIR=$(COMPAT_LOG_DIR) GO=$(GO) GO_TEST_FLAGS='$(GO_TEST_FLAGS)' INTEGRATION_TIMEOUT=$(INTEGRATION_TIMEOUT) \
+		COMPAT_LOG_DIR=$(COMPAT_LOG_DIR) GO=$(GO) GO_TEST_FLAGS='$(GO_TEST_FLAGS)' INTEGRATION_TIMEOUT=$(INTEGRATION_TIMEOUT) TESTJSON='$(TESTJSON)' \
 		RTSHIM_BIN_DIR=$(abspath $(BIN_DIR)) RTSHIM_TOOLS_DIR=$(abspath $(TOOLS_DIR)) RTSHIM_ROOTFS=$(abspath $(ROOTFS)) \
 		bash hack/test-compat.sh
 
@@ -238,6 +237,8 @@ test-compat: build tools tools-compat rootfs ## run an integration subset agains
 # and the vmtest binary. hack/vm/install-deps.sh installs qemu and unpacks the kernel in VM_DIR.
 VM_DIR ?= $(OUTPUT)/vm
 VM_TIMEOUT ?= 9m
+# vCPUs of the guest: 4, so that exclusive CPUs (TestV2Tuning) leave some to the rest.
+VM_CPUS ?= 4
 VM_GUEST_TIMEOUT ?= 8m
 VM_LOG ?= $(VM_DIR)/test-v2.log
 
@@ -250,14 +251,13 @@ test-v2: build tools rootfs ## run the cgroup v2 tests in Debian's PREEMPT_RT ke
 		$(VM_DIR)/vmtest.test "$$kernel" $(VM_GUEST_TIMEOUT) && \
 	RTSHIM_VM_KERNEL="$$kernel" RTSHIM_VM_INITRD=$(abspath $(VM_DIR))/initramfs.cpio \
 		RTSHIM_VM_TEST_BINARY=$(abspath $(VM_DIR))/vmtest.test \
-		RTSHIM_VM_CONSOLE_LOG=$(abspath $(VM_DIR))/console.log RTSHIM_VM_TIMEOUT=$(VM_TIMEOUT) \
-		$(GO) test $(GO_TEST_FLAGS) -v -timeout 15m -run '^TestVM$$' ./vmtest 2>&1 | tee $(VM_LOG)
-	@if grep -q -e '--- SKIP: TestVM ' $(VM_LOG); then echo "FAIL: the VM tier was skipped (see $(VM_LOG))" >&2; exit 1; fi
+		RTSHIM_VM_CONSOLE_LOG=$(abspath $(VM_DIR))/console.log RTSHIM_VM_TIMEOUT=$(VM_TIMEOUT) RTSHIM_VM_CPUS=$(VM_CPUS) \
+		$(GO) test -json $(GO_TEST_FLAGS) -timeout 15m -run '^TestVM$$' ./vmtest 2>&1 | $(TESTJSON) -log $(VM_LOG)
 
 .PHONY: bench bench-smoke
 # -benchtime 1x: each benchmark measures once (RTSHIM_BENCH_ROUNDS rounds, RTSHIM_BENCH_SECONDS
 # seconds), whatever b.N. A missed goal is printed as MISS; an error or a skipped benchmark
-# fails the target. Then hack/benchreport assembles the sections into $(BENCH_DOC).
+# fails the target (TESTJSON). Then bench/cmd/benchreport assembles the sections into $(BENCH_DOC).
 bench: build tools rootfs-bench ## measure lifecycle, shim memory, wake-up latency (cyclictest), quota and scale against the host and the stock runc shim (root); writes docs/benchmarks.md
 	@[ "$$(id -u)" -eq 0 ] || { echo "make bench needs root: it runs a private containerd and real containers on the host's cgroups" >&2; exit 1; }
 	@mkdir -p $(dir $(BENCH_LOG))
@@ -265,14 +265,9 @@ bench: build tools rootfs-bench ## measure lifecycle, shim memory, wake-up laten
 	RTSHIM_BIN_DIR=$(abspath $(BIN_DIR)) RTSHIM_FP_BIN_DIR=$(abspath $(FP_BIN_DIR)) RTSHIM_TOOLS_DIR=$(abspath $(TOOLS_DIR)) RTSHIM_ROOTFS=$(abspath $(ROOTFS_BENCH)) \
 		RTSHIM_BENCH_ROUNDS=$(BENCH_ROUNDS) RTSHIM_BENCH_SECONDS=$(BENCH_SECONDS) RTSHIM_BENCH_SCALE=$(BENCH_SCALE) \
 		RTSHIM_BENCH_CONCURRENCY=$(BENCH_CONCURRENCY) RTSHIM_BENCH_REPORT_DIR=$(abspath $(BENCH_REPORT_DIR)) \
-		$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x -timeout $(BENCH_TIMEOUT) \
-		./integration/ 2>&1 | tee $(BENCH_LOG)
-	@if grep -q -e '--- SKIP' -e '--- FAIL' $(BENCH_LOG); then \
-		echo "FAIL: benchmarks failed or were skipped as root (see $(BENCH_LOG)):" >&2; \
-		grep -e '--- SKIP' -e '--- FAIL' $(BENCH_LOG) >&2; \
-		exit 1; \
-	fi
-	$(GO) run ./hack/benchreport -in $(BENCH_REPORT_DIR) -out $(BENCH_DOC) -note "$$BENCH_NOTE" \
+		$(GO) test -json -count=1 -run '^$$' -bench . -benchtime 1x -timeout $(BENCH_TIMEOUT) \
+		./bench/ 2>&1 | $(TESTJSON) -log $(BENCH_LOG)
+	$(GO) run ./bench/cmd/benchreport -in $(BENCH_REPORT_DIR) -out $(BENCH_DOC) -note "$$BENCH_NOTE" \
 		-command '$(BENCH_COMMAND) BENCH_SECONDS=$(BENCH_SECONDS) BENCH_ROUNDS=$(BENCH_ROUNDS) BENCH_SCALE=$(BENCH_SCALE) BENCH_CONCURRENCY=$(BENCH_CONCURRENCY)'
 
 # The same benchmarks, tiny: to prove in CI that `make bench` works, not to measure.
@@ -287,7 +282,7 @@ soak: build build-fp tools rootfs ## run the soak test for N lifecycles (default
 	@[ "$$(id -u)" -eq 0 ] || { echo "make soak needs root" >&2; exit 1; }
 	RTSHIM_SOAK_N=$(N) RTSHIM_BIN_DIR=$(abspath $(BIN_DIR)) RTSHIM_FP_BIN_DIR=$(abspath $(FP_BIN_DIR)) \
 		RTSHIM_TOOLS_DIR=$(abspath $(TOOLS_DIR)) RTSHIM_ROOTFS=$(abspath $(ROOTFS)) \
-		$(GO) test -count=1 -v -timeout 60m -run '^TestSoak$$' ./integration/
+		$(GO) test -json -count=1 -timeout 60m -run '^TestSoak$$' ./integration/ 2>&1 | $(TESTJSON)
 
 # The Kubernetes tier (make test-k8s): a single-node cluster (etcd, kube-apiserver,
 # kube-scheduler, kube-controller-manager, kubelet, kubectl) over a private containerd with
@@ -352,12 +347,7 @@ test-k8s: deps build tools tools-k8s rootfs image ## run the single-node Kuberne
 	RTSHIM_BIN_DIR=$(abspath $(BIN_DIR)) RTSHIM_TOOLS_DIR=$(abspath $(TOOLS_DIR)) RTSHIM_K8S_DIR=$(abspath $(K8S_TOOLS_DIR)) \
 		RTSHIM_CNI_DIR=$(abspath $(CNI_DIR)) RTSHIM_ROOTFS=$(abspath $(ROOTFS)) RTSHIM_K8S_LOG_DIR=$(abspath $(K8S_LOG_DIR)) \
 		RTSHIM_IMAGE=$(abspath $(IMAGE)) RTSHIM_IMAGE_NAME=$(IMAGE_NAME) \
-		$(GO) test $(GO_TEST_FLAGS) -v -timeout $(K8S_TIMEOUT) $(if $(K8S_RUN),-run '$(K8S_RUN)') ./k8stest/ 2>&1 | tee $(K8S_LOG)
-	@if grep -q -e '--- SKIP' $(K8S_LOG); then \
-		echo "FAIL: Kubernetes tests were skipped as root (reasons in $(K8S_LOG)):" >&2; \
-		grep -e '--- SKIP' $(K8S_LOG) >&2; \
-		exit 1; \
-	fi
+		$(GO) test -json $(GO_TEST_FLAGS) -timeout $(K8S_TIMEOUT) $(if $(K8S_RUN),-run '$(K8S_RUN)') ./k8stest/ 2>&1 | $(TESTJSON) -log $(K8S_LOG)
 
 # The runtimeType form of contrib/docker (make test-docker-shim): a Docker whose containerd
 # client is 2.x. Debian has only dockerd 20.10; Docker 29 (the moby/v2 module pinned in
@@ -436,18 +426,28 @@ test-package: package ## test make install (temp DESTDIR) and the .deb (apt-get 
 
 ##@ Maintenance
 
-# staticcheck, pinned; `go run` fetches it through the Go module proxy into the module cache.
-STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+# golangci-lint v2, pinned: .golangci.yml's linters (the standard set, staticcheck among them,
+# and errorlint, gocritic, misspell, revive, unparam, ...) and formatters (gofmt, goimports).
+# `go run` builds it from the Go module proxy with the local toolchain: about a minute the
+# first time, then from the build cache.
+GOLANGCI_LINT ?= $(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
+# The build tools' own modules (the shim does not depend on them): linted and tidy-checked too.
+SUB_MODULES := hack/package hack/image
+# Packages no product binary may link: the test harness, the benchmarks, package testing.
+TEST_ONLY_PKGS := ^(testing|github.com/rtshim/rtshim/(internal/harness|bench)(/.*)?)$$
 
-lint: ## check formatting (gofmt), run go vet and staticcheck (also with -tags failpoints, and on hack/package)
+lint: ## gofmt; golangci-lint (also with the failpoints and dockershim tags, and on hack/package and hack/image); go mod tidy changes nothing; no test code in a product binary
 	@files=$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go') </dev/null); \
 	if [ -n "$$files" ]; then echo "gofmt needed on:" $$files >&2; exit 1; fi
-	$(GO) vet ./...
-	$(GO) vet -tags failpoints ./...
-	$(GO) run $(STATICCHECK) ./...
-	$(GO) run $(STATICCHECK) -tags failpoints ./...
-	cd hack/package && $(GO) vet ./... && $(GO) run $(STATICCHECK) ./...
-	cd hack/image && $(GO) vet ./... && $(GO) run $(STATICCHECK) ./...
+	$(GOLANGCI_LINT) run ./...
+	$(GOLANGCI_LINT) run --build-tags failpoints,dockershim ./...
+	for m in $(SUB_MODULES); do (cd $$m && $(GOLANGCI_LINT) run ./...) || exit 1; done
+	$(GO) mod tidy -diff
+	for m in $(SUB_MODULES); do (cd $$m && $(GO) mod tidy -diff) || exit 1; done
+	@for tags in '' failpoints; do \
+		linked=$$($(GO) list -deps -tags "$$tags" ./cmd/... | grep -E '$(TEST_ONLY_PKGS)' || true); \
+		if [ -n "$$linked" ]; then echo "product binaries (tags '$$tags') link test code:" $$linked >&2; exit 1; fi; \
+	done
 
 clean: ## remove _output
 	rm -rf $(OUTPUT)

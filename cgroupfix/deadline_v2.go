@@ -50,9 +50,8 @@ func (m *Manager) DeadlineDomainV2(leaf, cpus string) error {
 	}
 	return fmt.Errorf("%w: SCHED_DEADLINE in a container restricted to CPUs %s (linux.resources.cpu.cpus), whose root "+
 		"domain spans CPUs %s (cpuset.cpus.effective of cgroup %s): the kernel admits a SCHED_DEADLINE task only if it may "+
-		"run on every CPU of its root domain. Run the container without a CPU restriction, or give it a cpuset "+
-		"partition of its own (cpuset.cpus.partition=root on its cgroup and every ancestor); rtshim does not create "+
-		"partitions", errdefs.ErrFailedPrecondition, truncate(cpus), eff, domain)
+		"run on every CPU of its root domain. Run the container without a CPU restriction, or give it CPUs of its own "+
+		"(rtshim.io/cpus: a cpuset partition, cpuset.cpus.partition=root, where the limits allow it)", errdefs.ErrFailedPrecondition, truncate(cpus), eff, domain)
 }
 
 // ParseCPUList parses a kernel CPU list ("0-3,5,7-8") into sorted, distinct CPU numbers.

@@ -70,7 +70,7 @@ func readFile(p string) ([]byte, error) {
 func ignoringEINTR(f func() (int, error)) (int, error) {
 	for {
 		n, err := f()
-		if err != unix.EINTR {
+		if !errors.Is(err, unix.EINTR) {
 			return n, err
 		}
 	}

@@ -95,7 +95,7 @@ honor_env = false
 		}},
 		{name: "unknown key", in: "[defaults]\nprioity = 5\n",
 			errs: []string{"invalid argument: /etc/rt.toml: unknown key defaults.prioity (valid keys in [defaults]: cpu_quota, exec_policy, mode, priority, rt_period_us, rt_runtime_us)"}},
-		{name: "key in wrong case", in: "[limits]\nMax_Priority = 5\n", errs: []string{"unknown key limits.Max_Priority (valid keys in [limits]: allow_grant, allowed_policies,"}},
+		{name: "key in wrong case", in: "[limits]\nMax_Priority = 5\n", errs: []string{"unknown key limits.Max_Priority (valid keys in [limits]: allow_cstates, allow_exclusive_cpus, allow_grant, allow_irq_tuning, allowed_governors, allowed_policies,"}},
 		{name: "table in wrong case", in: "[Limits]\nmax_priority = 5\n", errs: []string{"unknown key Limits (valid top-level"}},
 		{name: "unknown top-level key", in: "statedir = \"/x\"\n", errs: []string{"unknown key statedir (valid top-level keys: defaults, limits, runc, state_dir)"}},
 		{name: "unknown table reported once", in: "[limit]\nmax_priority = 5\n", errs: []string{"unknown key limit (valid top-level"}},

@@ -2,7 +2,7 @@
 # The compatibility matrix (`make test-compat`): runs the integration tests
 # matching COMPAT_RUN once per combination of a containerd daemon and a runc,
 # then prints a table of the results. Fails if any combination failed, skipped
-# a test or ran none.
+# a test or ran none (hack/testjson counts go test -json's events).
 #
 # Environment (the Makefile sets it):
 #   COMPAT_MATRIX         combinations, space-separated: <dir>,<runc>, where dir
@@ -13,12 +13,13 @@
 #                         process.scheduler (OCI spec 1.0.x), or empty
 #   COMPAT_LOG_DIR        one log per combination, and summary.txt
 #   RTSHIM_BIN_DIR, RTSHIM_TOOLS_DIR, RTSHIM_ROOTFS  as for `make integration`
-#   GO, GO_TEST_FLAGS, INTEGRATION_TIMEOUT           as in the Makefile
+#   GO, GO_TEST_FLAGS, INTEGRATION_TIMEOUT, TESTJSON as in the Makefile
 set -euo pipefail
 
 : "${COMPAT_MATRIX:?}" "${COMPAT_RUN:?}" "${COMPAT_LOG_DIR:?}"
 GO=${GO:-go}
 INTEGRATION_TIMEOUT=${INTEGRATION_TIMEOUT:-20m}
+read -r -a testjson <<<"${TESTJSON:-$GO run ./hack/testjson}"
 read -r -a go_test_flags <<<"${GO_TEST_FLAGS:--count=1}"
 
 mkdir -p "$COMPAT_LOG_DIR"
@@ -47,22 +48,25 @@ for combo in $COMPAT_MATRIX; do
 	echo "test-compat: containerd $cv ($dir) + runc $rv, OCI spec $spec ($runc)${skip:+; not run: $skip}; log in $log"
 
 	start=$SECONDS
+	counts=$COMPAT_LOG_DIR/containerd-$cv-runc-$rv.counts
+	rm -f "$counts"
 	rc=0
 	RTSHIM_CONTAINERD_DIR=$dir RTSHIM_RUNC=$runc \
-		"$GO" test "${go_test_flags[@]}" -v -timeout "$INTEGRATION_TIMEOUT" \
-		-run "$COMPAT_RUN" "${skip_flag[@]}" ./integration/ >"$log" 2>&1 || rc=$?
+		"$GO" test -json "${go_test_flags[@]}" -timeout "$INTEGRATION_TIMEOUT" \
+		-run "$COMPAT_RUN" "${skip_flag[@]}" ./integration/ 2>&1 |
+		"${testjson[@]}" -log "$log" -counts "$counts" >/dev/null || rc=$?
 	secs=$((SECONDS - start))
 
-	# Top-level tests only: subtests are indented.
-	pass=$(grep -c -e '^--- PASS' "$log" || true)
-	fail=$(grep -c -e '^--- FAIL' "$log" || true)
-	skipped=$(grep -c -e '--- SKIP' "$log" || true)
-	subtests=$(grep -c -E '^\s+--- (PASS|FAIL|SKIP)' "$log" || true)
+	# Top-level tests, then subtests.
+	pass=0 fail=0 skipped=0 subtests=0
+	if [[ -s $counts ]]; then
+		read -r pass fail skipped subtests <"$counts"
+	fi
 	result=PASS
 	if [[ $rc -ne 0 || $fail -gt 0 || $skipped -gt 0 || $pass -eq 0 ]]; then
 		result=FAIL
 		failed=1
-		echo "test-compat: containerd $cv + runc $rv FAILED (go test exit $rc); output:" >&2
+		echo "test-compat: containerd $cv + runc $rv FAILED (exit $rc); output:" >&2
 		cat "$log" >&2
 	else
 		grep -E '^--- ' "$log"

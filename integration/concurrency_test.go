@@ -4,12 +4,12 @@ package integration
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/rtshim/rtshim/internal/harness"
 )
 
 // parallel runs f(i) for i in [0, n) at once and waits for all.
@@ -22,38 +22,21 @@ func parallel(n int, f func(i int)) {
 	wg.Wait()
 }
 
-// rootAvailable is the RT runtime the host's root cpu cgroup has left for new groups.
-func rootAvailable(t testing.TB) int64 {
-	t.Helper()
-	root := cgroupV1Path("cpu", "/")
-	avail := readCgroupInt(t, filepath.Join(root, "cpu.rt_runtime_us"))
-	ents, err := os.ReadDir(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range ents {
-		if e.IsDir() {
-			avail -= readCgroupInt(t, filepath.Join(root, e.Name(), "cpu.rt_runtime_us"))
-		}
-	}
-	return avail
-}
-
 // TestConcurrentCreates: each container has its own shim process, so budgets are granted by
 // many processes at once. 50 that fit all run with exactly their budget; of 8 that do not fit,
 // exactly as many as fit run and the others fail cleanly; parallel deletes restore the tree.
 func TestConcurrentCreates(t *testing.T) {
-	requireRoot(t)
-	requireRTGroupSched(t)
+	env.RequireRoot(t)
+	harness.RequireRTGroupSched(t)
 	d := startContainerd(t)
-	before := snapshotCPUTree(t)
-	nsFile := cgroupV1Path("cpu", d.CgroupPath("")) + "/cpu.rt_runtime_us"
+	before := harness.SnapshotCPUTree(t)
+	nsFile := harness.CPUV1(d.CgroupPath("")) + "/cpu.rt_runtime_us"
 
 	const n, each = 50, 10000
 	errs := make([]error, n)
 	parallel(n, func(i int) {
 		ann := map[string]string{"rtshim.io/policy": "fifo", "rtshim.io/rt-runtime-us": strconv.Itoa(each)}
-		_, _, errs[i] = d.Run(t, RunOpts{ID: fmt.Sprintf("fit-%d", i), Annotations: ann, Detach: true,
+		_, _, errs[i] = d.Run(t, harness.RunOpts{ID: fmt.Sprintf("fit-%d", i), Annotations: ann, Detach: true,
 			Args: []string{"/bin/schedinfo", "-sleep", "300"}})
 	})
 	for i, err := range errs {
@@ -61,32 +44,32 @@ func TestConcurrentCreates(t *testing.T) {
 			t.Errorf("fit-%d: %v", i, err)
 			continue
 		}
-		waitForFile(t, d.OutputFile(fmt.Sprintf("fit-%d", i)), "policy=SCHED_FIFO")
-		if got := readCgroupInt(t, d.cpuFile(fmt.Sprintf("fit-%d", i), "cpu.rt_runtime_us")); got != each {
+		d.WaitForOutput(t, fmt.Sprintf("fit-%d", i), "policy=SCHED_FIFO")
+		if got := harness.ReadInt(t, d.CPUFile(fmt.Sprintf("fit-%d", i), "cpu.rt_runtime_us")); got != each {
 			t.Errorf("fit-%d: cpu.rt_runtime_us = %d, want %d", i, got, each)
 		}
 	}
-	if got := readCgroupInt(t, nsFile); got != n*each {
+	if got := harness.ReadInt(t, nsFile); got != n*each {
 		t.Errorf("%s = %d, want %d", nsFile, got, n*each)
 	}
 	parallel(n, func(i int) {
-		if err := d.removeErr(t, fmt.Sprintf("fit-%d", i)); err != nil {
+		if err := d.RemoveErr(fmt.Sprintf("fit-%d", i)); err != nil {
 			t.Error(err)
 		}
 	})
-	if got := readCgroupInt(t, nsFile); got != 0 {
+	if got := harness.ReadInt(t, nsFile); got != 0 {
 		t.Errorf("after parallel deletes: %s = %d, want 0", nsFile, got)
 	}
 
 	const big = 200000
-	fit := int(rootAvailable(t) / big)
+	fit := int(harness.RootRTAvailable(t) / big)
 	if fit >= 8 {
 		t.Fatalf("the host has room for %d containers of %d µs: the test needs fewer than 8 to fit", fit, big)
 	}
 	ran := make([]bool, 8)
 	parallel(8, func(i int) {
 		ann := map[string]string{"rtshim.io/policy": "fifo", "rtshim.io/rt-runtime-us": strconv.Itoa(big)}
-		_, _, err := d.Run(t, RunOpts{ID: fmt.Sprintf("big-%d", i), Annotations: ann, Detach: true,
+		_, _, err := d.Run(t, harness.RunOpts{ID: fmt.Sprintf("big-%d", i), Annotations: ann, Detach: true,
 			Args: []string{"/bin/schedinfo", "-sleep", "300"}})
 		if err != nil && !strings.Contains(err.Error(), "no RT budget for container") {
 			t.Errorf("big-%d failed, but not for lack of budget: %v", i, err)
@@ -98,10 +81,10 @@ func TestConcurrentCreates(t *testing.T) {
 		id := fmt.Sprintf("big-%d", i)
 		if ok {
 			count++
-			waitForFile(t, d.OutputFile(id), "policy=SCHED_FIFO")
+			d.WaitForOutput(t, id, "policy=SCHED_FIFO")
 			continue
 		}
-		if exists(cgroupV1Path("cpu", d.CgroupPath(id))) {
+		if harness.Exists(harness.CPUV1(d.CgroupPath(id))) {
 			t.Errorf("%s was refused but its cgroup exists", id)
 		}
 		d.Ctr(t, "containers", "delete", id)
@@ -111,10 +94,10 @@ func TestConcurrentCreates(t *testing.T) {
 	}
 	parallel(8, func(i int) {
 		if ran[i] {
-			if err := d.removeErr(t, fmt.Sprintf("big-%d", i)); err != nil {
+			if err := d.RemoveErr(fmt.Sprintf("big-%d", i)); err != nil {
 				t.Error(err)
 			}
 		}
 	})
-	d.assertRestored(t, before)
+	d.AssertRestored(t, before)
 }

@@ -6,8 +6,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"fmt"
-	"github.com/rtshim/rtshim/cgroupfix"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -22,6 +20,9 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/rtshim/rtshim/cgroupfix"
+	"github.com/rtshim/rtshim/internal/harness"
 )
 
 // criNamespace is the containerd namespace of everything the CRI plugin makes.
@@ -38,7 +39,7 @@ type criClient struct {
 
 // dialCRI connects to the CRI plugin on the daemon's gRPC socket and waits until it reports
 // the runtime ready (it initializes after the daemon serves).
-func dialCRI(t testing.TB, d *Daemon) criClient {
+func dialCRI(t testing.TB, d *harness.Daemon) criClient {
 	t.Helper()
 	conn, err := grpc.NewClient("unix://"+d.Address, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -46,7 +47,7 @@ func dialCRI(t testing.TB, d *Daemon) criClient {
 	}
 	t.Cleanup(func() { conn.Close() })
 	c := criClient{cri.NewRuntimeServiceClient(conn), cri.NewImageServiceClient(conn)}
-	deadline := time.Now().Add(startTimeout)
+	deadline := time.Now().Add(env.Timeouts.Start)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		st, err := c.Status(ctx, &cri.StatusRequest{})
@@ -57,7 +58,7 @@ func dialCRI(t testing.TB, d *Daemon) criClient {
 			return c
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("CRI not ready within %v: %v %v", startTimeout, st, err)
+			t.Fatalf("CRI not ready within %v: %v %v", env.Timeouts.Start, st, err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -105,23 +106,6 @@ func policyName(p uint32) string {
 	return strconv.Itoa(int(p))
 }
 
-// cpuCgroupOf is pid's cgroup in the v1 cpu hierarchy, from /proc/<pid>/cgroup.
-func cpuCgroupOf(t testing.TB, pid int) string {
-	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for line := range strings.Lines(string(b)) {
-		f := strings.SplitN(strings.TrimSpace(line), ":", 3)
-		if len(f) == 3 && slices.Contains(strings.Split(f[1], ","), "cpu") {
-			return f[2]
-		}
-	}
-	t.Fatalf("pid %d: no cpu cgroup in:\n%s", pid, b)
-	return ""
-}
-
 // procSchedLine matches the lines of /proc/<pid>/sched that pod.yaml's containers print:
 // "policy   :   1", "prio   :   39".
 var procSchedLine = regexp.MustCompile(`^(policy|prio)\s+:\s+(-?\d+)$`)
@@ -161,7 +145,7 @@ func waitForProcSched(t testing.TB, logPath string) (policy, prio int) {
 func criClaims(t testing.TB, ids ...string) []string {
 	t.Helper()
 	var out []string
-	for _, c := range claims(t) {
+	for _, c := range harness.Claims(t) {
 		for _, id := range ids {
 			if c == cgroupfix.RecordName(criNamespace, id)+".json" {
 				out = append(out, c)
@@ -175,7 +159,7 @@ func criClaims(t testing.TB, ids ...string) []string {
 // shares, as the kubelet does before RunPodSandbox.
 func makeQuotaCgroup(t testing.TB, rel string, r kubeletResources) {
 	t.Helper()
-	dir := cgroupV1Path("cpu", rel)
+	dir := harness.CPUV1(rel)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +175,7 @@ func makeQuotaCgroup(t testing.TB, rel string, r kubeletResources) {
 
 // criShims maps the daemon's shim processes serving CRI containers to the ID each was started
 // for (the first container of its group: a pod's sandbox).
-func criShims(d *Daemon) map[int]string {
+func criShims(d *harness.Daemon) map[int]string {
 	shims := map[int]string{}
 	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 	for _, p := range procs {

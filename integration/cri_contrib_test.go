@@ -146,7 +146,7 @@ func criDaemonConfig(t testing.TB, shimConfig string) (string, map[string]criRun
 		t.Fatal(err)
 	}
 	body := string(b)
-	shim := filepath.Join(binDir, "containerd-shim-rt-v2")
+	shim := filepath.Join(env.BinDir, "containerd-shim-rt-v2")
 	for name, rt := range parseCRIRuntimes(t, body) {
 		for _, sub := range []struct{ key, old, new string }{
 			{"options.ConfigPath", rt.ConfigPath, shimConfig},

@@ -17,6 +17,8 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/rtshim/rtshim/internal/harness"
 )
 
 // ociImage is a one-layer image for importImages.
@@ -106,7 +108,7 @@ func layerWithFile(t testing.TB, name, src string) []byte {
 // importImages writes images as an OCI image layout archive and imports it with
 // `ctr images import` into namespace ns of the daemon, under their names, unpacked for the
 // default snapshotter, as `ctr -n k8s.io images import` does for a node without a registry.
-func importImages(t testing.TB, d *Daemon, ns string, images ...ociImage) {
+func importImages(t testing.TB, d *harness.Daemon, ns string, images ...ociImage) {
 	t.Helper()
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
@@ -161,9 +163,9 @@ func importImages(t testing.TB, d *Daemon, ns string, images ...ociImage) {
 	}
 	archive := writeFile(t, t.TempDir(), "images.tar", buf.String())
 
-	ctx, cancel := context.WithTimeout(context.Background(), ctrTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), env.Timeouts.Ctr)
 	defer cancel()
-	if _, _, err := runCtr(ctx, d.Address, ns, "images", "import", archive); err != nil {
+	if _, _, err := d.CtrContext(ctx, ns, "images", "import", archive); err != nil {
 		t.Fatal(err)
 	}
 }

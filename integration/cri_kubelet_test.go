@@ -14,27 +14,29 @@ import (
 	"time"
 
 	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/rtshim/rtshim/internal/harness"
 )
 
 // runCRIPod runs pod through CRI with runtime handler as the kubelet does, checks it, and
 // removes it.
-func runCRIPod(t *testing.T, d *Daemon, c criClient, pod k8sPod, handler string, rt criRuntime, budget int64) {
+func runCRIPod(t *testing.T, d *harness.Daemon, c criClient, pod k8sPod, handler string, rt criRuntime, budget int64) {
 	k := &kubelet{t: t, d: d, c: c, pod: pod, handler: handler}
 	k.createPodCgroup()
-	before := snapshotCPUTree(t)
+	before := harness.SnapshotCPUTree(t)
 	k.runSandbox()
 	k.checkPause(rt)
 	k.startContainers()
 	k.checkRunning(budget)
 	k.removeSandbox()
 	k.checkRemoved()
-	d.assertRestored(t, before)
+	d.AssertRestored(t, before)
 }
 
 // kubelet plays the kubelet for one pod.
 type kubelet struct {
 	t       *testing.T
-	d       *Daemon
+	d       *harness.Daemon
 	c       criClient
 	pod     k8sPod
 	handler string
@@ -69,7 +71,7 @@ func (k *kubelet) createPodCgroup() {
 			k.t.Errorf("cleanup: %v", err)
 		}
 		// The kubelet removes the pod cgroup after the pod; runc made it in every hierarchy.
-		for _, err := range removeCgroupTree(k.cgroup) {
+		for _, err := range harness.RemoveCgroupTree(k.cgroup) {
 			k.t.Errorf("cleanup: %v", err)
 		}
 	})
@@ -77,7 +79,7 @@ func (k *kubelet) createPodCgroup() {
 
 // cpuFile is file of the pod cgroup's child cgroup (none: the pod cgroup) in the cpu hierarchy.
 func (k *kubelet) cpuFile(child, file string) string {
-	return filepath.Join(cgroupV1Path("cpu", k.cgroup), child, file)
+	return filepath.Join(harness.CPUV1(k.cgroup), child, file)
 }
 
 func (k *kubelet) runSandbox() {
@@ -131,10 +133,10 @@ func (k *kubelet) checkPause(rt criRuntime) {
 	if p, prio := schedOf(t, info.Pid); p != 0 || prio != 0 {
 		t.Errorf("pause (pid %d): %s %d, want SCHED_OTHER", info.Pid, policyName(p), prio)
 	}
-	if cg := cpuCgroupOf(t, info.Pid); cg != k.cgroup+"/"+k.sandbox {
+	if cg := harness.CPUCgroupOf(t, info.Pid); cg != k.cgroup+"/"+k.sandbox {
 		t.Errorf("pause cgroup %s, want %s/<sandbox id>", cg, k.cgroup)
 	}
-	if got := readCgroupInt(t, k.cpuFile(k.sandbox, "cpu.rt_runtime_us")); got != 0 {
+	if got := harness.ReadInt(t, k.cpuFile(k.sandbox, "cpu.rt_runtime_us")); got != 0 {
 		t.Errorf("pause cgroup cpu.rt_runtime_us = %d, want 0", got)
 	}
 }
@@ -209,17 +211,17 @@ func (k *kubelet) checkRunning(budget int64) {
 		if logPolicy != int(wantPolicy) || logPrio != 99-int(wantPrio) {
 			t.Errorf("%s: its log says policy %d prio %d, want %d and %d", ctr.Name, logPolicy, logPrio, wantPolicy, 99-wantPrio)
 		}
-		if cg := cpuCgroupOf(t, info.Pid); cg != k.cgroup+"/"+id {
+		if cg := harness.CPUCgroupOf(t, info.Pid); cg != k.cgroup+"/"+id {
 			t.Errorf("%s: cgroup %s, want %s/<container id>", ctr.Name, cg, k.cgroup)
 		}
 		for file, want := range map[string]int64{"cpu.cfs_quota_us": -1, "cpu.rt_runtime_us": budget} {
-			if got := readCgroupInt(t, k.cpuFile(id, file)); got != want {
+			if got := harness.ReadInt(t, k.cpuFile(id, file)); got != want {
 				t.Errorf("%s: %s = %d, want %d (its limit: %s)", ctr.Name, file, got, want, k.res[ctr.Name])
 			}
 		}
 	}
 	for file, want := range map[string]int64{"cpu.cfs_quota_us": -1, "cpu.rt_runtime_us": budget * int64(len(k.ids))} {
-		if got := readCgroupInt(t, k.cpuFile("", file)); got != want {
+		if got := harness.ReadInt(t, k.cpuFile("", file)); got != want {
 			t.Errorf("pod cgroup: %s = %d, want %d", file, got, want)
 		}
 	}
@@ -234,7 +236,7 @@ func (k *kubelet) checkRunning(budget int64) {
 	exec, err := k.c.ExecSync(ctx, &cri.ExecSyncRequest{ContainerId: k.ids[0], Cmd: []string{"/bin/schedinfo"}, Timeout: 10})
 	if err != nil || exec.GetExitCode() != 0 {
 		t.Errorf("ExecSync: %v, exit %d, stderr %q", err, exec.GetExitCode(), exec.GetStderr())
-	} else if s := parseSched(t, string(exec.GetStdout())); s["policy"] != "SCHED_OTHER" {
+	} else if s := harness.ParseSched(t, string(exec.GetStdout())); s["policy"] != "SCHED_OTHER" {
 		t.Errorf("ExecSync in %s: %v, want SCHED_OTHER", k.pod.Spec.Containers[0].Name, s)
 	}
 }
@@ -273,11 +275,11 @@ func (k *kubelet) checkRemoved() {
 		t.Errorf("containers left after RemovePodSandbox: %v %v", left.GetContainers(), err)
 	}
 	for file, want := range map[string]int64{"cpu.cfs_quota_us": k.podRes.quota, "cpu.rt_runtime_us": 0} {
-		if got := readCgroupInt(t, k.cpuFile("", file)); got != want {
+		if got := harness.ReadInt(t, k.cpuFile("", file)); got != want {
 			t.Errorf("pod cgroup after RemovePodSandbox: %s = %d, want %d", file, got, want)
 		}
 	}
-	if dirs, err := cgroupTree(k.cgroup); err != nil {
+	if dirs, err := harness.CgroupTree(k.cgroup); err != nil {
 		t.Error(err)
 	} else if dirs = slices.DeleteFunc(dirs, func(dir string) bool { return strings.HasSuffix(dir, k.cgroup) }); len(dirs) > 0 {
 		t.Errorf("container cgroups left: %v", dirs)

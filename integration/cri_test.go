@@ -18,6 +18,8 @@ import (
 	"github.com/distribution/reference"
 	"google.golang.org/protobuf/proto"
 	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/rtshim/rtshim/internal/harness"
 )
 
 // criPauseImage is the pod sandbox image: /bin/pause of the test rootfs (testdata/pause.c),
@@ -39,10 +41,10 @@ const criPauseImage = "localhost/rtshim-it/pause:test"
 //   - StopPodSandbox/RemovePodSandbox: the pod cgroup has its quota back and no budget, no
 //     container cgroup or rtshim claim is left, and the cpu tree is as before.
 func TestCRI(t *testing.T) {
-	requireRoot(t)
-	requireRTGroupSched(t)
-	pause := filepath.Join(rootfsDir, "bin", "pause")
-	if !exists(pause) {
+	env.RequireRoot(t)
+	harness.RequireRTGroupSched(t)
+	pause := filepath.Join(env.Rootfs, "bin", "pause")
+	if !harness.Exists(pause) {
 		t.Fatalf("%s is missing: rebuild the rootfs (`make rootfs` compiles integration/testdata/pause.c)", pause)
 	}
 	classes, pod := loadKubernetesContrib(t)
@@ -79,11 +81,11 @@ func TestCRI(t *testing.T) {
 
 	// runc's state of CRI containers is in /run/containerd/runc/k8s.io whatever the daemon's
 	// config says; runc leaves the namespace directory behind.
-	runcState := filepath.Join(runContainerdDir, "runc", criNamespace)
-	if !exists(runcState) {
+	runcState := filepath.Join(harness.RunContainerdDir, "runc", criNamespace)
+	if !harness.Exists(runcState) {
 		t.Cleanup(func() {
 			err := os.Remove(runcState)
-			if errors.Is(err, syscall.ENOTEMPTY) && othersRunning() {
+			if errors.Is(err, syscall.ENOTEMPTY) && harness.OthersRunning() {
 				return // another test binary's CRI containers
 			}
 			if err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -91,15 +93,15 @@ func TestCRI(t *testing.T) {
 			}
 		})
 	}
-	d := startContainerdWith(t, DaemonOpts{
+	d := env.StartContainerd(t, harness.Options{
 		CRI:  true,
 		TOML: []string{criTOML, body},
-		// The rt-runc form gets runc options, so the shim reads its config from here.
+
 		Env: []string{"RTSHIM_CONFIG=" + shimConfig},
 	})
 
 	images := []ociImage{{name: criPauseImage, layer: layerWithFile(t, "pause", pause), entrypoint: []string{"/pause"}}}
-	app := layerFromDir(t, rootfsDir)
+	app := layerFromDir(t, env.Rootfs)
 	for _, c := range pod.Spec.Containers {
 		ref, err := reference.ParseDockerRef(c.Image)
 		if err != nil {
@@ -124,7 +126,7 @@ func TestCRI(t *testing.T) {
 // handlers, and they are the stock runc shim's (runc's): `-info` works with runtimeoptions
 // (ConfigPath) and with runc options. The introspection API (`ctr plugins inspect-runtime`,
 // which runs `-info` the same way) says the same.
-func checkRuntimeFeatures(t *testing.T, d *Daemon, c criClient, runtimes map[string]criRuntime) {
+func checkRuntimeFeatures(t *testing.T, d *harness.Daemon, c criClient, runtimes map[string]criRuntime) {
 	ctx, cancel := criCtx()
 	defer cancel()
 	st, err := c.Status(ctx, &cri.StatusRequest{Verbose: true})
@@ -150,7 +152,7 @@ func checkRuntimeFeatures(t *testing.T, d *Daemon, c criClient, runtimes map[str
 			t.Errorf("handler %s: features %v, stock runc shim %v", name, h.GetFeatures(), stock.GetFeatures())
 		}
 	}
-	if b, err := os.ReadFile(d.logPath()); err != nil {
+	if b, err := os.ReadFile(d.LogPath()); err != nil {
 		t.Error(err)
 	} else {
 		for line := range strings.Lines(string(b)) {
@@ -169,7 +171,7 @@ func checkRuntimeFeatures(t *testing.T, d *Daemon, c criClient, runtimes map[str
 		}
 		return string(info.Features)
 	}
-	want := features("--runtime", stockRuntime)
+	want := features("--runtime", harness.StockRuntime)
 	for _, name := range slices.Sorted(maps.Keys(runtimes)) {
 		rt := runtimes[name]
 		var args []string

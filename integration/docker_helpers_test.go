@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rtshim/rtshim/internal/harness"
 )
 
 // The files in contrib/docker that TestDocker loads, so that they cannot rot.
@@ -102,7 +104,7 @@ func requireDockerd(t testing.TB) string {
 // containers' cgroups under /<d.Namespace>/docker (which d's cleanup removes, whatever
 // happens), and nothing written outside d.Dir. t.Cleanup removes every container, stops the
 // daemon and logs its log if t failed.
-func startDockerd(t testing.TB, d *Daemon, dockerd, cli string, config map[string]any) *Dockerd {
+func startDockerd(t testing.TB, d *harness.Daemon, dockerd, cli string, config map[string]any) *Dockerd {
 	t.Helper()
 	k := &Dockerd{Dir: filepath.Join(d.Dir, "docker"), cli: cli, exited: make(chan struct{})}
 	k.Socket = filepath.Join(k.Dir, "docker.sock")
@@ -116,7 +118,7 @@ func startDockerd(t testing.TB, d *Daemon, dockerd, cli string, config map[strin
 	}
 	existed := map[string]bool{}
 	for _, p := range dockerHostPaths {
-		existed[p] = exists(p)
+		existed[p] = harness.Exists(p)
 	}
 	ipForward := readSysctl("net/ipv4/ip_forward")
 
@@ -142,7 +144,7 @@ func startDockerd(t testing.TB, d *Daemon, dockerd, cli string, config map[strin
 	// which startContainerd set; dockerd's own PATH only serves `docker info`.
 	cmd.Env = append(slices.DeleteFunc(os.Environ(), func(kv string) bool {
 		return strings.HasPrefix(kv, "DOCKER_") || strings.HasPrefix(kv, "PATH=")
-	}), "PATH="+toolsDir+":"+os.Getenv("PATH"))
+	}), "PATH="+env.ToolsDir+":"+os.Getenv("PATH"))
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -155,20 +157,20 @@ func startDockerd(t testing.TB, d *Daemon, dockerd, cli string, config map[strin
 	}()
 	t.Cleanup(func() { k.cleanup(t, existed, ipForward) })
 
-	deadline := time.Now().Add(startTimeout)
+	deadline := time.Now().Add(env.Timeouts.Start)
 	for {
 		select {
 		case <-k.exited:
 			t.Fatalf("dockerd exited during start: %v", cmd.ProcessState)
 		default:
 		}
-		if serving(k.Socket) {
+		if harness.Serving(k.Socket) {
 			if _, _, err := k.Docker(t, "version"); err == nil {
 				return k
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("dockerd did not serve on %s within %v", k.Socket, startTimeout)
+			t.Fatalf("dockerd did not serve on %s within %v", k.Socket, env.Timeouts.Start)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -231,7 +233,7 @@ func (k *Dockerd) cleanup(t testing.TB, existed map[string]bool, ipForward strin
 		_ = os.Remove("/run/docker")
 	}
 	for _, p := range dockerHostPaths {
-		if !existed[p] && exists(p) {
+		if !existed[p] && harness.Exists(p) {
 			t.Errorf("dockerd left %s on the host", p)
 		}
 	}
@@ -250,7 +252,7 @@ func (k *Dockerd) serves() bool {
 	case <-k.exited:
 		return false
 	default:
-		return serving(k.Socket)
+		return harness.Serving(k.Socket)
 	}
 }
 
@@ -277,8 +279,8 @@ func (k *Dockerd) MustDocker(t testing.TB, args ...string) string {
 func (k *Dockerd) importRootfs(t testing.TB, name string) {
 	t.Helper()
 	tarball := filepath.Join(k.Dir, "rootfs.tar")
-	if out, err := exec.Command("tar", "-C", rootfsDir, "-cf", tarball, ".").CombinedOutput(); err != nil {
-		t.Fatalf("tar %s: %v\n%s", rootfsDir, err, out)
+	if out, err := exec.Command("tar", "-C", env.Rootfs, "-cf", tarball, ".").CombinedOutput(); err != nil {
+		t.Fatalf("tar %s: %v\n%s", env.Rootfs, err, out)
 	}
 	k.MustDocker(t, "import", tarball, name)
 	if err := os.Remove(tarball); err != nil {
@@ -291,7 +293,7 @@ func claimsNaming(t testing.TB, id string) []string {
 	t.Helper()
 	var out []string
 	for _, dir := range []string{"claims", "wrapper"} {
-		ents, err := os.ReadDir(filepath.Join(stateDir, dir))
+		ents, err := os.ReadDir(filepath.Join(harness.StateDir, dir))
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			t.Fatal(err)
 		}
@@ -338,26 +340,26 @@ func checkRTContainer(t *testing.T, e engineCLI, id, wantCgroup string, rm ...st
 	if err != nil || pid <= 0 {
 		t.Fatalf("%s inspect %s: pid %d, %v", e.name, id, pid, err)
 	}
-	cg := cpuCgroupOf(t, pid)
+	cg := harness.CPUCgroupOf(t, pid)
 	if cg != wantCgroup {
 		t.Errorf("container cgroup %s, want %s (%s --cgroup-parent)", cg, wantCgroup, e.name)
 	}
-	if exists(cgroupV1Path("cpu", "cpu.rt_runtime_us")) {
-		if got := readCgroupInt(t, filepath.Join(cgroupV1Path("cpu", cg), "cpu.rt_runtime_us")); got != 100000 {
+	if harness.RTGroupSched() {
+		if got := harness.ReadInt(t, filepath.Join(harness.CPUV1(cg), "cpu.rt_runtime_us")); got != 100000 {
 			t.Errorf("cpu.rt_runtime_us of %s while running: %d, want 100000", cg, got)
 		}
 		if len(claimsNaming(t, id)) == 0 {
 			t.Errorf("no rtshim claim of container %s while it runs", id)
 		}
 	}
-	if s := parseSched(t, e.cli(t, "exec", id, "/bin/schedinfo")); s["policy"] != "SCHED_OTHER" {
+	if s := harness.ParseSched(t, e.cli(t, "exec", id, "/bin/schedinfo")); s["policy"] != "SCHED_OTHER" {
 		t.Errorf("%s exec: %v, want SCHED_OTHER (the exec policy)", e.name, s)
 	}
-	if s := parseSched(t, e.cli(t, "logs", id)); s["policy"] != "SCHED_FIFO" || s["priority"] != "70" {
+	if s := harness.ParseSched(t, e.cli(t, "logs", id)); s["policy"] != "SCHED_FIFO" || s["priority"] != "70" {
 		t.Errorf("%s run -d with the RT runtime: %v, want SCHED_FIFO 70", e.name, s)
 	}
 	e.cli(t, append(rm, id)...)
 	if c := claimsNaming(t, id); len(c) > 0 {
-		t.Errorf("after %s %s: rtshim state left in %s: %v", e.name, strings.Join(rm, " "), stateDir, c)
+		t.Errorf("after %s %s: rtshim state left in %s: %v", e.name, strings.Join(rm, " "), harness.StateDir, c)
 	}
 }

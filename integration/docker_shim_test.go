@@ -19,6 +19,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/rtshim/rtshim/internal/harness"
 )
 
 // TestDockerShim runs a dockerd whose containerd client is 2.x with
@@ -27,7 +29,7 @@ import (
 // `docker run --runtime=rt` with RTSHIM_ variables, or with rtshim.io/ annotations, starts the
 // program real-time, the budget is held while it runs and given back by `docker rm -f`.
 func TestDockerShim(t *testing.T) {
-	requireRoot(t)
+	env.RequireRoot(t)
 	dockerd := os.Getenv("RTSHIM_DOCKERD")
 	if dockerd == "" {
 		t.Fatal("RTSHIM_DOCKERD is not set: run make test-docker-shim")
@@ -39,11 +41,11 @@ func TestDockerShim(t *testing.T) {
 	}
 
 	d := startContainerd(t)
-	before := snapshotCPUTree(t)
+	before := harness.SnapshotCPUTree(t)
 	// Debian's docker CLI (20.10, API 1.41): the daemon's oldest API by default is 1.40.
 	cli := dockerCLI(requireDockerd(t))
-	if rt := shimForm.Runtimes["rt"]; rt.RuntimeType != rtRuntime || rt.Options == nil {
-		t.Fatalf("%s: %+v, want runtimeType %s with options", contribDockerShim, rt, rtRuntime)
+	if rt := shimForm.Runtimes["rt"]; rt.RuntimeType != harness.RTRuntime || rt.Options == nil {
+		t.Fatalf("%s: %+v, want runtimeType %s with options", contribDockerShim, rt, harness.RTRuntime)
 	}
 	// contrib's runtimeType form with ConfigPath at a copy of contrib/rtshim.toml.
 	shimForm.Runtimes["rt"].Options.ConfigPath = writeFile(t, d.Dir, "rtshim.toml", string(conf))
@@ -54,7 +56,7 @@ func TestDockerShim(t *testing.T) {
 	t.Run("environment", func(t *testing.T) {
 		out := k.MustDocker(t, "run", "--rm", "--network", "none", "--runtime=rt",
 			"-e", "RTSHIM_POLICY=SCHED_FIFO", "-e", "RTSHIM_PRIORITY=70", dockerImage, "/bin/schedinfo")
-		if s := parseSched(t, out); s["policy"] != "SCHED_FIFO" || s["priority"] != "70" {
+		if s := harness.ParseSched(t, out); s["policy"] != "SCHED_FIFO" || s["priority"] != "70" {
 			t.Errorf("docker run --runtime=rt: %v, want SCHED_FIFO 70", s)
 		}
 	})
@@ -67,7 +69,7 @@ func TestDockerShim(t *testing.T) {
 		})
 		out := k.MustDocker(t, "start", "-a", id)
 		k.MustDocker(t, "rm", "-f", id)
-		if s := parseSched(t, out); s["policy"] != "SCHED_RR" || s["priority"] != "60" {
+		if s := harness.ParseSched(t, out); s["policy"] != "SCHED_RR" || s["priority"] != "60" {
 			t.Errorf("docker run --runtime=rt --annotation: %v, want SCHED_RR 60", s)
 		}
 	})
@@ -78,20 +80,20 @@ func TestDockerShim(t *testing.T) {
 		if err != nil || pid <= 0 {
 			t.Fatalf("docker inspect %s: pid %d, %v", id, pid, err)
 		}
-		if p := d.shimPID(t, id); p == 0 {
+		if p := d.ShimPID(t, id); p == 0 {
 			t.Errorf("no containerd-shim-rt-v2 serves %s", id)
 		}
-		cg := cpuCgroupOf(t, pid)
-		if exists(cgroupV1Path("cpu", "cpu.rt_runtime_us")) {
-			if got := readCgroupInt(t, filepath.Join(cgroupV1Path("cpu", cg), "cpu.rt_runtime_us")); got != 100000 {
+		cg := harness.CPUCgroupOf(t, pid)
+		if harness.RTGroupSched() {
+			if got := harness.ReadInt(t, filepath.Join(harness.CPUV1(cg), "cpu.rt_runtime_us")); got != 100000 {
 				t.Errorf("cpu.rt_runtime_us of %s while running: %d, want 100000", cg, got)
 			}
 		}
-		if s := parseSched(t, k.MustDocker(t, "exec", id, "/bin/schedinfo")); s["policy"] != "SCHED_OTHER" {
+		if s := harness.ParseSched(t, k.MustDocker(t, "exec", id, "/bin/schedinfo")); s["policy"] != "SCHED_OTHER" {
 			t.Errorf("docker exec: %v, want SCHED_OTHER (the exec policy)", s)
 		}
 		k.MustDocker(t, "rm", "-f", id)
-		d.assertRestored(t, before)
+		d.AssertRestored(t, before)
 	})
 }
 

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/rtshim/rtshim/config"
+	"github.com/rtshim/rtshim/internal/harness"
 )
 
 // dockerImage is the image TestDocker imports from the test rootfs.
@@ -23,28 +24,28 @@ const dockerImage = "rtshim-test:latest"
 // which Debian does not ship: its options are checked, and sent to the shim as Docker sends
 // them.
 func TestDocker(t *testing.T) {
-	requireRoot(t)
+	env.RequireRoot(t)
 	dockerd := requireDockerd(t)
 	pathForm, shimForm := loadDockerContrib(t, contribDockerPath), loadDockerContrib(t, contribDockerShim)
 	if p := pathForm.Runtimes["rt"].Path; p != "/usr/local/bin/runc-rt" {
 		t.Errorf("%s: path %q, want /usr/local/bin/runc-rt (where make install puts runc-rt)", contribDockerPath, p)
 	}
 	shim := shimForm.Runtimes["rt"]
-	if shim.RuntimeType != rtRuntime || shim.Options == nil || shim.Options.ConfigPath != config.DefaultPath {
-		t.Errorf("%s: %+v, want runtimeType %s with options.ConfigPath %s", contribDockerShim, shim, rtRuntime, config.DefaultPath)
+	if shim.RuntimeType != harness.RTRuntime || shim.Options == nil || shim.Options.ConfigPath != config.DefaultPath {
+		t.Errorf("%s: %+v, want runtimeType %s with options.ConfigPath %s", contribDockerShim, shim, harness.RTRuntime, config.DefaultPath)
 	}
 
 	// The shims inherit containerd's environment, not dockerd's: that is where runc-rt
 	// learns which runc is the real one, and its config. Docker 20.10 cannot set annotations,
 	// so its users ask with `docker run -e RTSHIM_...`, which the operator must allow
 	// (honor_env, as the suite's config does).
-	d := startContainerdWith(t, DaemonOpts{Env: []string{"RTSHIM_RUNC=" + runcBin}})
-	before := snapshotCPUTree(t)
+	d := env.StartContainerd(t, harness.Options{Env: []string{"RTSHIM_RUNC=" + env.Runc}})
+	before := harness.SnapshotCPUTree(t)
 
 	// contrib's path form with runc-rt's path here. dockerd < 24 would otherwise write
 	// /etc/docker/key.json (a setting only daemon.json has, and newer ones refuse).
 	rt := pathForm.Runtimes["rt"]
-	rt.Path = filepath.Join(binDir, "runc-rt")
+	rt.Path = filepath.Join(env.BinDir, "runc-rt")
 	pathForm.Runtimes["rt"] = rt
 	extra := map[string]any{}
 	if dockerdMajor(t, dockerd) < 24 {
@@ -62,7 +63,7 @@ func TestDocker(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if s := parseSched(t, out); s["policy"] != "SCHED_FIFO" || s["priority"] != "70" {
+		if s := harness.ParseSched(t, out); s["policy"] != "SCHED_FIFO" || s["priority"] != "70" {
 			t.Errorf("docker run --runtime=rt: %v, want SCHED_FIFO 70", s)
 		}
 		// The runc shim runs `runc-rt create` with the container's stdio: whatever runc-rt
@@ -73,7 +74,7 @@ func TestDocker(t *testing.T) {
 	})
 	t.Run("default runtime", func(t *testing.T) {
 		out := k.MustDocker(t, append(run("--rm"), dockerImage, "/bin/schedinfo")...)
-		if s := parseSched(t, out); s["policy"] != "SCHED_OTHER" {
+		if s := harness.ParseSched(t, out); s["policy"] != "SCHED_OTHER" {
 			t.Errorf("docker run with the default runtime: %v, want SCHED_OTHER", s)
 		}
 	})
@@ -88,7 +89,7 @@ func TestDocker(t *testing.T) {
 	t.Run("budget", func(t *testing.T) {
 		id := strings.TrimSpace(k.MustDocker(t, append(run("-d", "--runtime=rt"), dockerImage, "/bin/schedinfo", "-sleep", "300")...))
 		checkRTContainer(t, engineCLI{"docker", k.MustDocker}, id, "/"+d.Namespace+"/docker/"+id, "rm", "-f")
-		d.assertRestored(t, before)
+		d.AssertRestored(t, before)
 	})
 	t.Run("stop", func(t *testing.T) {
 		// dockerd deletes a container's task when it stops: the budget goes back then,
@@ -96,9 +97,9 @@ func TestDocker(t *testing.T) {
 		id := strings.TrimSpace(k.MustDocker(t, append(run("-d", "--runtime=rt"), dockerImage, "/bin/schedinfo", "-sleep", "300")...))
 		k.MustDocker(t, "stop", "-t", "0", id)
 		if c := claimsNaming(t, id); len(c) > 0 {
-			t.Errorf("after docker stop: rtshim state left in %s: %v", stateDir, c)
+			t.Errorf("after docker stop: rtshim state left in %s: %v", harness.StateDir, c)
 		}
-		d.assertRestored(t, before)
+		d.AssertRestored(t, before)
 		k.MustDocker(t, "start", id)
 		pid, err := strconv.Atoi(strings.TrimSpace(k.MustDocker(t, "inspect", "-f", "{{.State.Pid}}", id)))
 		if err != nil || pid <= 0 {
@@ -108,7 +109,7 @@ func TestDocker(t *testing.T) {
 			t.Errorf("after docker start: policy %d priority %d, want 1 (SCHED_FIFO) 70", policy, prio)
 		}
 		k.MustDocker(t, "rm", "-f", id)
-		d.assertRestored(t, before)
+		d.AssertRestored(t, before)
 	})
 	t.Run("runtimeType options", func(t *testing.T) {
 		// What Docker >= 24 does with daemon-shim.json: start the shim by its runtime type
@@ -119,15 +120,16 @@ func TestDocker(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		out := d.mustRun(t, RunOpts{
+		out := d.MustRun(t, harness.RunOpts{
 			Runtime:     shim.RuntimeType,
 			ConfigPath:  writeFile(t, d.Dir, "rtshim.toml", string(conf)),
 			Annotations: map[string]string{"rtshim.io/policy": "SCHED_FIFO", "rtshim.io/priority": "70"},
 			Args:        []string{"/bin/schedinfo"},
 		})
-		if s := parseSched(t, out); s["policy"] != "SCHED_FIFO" || s["priority"] != "70" {
+
+		if s := harness.ParseSched(t, out); s["policy"] != "SCHED_FIFO" || s["priority"] != "70" {
 			t.Errorf("%s with ConfigPath: %v, want SCHED_FIFO 70", shim.RuntimeType, s)
 		}
 	})
-	d.assertRestored(t, before)
+	d.AssertRestored(t, before)
 }

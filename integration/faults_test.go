@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/rtshim/rtshim/internal/failpoint"
+	"github.com/rtshim/rtshim/internal/harness"
 	"github.com/rtshim/rtshim/rtcontainer"
 )
 
@@ -22,14 +23,14 @@ import (
 // run (it finishes what a failed release left), nothing of it remains: no budget, claim,
 // cgroup, shim.
 func TestFailpoints(t *testing.T) {
-	requireRoot(t)
-	requireRTGroupSched(t)
+	env.RequireRoot(t)
+	harness.RequireRTGroupSched(t)
 	fpDir := os.Getenv("RTSHIM_FP_BIN_DIR")
 	if fpDir == "" {
 		t.Fatal("RTSHIM_FP_BIN_DIR is not set: run `make test`, which builds the failpoint shim")
 	}
-	d := startContainerdWith(t, DaemonOpts{PathDir: fpDir})
-	before := snapshotCPUTree(t)
+	d := env.StartContainerd(t, harness.Options{PathDir: fpDir})
+	before := harness.SnapshotCPUTree(t)
 	deleteSteps := []string{rtcontainer.StepDeleteBefore, rtcontainer.StepDeleteDeleted}
 	for _, step := range rtcontainer.Steps {
 		for _, action := range []string{"kill", "error"} {
@@ -37,13 +38,13 @@ func TestFailpoints(t *testing.T) {
 				id := step + "-" + action
 				ann := maps.Clone(fifo80)
 				ann[failpoint.AnnotationPrefix+step] = action
-				o := RunOpts{ID: id, Annotations: ann, Detach: true, Args: []string{"/bin/schedinfo", "-sleep", "300"}}
+				o := harness.RunOpts{ID: id, Annotations: ann, Detach: true, Args: []string{"/bin/schedinfo", "-sleep", "300"}}
 				_, _, err := d.Run(t, o)
 				if slices.Contains(deleteSteps, step) {
 					if err != nil {
 						t.Fatalf("create failed before the delete failpoint: %v", err)
 					}
-					waitForFile(t, d.OutputFile(id), "policy=SCHED_FIFO")
+					d.WaitForOutput(t, id, "policy=SCHED_FIFO")
 					d.Ctr(t, "tasks", "kill", "-s", "SIGKILL", id)
 					d.Ctr(t, "tasks", "delete", id) // the failpoint fires here
 				} else if err == nil {
@@ -56,7 +57,7 @@ func TestFailpoints(t *testing.T) {
 					t.Errorf("containers delete %s: %v", id, err)
 				}
 				// The next lifecycle finishes what is left.
-				next := parseSched(t, d.mustRun(t, RunOpts{Annotations: fifo80, Args: []string{"/bin/schedinfo"}}))
+				next := harness.ParseSched(t, d.MustRun(t, harness.RunOpts{Annotations: fifo80, Args: []string{"/bin/schedinfo"}}))
 				if next["policy"] != "SCHED_FIFO" {
 					t.Errorf("next container: %v", next)
 				}
@@ -64,7 +65,7 @@ func TestFailpoints(t *testing.T) {
 			})
 		}
 	}
-	d.assertRestored(t, before)
+	d.AssertRestored(t, before)
 }
 
 // assertGone fails if anything of container id remains: its cgroup in any hierarchy, its
@@ -72,7 +73,7 @@ func TestFailpoints(t *testing.T) {
 // background (`containerd-shim-rt-v2 delete`, which waits for `runc delete --force`, which
 // waits until the killed init has been reaped by whoever adopted it), so what remains is
 // looked at again for a while before it counts.
-func assertGone(t *testing.T, d *Daemon, id string) {
+func assertGone(t *testing.T, d *harness.Daemon, id string) {
 	t.Helper()
 	var left []string
 	for deadline := time.Now().Add(goneTimeout); ; time.Sleep(100 * time.Millisecond) {
@@ -89,16 +90,16 @@ func assertGone(t *testing.T, d *Daemon, id string) {
 // goneTimeout bounds containerd's cleanup after a dead shim.
 const goneTimeout = 10 * time.Second
 
-func leftOf(t *testing.T, d *Daemon, id string) (left []string) {
-	if dirs, err := cgroupTree(d.CgroupPath(id)); err != nil || len(dirs) > 0 {
+func leftOf(t *testing.T, d *harness.Daemon, id string) (left []string) {
+	if dirs, err := harness.CgroupTree(d.CgroupPath(id)); err != nil || len(dirs) > 0 {
 		left = append(left, fmt.Sprintf("cgroups of %s left: %v %v", id, dirs, err))
 	}
-	for _, c := range d.claimsOf(t) {
+	for _, c := range d.ClaimsOf(t) {
 		if strings.Contains(c, "."+id+".") {
 			left = append(left, fmt.Sprintf("claim of %s left: %s", id, c))
 		}
 	}
-	if pid := d.findShim(id); pid != 0 {
+	if pid := d.FindShim(id); pid != 0 {
 		left = append(left, fmt.Sprintf("shim of %s still runs: pid %d", id, pid))
 	}
 	return left

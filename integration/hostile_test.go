@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/rtshim/rtshim/internal/harness"
 )
 
 // hostileCase is one bad input: annotations, environment, a config file or a cgroups path.
@@ -88,15 +90,15 @@ var hostileCases = []hostileCase{
 // TestHostileInput: every bad input fails Create with an error that names what is wrong and
 // changes nothing on the host.
 func TestHostileInput(t *testing.T) {
-	requireRoot(t)
+	env.RequireRoot(t)
 	d := startContainerd(t)
 	cfgDir := t.TempDir()
-	before := snapshotCPUTree(t)
+	before := harness.SnapshotCPUTree(t)
 	cgroupsBefore := cgroupSet(t)
 	for i, tc := range hostileCases {
 		t.Run(tc.name, func(t *testing.T) {
 			id := fmt.Sprintf("hostile-%d", i)
-			args := []string{"run", "--runtime", rtRuntime}
+			args := []string{"run", "--runtime", harness.RTRuntime}
 			config := tc.path
 			if tc.config != "" {
 				config = writeFile(t, cfgDir, "rtshim.toml", tc.config)
@@ -113,7 +115,7 @@ func TestHostileInput(t *testing.T) {
 			if tc.cgroup != "" {
 				args = append(args, "--cgroup", tc.cgroup)
 			}
-			_, stderr, err := d.Ctr(t, append(args, "--rm", "--rootfs", rootfsDir, id, "/bin/schedinfo")...)
+			_, stderr, err := d.Ctr(t, append(args, "--rm", "--rootfs", env.Rootfs, id, "/bin/schedinfo")...)
 			if err == nil {
 				t.Fatal("the container ran")
 			}
@@ -129,7 +131,7 @@ func TestHostileInput(t *testing.T) {
 			d.Ctr(t, "containers", "delete", id)
 		})
 	}
-	d.assertRestored(t, before)
+	d.AssertRestored(t, before)
 	if diff := cgroupSetDiff(cgroupsBefore, cgroupSet(t)); len(diff) > 0 {
 		t.Errorf("cgroups changed: %v", diff)
 	}
@@ -146,7 +148,7 @@ func truncateForLog(s string) string {
 func cgroupSet(t testing.TB) map[string]bool {
 	t.Helper()
 	set := map[string]bool{}
-	root := cgroupV1Path("cpu", "/")
+	root := harness.CPUV1("/")
 	filepath.WalkDir(root, func(p string, e os.DirEntry, err error) error {
 		if err != nil || !e.IsDir() {
 			return nil
@@ -163,12 +165,12 @@ func cgroupSet(t testing.TB) map[string]bool {
 func cgroupSetDiff(before, after map[string]bool) []string {
 	var diff []string
 	for p := range after {
-		if !before[p] && !(strings.HasPrefix(p, tempPrefix) && strings.Count(p, "/") <= 1) {
+		if !before[p] && !(strings.HasPrefix(p, harness.TempPrefix) && strings.Count(p, "/") <= 1) {
 			diff = append(diff, "+"+p)
 		}
 	}
 	for p := range before {
-		if !after[p] && !strings.HasPrefix(p, tempPrefix) {
+		if !after[p] && !strings.HasPrefix(p, harness.TempPrefix) {
 			diff = append(diff, "-"+p)
 		}
 	}

@@ -15,30 +15,33 @@ import (
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/containerd/v2/pkg/oci"
+
+	"github.com/rtshim/rtshim/internal/harness"
 )
 
 // TestRuncOptionsForm: the shim works as runtime_type io.containerd.runc.v2 with its binary in
 // place of the stock one (containerd's runtime_path), where options arrive as runc options and
 // the config comes from $RTSHIM_CONFIG.
 func TestRuncOptionsForm(t *testing.T) {
-	requireRoot(t)
+	env.RequireRoot(t)
 	pathDir := t.TempDir()
-	if err := os.Symlink(filepath.Join(binDir, "containerd-shim-rt-v2"), filepath.Join(pathDir, "containerd-shim-runc-v2")); err != nil {
+	if err := os.Symlink(filepath.Join(env.BinDir, "containerd-shim-rt-v2"), filepath.Join(pathDir, "containerd-shim-runc-v2")); err != nil {
 		t.Fatal(err)
 	}
 	config := writeFile(t, t.TempDir(), "rtshim.toml", "[defaults]\npriority = 70\n")
-	d := startContainerdWith(t, DaemonOpts{PathDir: pathDir, Env: []string{"RTSHIM_CONFIG=" + config}})
-	before := snapshotCPUTree(t)
-	out := d.mustRun(t, RunOpts{Runtime: stockRuntime, Annotations: map[string]string{"rtshim.io/policy": "fifo"},
+	d := env.StartContainerd(t, harness.Options{PathDir: pathDir, Env: []string{"RTSHIM_CONFIG=" + config}})
+	before := harness.SnapshotCPUTree(t)
+	out := d.MustRun(t, harness.RunOpts{Runtime: harness.StockRuntime, Annotations: map[string]string{"rtshim.io/policy": "fifo"},
 		Args: []string{"/bin/schedinfo"}})
-	if s := parseSched(t, out); s["policy"] != "SCHED_FIFO" || s["priority"] != "70" {
+
+	if s := harness.ParseSched(t, out); s["policy"] != "SCHED_FIFO" || s["priority"] != "70" {
 		t.Errorf("runc options form: %v, want SCHED_FIFO 70 (priority from $RTSHIM_CONFIG)", s)
 	}
-	out = d.mustRun(t, RunOpts{Runtime: stockRuntime, Args: []string{"/bin/sh", "-c", "echo plain; exit 0"}})
+	out = d.MustRun(t, harness.RunOpts{Runtime: harness.StockRuntime, Args: []string{"/bin/sh", "-c", "echo plain; exit 0"}})
 	if out != "plain\n" {
 		t.Errorf("plain container: %q", out)
 	}
-	d.assertRestored(t, before)
+	d.AssertRestored(t, before)
 }
 
 // TestShimCgroup: the runc option ShimCgroup puts the shim process in that cgroup, as it does
@@ -46,43 +49,43 @@ func TestRuncOptionsForm(t *testing.T) {
 // resolving to our binary). containerd ≥ 2.3 passes the option in its bootstrap message on the
 // start command's stdin, containerd ≤ 2.2 as the bare options; the shim must read both.
 func TestShimCgroup(t *testing.T) {
-	requireRoot(t)
+	env.RequireRoot(t)
 	pathDir := t.TempDir()
-	if err := os.Symlink(filepath.Join(binDir, "containerd-shim-rt-v2"), filepath.Join(pathDir, "containerd-shim-runc-v2")); err != nil {
+	if err := os.Symlink(filepath.Join(env.BinDir, "containerd-shim-rt-v2"), filepath.Join(pathDir, "containerd-shim-runc-v2")); err != nil {
 		t.Fatal(err)
 	}
-	d := startContainerdWith(t, DaemonOpts{PathDir: pathDir})
+	d := env.StartContainerd(t, harness.Options{PathDir: pathDir})
 	// The stock shim the daemon would find without pathDir, named by its path.
-	stock := filepath.Join(containerdDir, "containerd-shim-runc-v2")
-	if !exists(stock) {
-		stock = filepath.Join(toolsDir, "containerd-shim-runc-v2")
+	stock := filepath.Join(env.ContainerdDir, "containerd-shim-runc-v2")
+	if !harness.Exists(stock) {
+		stock = filepath.Join(env.ToolsDir, "containerd-shim-runc-v2")
 	}
 	for _, tc := range []struct{ name, runtime, wantShim string }{
 		{"stock", stock, "containerd-shim-runc-v2"},
-		{"rtshim", stockRuntime, "containerd-shim-rt-v2"},
+		{"rtshim", harness.StockRuntime, "containerd-shim-rt-v2"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			id := "shimcg-" + tc.name
 			rel := "/" + d.Namespace + "/shim-" + tc.name
-			dir := cgroupV1Path("cpu", rel)
+			dir := harness.CPUV1(rel)
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				t.Fatal(err)
 			}
 			// The shim must be gone before its cgroup can go: remove the container first.
 			t.Cleanup(func() {
-				if err := d.removeErr(t, id); err != nil && !strings.Contains(err.Error(), "not found") {
+				if err := d.RemoveErr(id); err != nil && !strings.Contains(err.Error(), "not found") {
 					t.Error(err)
 				}
-				if pid := d.waitShimGone(id, 10*time.Second); pid != 0 {
+				if pid := waitShimGone(d, id, 10*time.Second); pid != 0 {
 					t.Errorf("shim %d of %s still running", pid, id)
 				}
-				if err := removeCgroup(dir); err != nil {
+				if err := harness.RemoveCgroup(dir); err != nil {
 					t.Error(err)
 				}
 			})
-			d.runWithShimCgroup(t, id, tc.runtime, rel)
+			runWithShimCgroup(t, d, id, tc.runtime, rel)
 
-			pid := d.shimPID(t, id)
+			pid := d.ShimPID(t, id)
 			exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
 			if err != nil {
 				t.Fatal(err)
@@ -90,10 +93,10 @@ func TestShimCgroup(t *testing.T) {
 			if filepath.Base(exe) != tc.wantShim {
 				t.Fatalf("shim of %s is %s, want %s", id, exe, tc.wantShim)
 			}
-			if got := cpuCgroupOf(t, pid); got != rel {
+			if got := harness.CPUCgroupOf(t, pid); got != rel {
 				t.Errorf("shim %d (%s) is in cpu cgroup %s, want ShimCgroup %s", pid, exe, got, rel)
 			}
-			if procs := cgroupProcs(dir); !slices.Contains(procs, pid) {
+			if procs := harness.CgroupProcs(dir); !slices.Contains(procs, pid) {
 				t.Errorf("%s/cgroup.procs = %v, want the shim %d in it", dir, procs, pid)
 			}
 		})
@@ -102,17 +105,12 @@ func TestShimCgroup(t *testing.T) {
 
 // runWithShimCgroup starts container id (/bin/sleep from the test rootfs) through runtime with
 // the runc option ShimCgroup = shimCgroup, which ctr cannot set, with containerd's client.
-func (d *Daemon) runWithShimCgroup(t testing.TB, id, runtime, shimCgroup string) {
+func runWithShimCgroup(t testing.TB, d *harness.Daemon, id, runtime, shimCgroup string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), ctrTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), env.Timeouts.Ctr)
 	defer cancel()
-	c, err := client.New(d.Address, client.WithDefaultNamespace(d.Namespace))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	ctr, err := c.NewContainer(ctx, id, client.WithRuntime(runtime, nil),
-		client.WithNewSpec(oci.WithDefaultSpec(), oci.WithRootFSPath(rootfsDir), oci.WithProcessArgs("/bin/sleep", "300")))
+	ctr, err := d.Client(t).NewContainer(ctx, id, client.WithRuntime(runtime, nil),
+		client.WithNewSpec(oci.WithDefaultSpec(), oci.WithRootFSPath(env.Rootfs), oci.WithProcessArgs("/bin/sleep", "300")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,11 +125,11 @@ func (d *Daemon) runWithShimCgroup(t testing.TB, id, runtime, shimCgroup string)
 
 // waitShimGone waits up to timeout for container id's shim to exit; it returns the pid of one
 // still running, or 0.
-func (d *Daemon) waitShimGone(id string, timeout time.Duration) int {
+func waitShimGone(d *harness.Daemon, id string, timeout time.Duration) int {
 	deadline := time.Now().Add(timeout)
 	for {
-		pid := d.findShim(id)
-		if pid == 0 || !processAlive(pid) {
+		pid := d.FindShim(id)
+		if pid == 0 || !harness.ProcessAlive(pid) {
 			return 0
 		}
 		if time.Now().After(deadline) {
@@ -144,7 +142,7 @@ func (d *Daemon) waitShimGone(id string, timeout time.Duration) int {
 // TestContribContainerdConfig: the runtime entries in contrib/containerd/config.toml are a
 // config containerd accepts.
 func TestContribContainerdConfig(t *testing.T) {
-	requireRoot(t)
+	env.RequireRoot(t)
 	b, err := os.ReadFile("../contrib/containerd/config.toml")
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/rtshim/rtshim/internal/harness"
 )
 
 // TestPodman runs Debian's podman (4.3) with runc-rt as its OCI runtime: `podman run --runtime
@@ -23,22 +25,22 @@ import (
 // must not write: the runtime podman runs here is a two-line script that points RTSHIM_CONFIG
 // at a copy of contrib/rtshim.toml with binary_name set, then runs runc-rt.
 func TestPodman(t *testing.T) {
-	requireRoot(t)
+	env.RequireRoot(t)
 	p := startPodman(t)
-	before := snapshotCPUTree(t)
+	before := harness.SnapshotCPUTree(t)
 
 	// Podman sets annotations (--annotation); with contrib/rtshim.toml's honor_env = false an
 	// image's or the user's RTSHIM_ variables alone ask for nothing.
 	fifo70 := []string{"--annotation", "rtshim.io/policy=SCHED_FIFO", "--annotation", "rtshim.io/priority=70"}
 	t.Run("rt runtime", func(t *testing.T) {
 		out := p.MustPodman(t, p.runArgs(p.runcRT, append(fifo70, "--rm"), "/bin/schedinfo")...)
-		if s := parseSched(t, out); s["policy"] != "SCHED_FIFO" || s["priority"] != "70" {
+		if s := harness.ParseSched(t, out); s["policy"] != "SCHED_FIFO" || s["priority"] != "70" {
 			t.Errorf("podman run --runtime runc-rt: %v, want SCHED_FIFO 70", s)
 		}
 	})
 	t.Run("runc", func(t *testing.T) {
-		out := p.MustPodman(t, p.runArgs(runcBin, append(fifo70, "--rm"), "/bin/schedinfo")...)
-		if s := parseSched(t, out); s["policy"] != "SCHED_OTHER" {
+		out := p.MustPodman(t, p.runArgs(env.Runc, append(fifo70, "--rm"), "/bin/schedinfo")...)
+		if s := harness.ParseSched(t, out); s["policy"] != "SCHED_OTHER" {
 			t.Errorf("podman run --runtime runc: %v, want SCHED_OTHER", s)
 		}
 	})
@@ -52,7 +54,7 @@ func TestPodman(t *testing.T) {
 	})
 	t.Run("environment alone asks for nothing", func(t *testing.T) {
 		out := p.MustPodman(t, p.runArgs(p.runcRT, []string{"--rm", "-e", "RTSHIM_POLICY=SCHED_FIFO", "-e", "RTSHIM_PRIORITY=99"}, "/bin/schedinfo")...)
-		if s := parseSched(t, out); s["policy"] != "SCHED_OTHER" {
+		if s := harness.ParseSched(t, out); s["policy"] != "SCHED_OTHER" {
 			t.Errorf("RTSHIM_ variables under contrib/rtshim.toml (honor_env = false): %v, want SCHED_OTHER", s)
 		}
 	})
@@ -60,7 +62,7 @@ func TestPodman(t *testing.T) {
 		id := strings.TrimSpace(p.MustPodman(t, p.runArgs(p.runcRT, append(fifo70, "-d"), "/bin/schedinfo", "-sleep", "300")...))
 		checkRTContainer(t, engineCLI{"podman", p.MustPodman}, id, "/"+p.Namespace+"/podman/libpod-"+id, "rm", "-f", "-t", "0")
 	})
-	if diff := diffCPUTree(before, withoutNewIdle(before, snapshotCPUTree(t))); len(diff) > 0 {
+	if diff := harness.DiffCPUTree(before, withoutNewIdle(before, harness.SnapshotCPUTree(t))); len(diff) > 0 {
 		t.Errorf("cpu cgroup tree not restored:\n%s", strings.Join(diff, "\n"))
 	}
 }
@@ -92,28 +94,27 @@ func startPodman(t testing.TB) *Podman {
 			}
 		}
 	}
-	dir, err := os.MkdirTemp(tempRoot, tempPrefix)
+	dir, err := harness.NewRunDir()
 	if err != nil {
 		t.Fatal(err)
 	}
 	p := &Podman{Dir: dir, Namespace: filepath.Base(dir)}
 	existed := map[string]bool{}
 	for _, path := range podmanHostPaths {
-		existed[path] = exists(path)
+		existed[path] = harness.Exists(path)
 	}
 	t.Cleanup(func() { p.cleanup(t, existed) })
-	writeFile(t, dir, ownerFile, strconv.Itoa(os.Getpid()))
 
 	conf, err := os.ReadFile(contribRtshim)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rtshimConf := strings.Replace(string(conf), `binary_name = "runc"`, "binary_name = "+strconv.Quote(runcBin), 1)
+	rtshimConf := strings.Replace(string(conf), `binary_name = "runc"`, "binary_name = "+strconv.Quote(env.Runc), 1)
 	if rtshimConf == string(conf) {
-		t.Fatalf("%s: no binary_name = \"runc\" to point at %s", contribRtshim, runcBin)
+		t.Fatalf("%s: no binary_name = \"runc\" to point at %s", contribRtshim, env.Runc)
 	}
 	confPath := writeFile(t, dir, "rtshim.toml", rtshimConf)
-	p.runcRT = writeFile(t, dir, "bin/runc-rt", fmt.Sprintf("#!/bin/sh\nRTSHIM_CONFIG=%s exec %s \"$@\"\n", confPath, filepath.Join(binDir, "runc-rt")))
+	p.runcRT = writeFile(t, dir, "bin/runc-rt", fmt.Sprintf("#!/bin/sh\nRTSHIM_CONFIG=%s exec %s \"$@\"\n", confPath, filepath.Join(env.BinDir, "runc-rt")))
 	if err := os.Chmod(p.runcRT, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +147,7 @@ func (p *Podman) runArgs(runtime string, flags []string, command ...string) []st
 	args := []string{"--runtime", runtime, "run", "--network", "none",
 		"--cgroup-parent", "/" + p.Namespace + "/podman",
 		"--ulimit", "nofile=1024:1024", "--ulimit", "nproc=4096:4096"}
-	args = append(append(args, flags...), "--rootfs", rootfsDir+":O")
+	args = append(append(args, flags...), "--rootfs", env.Rootfs+":O")
 	return append(args, command...)
 }
 
@@ -171,14 +172,14 @@ func (p *Podman) MustPodman(t testing.TB, args ...string) string {
 }
 
 func (p *Podman) cleanup(t testing.TB, existed map[string]bool) {
-	if exists(filepath.Join(p.Dir, "root")) {
+	if harness.Exists(filepath.Join(p.Dir, "root")) {
 		if _, _, err := p.Podman(t, "--runtime", p.runcRT, "rm", "-a", "-f", "-t", "0"); err != nil {
 			t.Errorf("cleanup: %v", err)
 		}
 	}
 	// conmon, containers' processes, podman's storage mounts and the cgroups under
 	// /<Namespace>, as for a containerd's dir.
-	for _, err := range teardown(p.Dir, nil) {
+	for _, err := range harness.TeardownRunDir(p.Dir) {
 		t.Errorf("cleanup: %v", err)
 	}
 	if err := os.RemoveAll(p.Dir); err != nil {
@@ -190,7 +191,7 @@ func (p *Podman) cleanup(t testing.TB, existed map[string]bool) {
 		}
 	}
 	for _, path := range podmanHostPaths {
-		if !existed[path] && exists(path) {
+		if !existed[path] && harness.Exists(path) {
 			t.Errorf("podman left %s on the host", path)
 		}
 	}

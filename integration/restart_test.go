@@ -8,10 +8,12 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/rtshim/rtshim/internal/harness"
 )
 
 // taskPID is the init PID of a running task, from `ctr tasks ls`.
-func (d *Daemon) taskPID(t testing.TB, id string) int {
+func taskPID(t testing.TB, d *harness.Daemon, id string) int {
 	t.Helper()
 	for line := range strings.Lines(d.MustCtr(t, "tasks", "ls")) {
 		f := strings.Fields(line)
@@ -34,13 +36,13 @@ func (d *Daemon) taskPID(t testing.TB, id string) int {
 // containerd restarts; the restarted daemon reconnects to their shims, execs into them, and
 // deletes them cleanly.
 func TestContainerdRestart(t *testing.T) {
-	requireRoot(t)
+	env.RequireRoot(t)
 	d := startContainerd(t)
-	before := snapshotCPUTree(t)
+	before := harness.SnapshotCPUTree(t)
 	rr := map[string]string{"rtshim.io/policy": "rr", "rtshim.io/priority": "20", "rtshim.io/rt-runtime-us": "150000"}
-	d.start(t, RunOpts{ID: "fifo", Annotations: fifo80, Args: []string{"/bin/schedinfo", "-sleep", "300"}}, "policy=SCHED_FIFO")
-	d.start(t, RunOpts{ID: "rr", Annotations: rr, Args: []string{"/bin/schedinfo", "-sleep", "300"}}, "policy=SCHED_RR")
-	pids := map[string]int{"fifo": d.taskPID(t, "fifo"), "rr": d.taskPID(t, "rr")}
+	d.Start(t, harness.RunOpts{ID: "fifo", Annotations: fifo80, Args: []string{"/bin/schedinfo", "-sleep", "300"}}, "policy=SCHED_FIFO")
+	d.Start(t, harness.RunOpts{ID: "rr", Annotations: rr, Args: []string{"/bin/schedinfo", "-sleep", "300"}}, "policy=SCHED_RR")
+	pids := map[string]int{"fifo": taskPID(t, d, "fifo"), "rr": taskPID(t, d, "rr")}
 
 	d.Restart(t)
 
@@ -49,23 +51,23 @@ func TestContainerdRestart(t *testing.T) {
 		prio     uint32
 		budgetUS int64
 	}{"fifo": {unix.SCHED_FIFO, 80, 100000}, "rr": {unix.SCHED_RR, 20, 150000}} {
-		if pid := d.taskPID(t, id); pid != pids[id] {
+		if pid := taskPID(t, d, id); pid != pids[id] {
 			t.Errorf("%s: init pid %d after restart, was %d", id, pid, pids[id])
 		}
 		attr, err := unix.SchedGetAttr(pids[id], 0)
 		if err != nil || attr.Policy != want.policy || attr.Priority != want.prio {
 			t.Errorf("%s after restart: policy %v (%v), want %d/%d", id, attr, err, want.policy, want.prio)
 		}
-		if exists(cgroupV1Path("cpu", "cpu.rt_runtime_us")) {
-			if got := readCgroupInt(t, d.cpuFile(id, "cpu.rt_runtime_us")); got != want.budgetUS {
+		if harness.RTGroupSched() {
+			if got := harness.ReadInt(t, d.CPUFile(id, "cpu.rt_runtime_us")); got != want.budgetUS {
 				t.Errorf("%s after restart: budget %d, want %d", id, got, want.budgetUS)
 			}
 		}
 	}
-	if s := parseSched(t, d.MustCtr(t, "tasks", "exec", "--exec-id", "x", "fifo", "/bin/schedinfo")); s["policy"] != "SCHED_OTHER" {
+	if s := harness.ParseSched(t, d.MustCtr(t, "tasks", "exec", "--exec-id", "x", "fifo", "/bin/schedinfo")); s["policy"] != "SCHED_OTHER" {
 		t.Errorf("exec after restart: %v, want SCHED_OTHER", s)
 	}
-	d.remove(t, "fifo")
-	d.remove(t, "rr")
-	d.assertRestored(t, before)
+	d.Remove(t, "fifo")
+	d.Remove(t, "rr")
+	d.AssertRestored(t, before)
 }

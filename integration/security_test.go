@@ -3,15 +3,16 @@
 package integration
 
 import (
-	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/rtshim/rtshim/internal/harness"
 )
 
 // TestOperatorBounds: the operator's config bounds what a container may ask for; a request
 // above each bound is refused, and switched-off request channels are ignored.
 func TestOperatorBounds(t *testing.T) {
-	requireRoot(t)
+	env.RequireRoot(t)
 	d := startContainerd(t)
 	dir := t.TempDir()
 	strict := writeFile(t, dir, "strict.toml", `[limits]
@@ -24,7 +25,7 @@ priority = 10
 rt_runtime_us = 20000
 `)
 	deaf := writeFile(t, dir, "deaf.toml", "[limits]\nhonor_annotations = false\nhonor_env = false\n")
-	before := snapshotCPUTree(t)
+	before := harness.SnapshotCPUTree(t)
 	for _, tc := range []struct {
 		name   string
 		config string
@@ -45,7 +46,7 @@ rt_runtime_us = 20000
 		{"environment ignored", deaf, nil, []string{"RTSHIM_POLICY=fifo"}, nil, "SCHED_OTHER"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			out, code, err := d.Run(t, RunOpts{ConfigPath: tc.config, Annotations: tc.ann, Env: tc.env, Args: []string{"/bin/schedinfo"}})
+			out, code, err := d.Run(t, harness.RunOpts{ConfigPath: tc.config, Annotations: tc.ann, Env: tc.env, Args: []string{"/bin/schedinfo"}})
 			if tc.refuse != nil {
 				if err == nil {
 					t.Fatalf("ran:\n%s", out)
@@ -60,37 +61,26 @@ rt_runtime_us = 20000
 			if err != nil || code != 0 {
 				t.Fatalf("exit %d, %v:\n%s", code, err, out)
 			}
-			if s := parseSched(t, out); s["policy"] != tc.policy {
+			if s := harness.ParseSched(t, out); s["policy"] != tc.policy {
 				t.Errorf("policy %s, want %s", s["policy"], tc.policy)
 			}
 		})
 	}
-	d.assertRestored(t, before)
+	d.AssertRestored(t, before)
 }
 
 // TestGrantAddsOnlySysNice: grant mode's capabilities are apply mode's plus CAP_SYS_NICE,
 // nothing else.
 func TestGrantAddsOnlySysNice(t *testing.T) {
-	requireRoot(t)
+	env.RequireRoot(t)
 	d := startContainerd(t)
 	capsOf := func(ann map[string]string) uint64 {
-		out := d.mustRun(t, RunOpts{Annotations: ann, Args: []string{"/bin/schedinfo", "-caps"}})
-		for line := range strings.Lines(out) {
-			if hex, ok := strings.CutPrefix(strings.TrimSpace(line), "capeff="); ok {
-				var v uint64
-				if _, err := fmt.Sscanf(hex, "%x", &v); err != nil {
-					t.Fatal(err)
-				}
-				return v
-			}
-		}
-		t.Fatalf("no capeff in:\n%s", out)
-		return 0
+		return harness.CapEff(t, d.MustRun(t, harness.RunOpts{Annotations: ann, Args: []string{"/bin/schedinfo", "-caps"}}))
 	}
 	apply := capsOf(fifo80)
 	grant := capsOf(map[string]string{"rtshim.io/policy": "fifo", "rtshim.io/mode": "grant"})
-	if diff := apply ^ grant; diff != 1<<capSysNice || grant&(1<<capSysNice) == 0 {
+	if diff := apply ^ grant; diff != 1<<harness.CapSysNice || grant&(1<<harness.CapSysNice) == 0 {
 		t.Errorf("grant mode capabilities %#x, apply mode %#x: differ by %#x, want exactly CAP_SYS_NICE (%#x)",
-			grant, apply, diff, uint64(1)<<capSysNice)
+			grant, apply, diff, uint64(1)<<harness.CapSysNice)
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/rtshim/rtshim/internal/harness"
 )
 
 // soakCycles is how many lifecycles TestSoak runs: $RTSHIM_SOAK_N (make soak N=500), else a
@@ -28,13 +30,13 @@ func soakCycles(t *testing.T) int {
 // execs into some, bad input in some) and checks the host is exactly as before: every RT
 // budget and CFS quota under the cpu hierarchy, the daemon's cgroups, the shims, the claims.
 func TestSoak(t *testing.T) {
-	requireRoot(t)
+	env.RequireRoot(t)
 	d := startContainerd(t)
 	n := soakCycles(t)
 	seed := rand.Uint64()
 	t.Logf("%d cycles, seed %d", n, seed)
 	rng := rand.New(rand.NewPCG(seed, 0))
-	before := snapshotCPUTree(t)
+	before := harness.SnapshotCPUTree(t)
 	policies := []map[string]string{
 		{"rtshim.io/policy": "SCHED_FIFO"},
 		{"rtshim.io/policy": "rr", "rtshim.io/priority": "7"},
@@ -59,28 +61,28 @@ func TestSoak(t *testing.T) {
 			bad++
 			ann["rtshim.io/priority"] = []string{"0", "100", "x", "", "99999999999999999999"}[rng.IntN(5)]
 			ann["rtshim.io/policy"] = "fifo"
-			if _, _, err := d.Run(t, RunOpts{ID: id, Annotations: ann, Args: []string{"/bin/true"}}); err == nil ||
+			if _, _, err := d.Run(t, harness.RunOpts{ID: id, Annotations: ann, Args: []string{"/bin/true"}}); err == nil ||
 				!strings.Contains(err.Error(), "invalid argument") {
 				t.Fatalf("cycle %d: bad priority %q: want invalid argument, got %v", i, ann["rtshim.io/priority"], err)
 			}
 			d.Ctr(t, "containers", "delete", id)
 		case rng.IntN(3) == 0: // detached, exec into it, delete
 			execs++
-			d.start(t, RunOpts{ID: id, Annotations: ann, Args: []string{"/bin/schedinfo", "-sleep", "300"}}, "policy=")
+			d.Start(t, harness.RunOpts{ID: id, Annotations: ann, Args: []string{"/bin/schedinfo", "-sleep", "300"}}, "policy=")
 			d.MustCtr(t, "tasks", "exec", "--exec-id", "x", id, "/bin/schedinfo")
-			d.remove(t, id)
+			d.Remove(t, id)
 		default:
-			d.mustRun(t, RunOpts{ID: id, Annotations: ann, Args: []string{"/bin/schedinfo"}})
+			d.MustRun(t, harness.RunOpts{ID: id, Annotations: ann, Args: []string{"/bin/schedinfo"}})
 		}
 	}
 	t.Logf("%d cycles: %d with bad input, %d with an exec", n, bad, execs)
-	d.assertRestored(t, before)
-	if dirs, err := cgroupTree(d.CgroupPath("")); err != nil || len(dirs) > 10 {
+	d.AssertRestored(t, before)
+	if dirs, err := harness.CgroupTree(d.CgroupPath("")); err != nil || len(dirs) > 10 {
 		// Only the namespace's own cgroup (one per hierarchy) may remain, as with runc.
 		t.Errorf("cgroups left: %v %v", dirs, err)
 	}
 	for i := range n {
-		if pid := d.findShim(fmt.Sprintf("soak-%d", i)); pid != 0 {
+		if pid := d.FindShim(fmt.Sprintf("soak-%d", i)); pid != 0 {
 			t.Errorf("shim of soak-%d still runs: pid %d", i, pid)
 		}
 	}

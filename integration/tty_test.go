@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rtshim/rtshim/internal/harness"
 )
 
 // TestTTY: a container with a terminal (ctr run -t, as docker run -it) works through the rt
@@ -19,7 +21,7 @@ import (
 // process that exits at once now and then, with the stock shim as with ours (seen here once in
 // about 1800 runs under CPU load: `ctr run -t` printed nothing).
 func TestTTY(t *testing.T) {
-	requireRoot(t)
+	env.RequireRoot(t)
 	if _, err := exec.LookPath("script"); err != nil {
 		t.Fatal("script(1) (util-linux) is needed to give ctr a terminal")
 	}
@@ -27,10 +29,10 @@ func TestTTY(t *testing.T) {
 	for i, tc := range []struct {
 		runtime string
 		ann     []string
-	}{{stockRuntime, nil}, {rtRuntime, nil}, {rtRuntime, []string{"--annotation", "rtshim.io/policy=fifo"}}} {
-		ctr := []string{filepath.Join(containerdDir, "ctr"), "--address", d.Address, "--namespace", d.Namespace,
+	}{{harness.StockRuntime, nil}, {harness.RTRuntime, nil}, {harness.RTRuntime, []string{"--annotation", "rtshim.io/policy=fifo"}}} {
+		ctr := []string{filepath.Join(env.ContainerdDir, "ctr"), "--address", d.Address, "--namespace", d.Namespace,
 			"run", "-t", "--rm", "--runtime", tc.runtime}
-		ctr = append(append(ctr, tc.ann...), "--rootfs", rootfsDir, "tty-"+string(rune('a'+i)), "/bin/sh", "-c", "'tty; sleep 0.2; exit 4'")
+		ctr = append(append(ctr, tc.ann...), "--rootfs", env.Rootfs, "tty-"+string(rune('a'+i)), "/bin/sh", "-c", "'tty; sleep 0.2; exit 4'")
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		// script runs its command through sh: the container's own command is quoted so that
 		// exit 4 is the container's status, passed on by ctr, not script's shell's.

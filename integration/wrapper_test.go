@@ -4,71 +4,96 @@ package integration
 
 import (
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/rtshim/rtshim/internal/harness"
 )
 
-// runWrapped runs a container through the stock runc shim with runc-rt as its runc binary
-// (containerd's BinaryName, as Docker's path runtimes and Podman use a runtime binary).
-func (d *Daemon) runWrapped(t testing.TB, id string, ann map[string]string, detach bool, args ...string) (string, string, error) {
-	t.Helper()
-	ctr := []string{"run", "--runtime", stockRuntime, "--runc-binary", filepath.Join(binDir, "runc-rt")}
-	if detach {
-		ctr = append(ctr, "--detach", "--log-uri", "file://"+d.OutputFile(id))
-	} else {
-		ctr = append(ctr, "--rm")
-	}
-	for k, v := range ann {
-		ctr = append(ctr, "--annotation", k+"="+v)
-	}
-	return d.Ctr(t, append(append(ctr, "--rootfs", rootfsDir, id), args...)...)
+// wrapped runs o through the stock runc shim with runc-rt as its runc binary (containerd's
+// BinaryName, as Docker's path runtimes and Podman use a runtime binary).
+func wrapped(o harness.RunOpts) harness.RunOpts {
+	o.Runtime, o.RuncBinary = harness.StockRuntime, filepath.Join(env.BinDir, "runc-rt")
+	return o
 }
 
 // TestRuncWrapper: runc-rt gives the same results as the shim through an engine that only
 // runs a runc binary: policy at the first instruction, budget while running and given back on
 // delete, exec policy, refusals with the reason, passthrough for everything else.
 func TestRuncWrapper(t *testing.T) {
-	requireRoot(t)
-	d := startContainerdWith(t, DaemonOpts{Env: []string{"RTSHIM_RUNC=" + filepath.Join(toolsDir, "runc")}})
-	before := snapshotCPUTree(t)
+	env.RequireRoot(t)
+	d := env.StartContainerd(t, harness.Options{Env: []string{"RTSHIM_RUNC=" + filepath.Join(env.ToolsDir, "runc")}})
+	before := harness.SnapshotCPUTree(t)
 
-	out, _, err := d.runWrapped(t, "first", fifo80, false, "/bin/schedinfo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if s := parseSched(t, out); s["policy"] != "SCHED_FIFO" || s["priority"] != "80" {
+	out := d.MustRun(t, wrapped(harness.RunOpts{ID: "first", Annotations: fifo80, Args: []string{"/bin/schedinfo"}}))
+	if s := harness.ParseSched(t, out); s["policy"] != "SCHED_FIFO" || s["priority"] != "80" {
 		t.Errorf("runc-rt: %v, want SCHED_FIFO 80", s)
 	}
-	out, _, err = d.runWrapped(t, "plain", nil, false, "/bin/sh", "-c", "echo plain")
-	if err != nil || out != "plain\n" {
-		t.Errorf("passthrough: %q, %v", out, err)
+	out, code, err := d.Run(t, wrapped(harness.RunOpts{ID: "plain", Args: []string{"/bin/sh", "-c", "echo plain"}}))
+	if err != nil || code != 0 || out != "plain\n" {
+		t.Errorf("passthrough: %q, exit %d, %v", out, code, err)
 	}
 
-	if _, _, err := d.runWrapped(t, "long", fifo80, true, "/bin/schedinfo", "-sleep", "300"); err != nil {
-		t.Fatal(err)
-	}
-	waitForFile(t, d.OutputFile("long"), "policy=SCHED_FIFO")
-	if exists(cgroupV1Path("cpu", "cpu.rt_runtime_us")) {
-		if got := readCgroupInt(t, d.cpuFile("long", "cpu.rt_runtime_us")); got != 100000 {
+	d.Start(t, wrapped(harness.RunOpts{ID: "long", Annotations: fifo80, Args: []string{"/bin/schedinfo", "-sleep", "300"}}), "policy=SCHED_FIFO")
+	if harness.RTGroupSched() {
+		if got := harness.ReadInt(t, d.CPUFile("long", "cpu.rt_runtime_us")); got != 100000 {
 			t.Errorf("budget %d while running, want 100000", got)
 		}
 	}
-	if s := parseSched(t, d.MustCtr(t, "tasks", "exec", "--exec-id", "x", "long", "/bin/schedinfo")); s["policy"] != "SCHED_OTHER" {
+	if s := harness.ParseSched(t, d.MustCtr(t, "tasks", "exec", "--exec-id", "x", "long", "/bin/schedinfo")); s["policy"] != "SCHED_OTHER" {
 		t.Errorf("exec through runc-rt: %v, want SCHED_OTHER", s)
 	}
-	d.remove(t, "long")
+	d.Remove(t, "long")
 
-	_, stderr, err := d.runWrapped(t, "bad", map[string]string{"rtshim.io/policy": "fifo", "rtshim.io/priority": "150"}, false, "/bin/true")
-	if err == nil || !strings.Contains(stderr, `rtshim.io/priority="150"`) {
-		t.Errorf("bad priority through runc-rt: %v\n%s", err, stderr)
+	bad := map[string]string{"rtshim.io/policy": "fifo", "rtshim.io/priority": "150"}
+	if out, _, err := d.Run(t, wrapped(harness.RunOpts{ID: "bad", Annotations: bad, Args: []string{"/bin/true"}})); err == nil ||
+		!strings.Contains(err.Error(), `rtshim.io/priority="150"`) {
+		t.Errorf("bad priority through runc-rt: %v\n%s", err, out)
 	}
 	d.Ctr(t, "containers", "delete", "bad")
-	d.assertRestored(t, before)
-	if recs, err := filepath.Glob(filepath.Join(stateDir, "wrapper", "*")); err != nil || len(recs) > 0 {
+	d.AssertRestored(t, before)
+	if recs, err := filepath.Glob(filepath.Join(harness.StateDir, "wrapper", "*")); err != nil || len(recs) > 0 {
 		for _, r := range recs {
 			if strings.Contains(r, d.Namespace) {
 				t.Errorf("wrapper record left: %s", r)
 			}
 		}
 	}
+}
+
+// TestRuncWrapperExecPolicy: runc-rt and the shim share one lifecycle core, so runc-rt too
+// gives a process exec'd into a container the container's RT exec policy where the runc
+// under test applies process.scheduler (runc ≥ 1.2), and refuses it where it does not (runc
+// 1.1 ignores process.scheduler, and an exec'd process may finish before anything could be set
+// afterwards) with a failed-precondition error that names the runc version, as the shim does
+// (TestExecPolicy). make test-compat runs it with runc 1.5 and Debian's runc 1.1.
+func TestRuncWrapperExecPolicy(t *testing.T) {
+	env.RequireRoot(t)
+	d := env.StartContainerd(t, harness.Options{Env: []string{"RTSHIM_RUNC=" + env.Runc}})
+	before := harness.SnapshotCPUTree(t)
+	ann := map[string]string{"rtshim.io/policy": "SCHED_FIFO", "rtshim.io/priority": "80", "rtshim.io/exec-policy": "SCHED_FIFO"}
+	d.Start(t, wrapped(harness.RunOpts{ID: "exec-fifo", Annotations: ann, Args: []string{"/bin/schedinfo", "-sleep", "300"}}),
+		"policy=SCHED_FIFO priority=80 ")
+
+	out, stderr, err := d.Ctr(t, "tasks", "exec", "--exec-id", "x", "exec-fifo", "/bin/schedinfo")
+	if env.RuncIgnoresScheduler() {
+		if err == nil {
+			t.Errorf("exec-policy SCHED_FIFO through runc-rt with runc %s: ran, want a refusal:\n%s", env.RuncVersion, out)
+		}
+		for _, w := range []string{"failed precondition", "rtshim.io/exec-policy=SCHED_FIFO", "runc 1.2 or newer",
+			"runc " + strconv.Quote(env.RuncVersion)} {
+			if !strings.Contains(stderr, w) {
+				t.Errorf("refusal with runc %s does not say %q:\n%s", env.RuncVersion, w, stderr)
+			}
+		}
+		if strings.Contains(out, "policy=") {
+			t.Errorf("the refused process ran:\n%s", out)
+		}
+		t.Logf("refused as expected: %s", strings.TrimSpace(stderr))
+	} else if s := harness.ParseSched(t, out); err != nil || s["policy"] != "SCHED_FIFO" || s["priority"] != "50" {
+		t.Errorf("exec with exec-policy SCHED_FIFO through runc-rt with runc %s: %v (%v), want SCHED_FIFO 50", env.RuncVersion, s, err)
+	}
+	d.Remove(t, "exec-fifo")
+	d.AssertRestored(t, before)
 }

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rtshim/rtshim/internal/testenv"
+	"github.com/rtshim/rtshim/internal/harness"
 )
 
 // applyContrib applies contrib/kubernetes/ as a user does: the RuntimeClasses and the
@@ -106,7 +106,7 @@ func testContrib(t *testing.T, c *cluster) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s, err := testenv.ParseSched(out)
+		s, err := harness.ParseSchedOutput(out)
 		if err != nil {
 			t.Fatal(err)
 		}

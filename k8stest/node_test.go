@@ -15,7 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/rtshim/rtshim/internal/testenv"
+	"github.com/rtshim/rtshim/internal/harness"
 )
 
 // The contrib files the node is configured from, so that they cannot rot.
@@ -119,7 +119,7 @@ func (n *node) startNamespace(containerdConfig, shimConfig string) error {
 // test (their rtshim config is the node's, nodeShimConfig, as the file names it).
 func (n *node) containerdConfig() (string, error) {
 	dir := n.dir("containerd")
-	config := testenv.DaemonConfig
+	config := harness.DaemonConfig
 	for _, p := range []string{"io.containerd.grpc.v1.cri", "io.containerd.cri.v1.images", "io.containerd.cri.v1.runtime", "io.containerd.podsandbox.controller.v1.podsandbox"} {
 		config = strings.Replace(config, "  \""+p+"\",\n", "", 1)
 	}

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rtshim/rtshim/internal/testenv"
+	"github.com/rtshim/rtshim/internal/harness"
 )
 
 // testRestart is issue point 3's restarts: the kubelet, then containerd, restarted under
@@ -77,7 +77,7 @@ func testRestart(t *testing.T, c *cluster) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if s, err := testenv.ParseSched(out); err != nil || s["policy"] != "SCHED_OTHER" {
+		if s, err := harness.ParseSchedOutput(out); err != nil || s["policy"] != "SCHED_OTHER" {
 			t.Errorf("kubectl exec after the containerd restart: %v %v, want SCHED_OTHER", s, err)
 		}
 	})

@@ -253,8 +253,12 @@ func waitCgroupsGone(t testing.TB, pods ...*pod) {
 	t.Helper()
 	err := waitFor("the deleted pods' cgroups to go", 60*time.Second, nil, func() error {
 		for _, p := range pods {
-			if dirs, err := cgroupTree(p.podCgroup()); err != nil || len(dirs) > 0 {
-				return fmt.Errorf("%s: %v %v", p.Metadata.Name, dirs, err)
+			dirs, err := cgroupTree(p.podCgroup())
+			if err != nil {
+				return fmt.Errorf("%s: %w", p.Metadata.Name, err)
+			}
+			if len(dirs) > 0 {
+				return fmt.Errorf("%s: cgroups left: %v", p.Metadata.Name, dirs)
 			}
 		}
 		return nil

@@ -39,9 +39,14 @@ const (
 	ContainerTypeSandbox    = "sandbox"
 )
 
-// Keys lists every annotation key, in the order error messages show them.
-var Keys = []string{KeyPolicy, KeyPriority, KeyNice, KeyDeadline, KeyResetOnFork, KeyMode,
+// EnvKeys lists the keys that have an RTSHIM_ variable form, in the order error messages show
+// them. The tuning keys have none: they change host-global settings, which an image's ENV must
+// never ask for, whatever limits.honor_env says.
+var EnvKeys = []string{KeyPolicy, KeyPriority, KeyNice, KeyDeadline, KeyResetOnFork, KeyMode,
 	KeyRTRuntimeUS, KeyCPUQuota, KeyExecPolicy}
+
+// Keys lists every annotation key, in the order error messages show them.
+var Keys = append(slices.Clone(EnvKeys), tuningKeys...)
 
 // EnvName is the environment variable that stands for an annotation key:
 // "rtshim.io/reset-on-fork" -> "RTSHIM_RESET_ON_FORK".
@@ -53,12 +58,15 @@ func EnvName(key string) string {
 // exactly as the user wrote it, so every error message points at the line to fix.
 type setting struct {
 	key, value string
-	level      int // levelEnv < levelPod < levelContainer: the higher one wins
+	level      int  // levelEnv < levelAliasPod < levelPod < levelAliasContainer < levelContainer: the higher one wins
+	alias      bool // a CRI-O annotation (crioAliases)
 }
 
 const (
 	levelEnv = iota + 1
+	levelAliasPod
 	levelPod
+	levelAliasContainer
 	levelContainer
 )
 
@@ -138,6 +146,9 @@ func ParseRequest(spec *specs.Spec, rules *Rules) (*Request, error) {
 	if err := applyAllocation(req, spec, set, &r); err != nil {
 		return nil, err
 	}
+	if req.Tuning, req.TuningSkipped, err = buildTuning(set, spec, &r); err != nil {
+		return nil, err
+	}
 	return req, nil
 }
 
@@ -154,6 +165,7 @@ func gather(spec *specs.Spec, cfg *Rules) (settings, error) {
 	if !cfg.Limits.HonorAnnotations {
 		return set, nil
 	}
+	gatherAliases(set, spec.Annotations, spec.Annotations[AnnotationContainerName])
 	names := make([]string, 0, len(spec.Annotations))
 	for k := range spec.Annotations {
 		if strings.HasPrefix(k, Prefix) {
@@ -217,8 +229,8 @@ func gatherEnv(set settings, env []string) error {
 		}
 		k, ok := envKey(name)
 		if !ok {
-			names := make([]string, len(Keys))
-			for i, k := range Keys {
+			names := make([]string, len(EnvKeys))
+			for i, k := range EnvKeys {
 				names[i] = EnvName(k)
 			}
 			return invalid(name, value, "unknown variable; the RTSHIM_ variables are %s", strings.Join(names, ", "))
@@ -232,7 +244,7 @@ func gatherEnv(set settings, env []string) error {
 
 // envKey is the annotation key an RTSHIM_ variable stands for.
 func envKey(name string) (string, bool) {
-	for _, k := range Keys {
+	for _, k := range EnvKeys {
 		if EnvName(k) == name {
 			return k, true
 		}

@@ -73,7 +73,7 @@ func TestParseRequestErrors(t *testing.T) {
 		{name: "exec not allowed", ann: fifo(KeyExecPolicy, "rr"), cfg: func(c *Rules) { c.Limits.AllowedPolicies = []string{"fifo"} },
 			errs: []string{`rtshim.io/exec-policy="rr": SCHED_RR is not allowed`}},
 		{name: "unknown key", ann: map[string]string{"rtshim.io/polcy": "fifo"},
-			errs: []string{`rtshim.io/polcy="fifo": unknown key; valid keys are rtshim.io/policy, rtshim.io/priority`, "rtshim.io/exec-policy, each optionally followed by .container.<container-name>"}},
+			errs: []string{`rtshim.io/polcy="fifo": unknown key; valid keys are rtshim.io/policy, rtshim.io/priority`, "rtshim.io/cpu-freq-governor, each optionally followed by .container.<container-name>"}},
 		{name: "upper case key", ann: map[string]string{"rtshim.io/Policy": "fifo"}, errs: []string{"rtshim.io/Policy=", "unknown key"}},
 		{name: "bare prefix", ann: map[string]string{"rtshim.io/": "x"}, errs: []string{"unknown key"}},
 		{name: "weird key quoted", ann: map[string]string{"rtshim.io/\nx": "1"}, errs: []string{`"rtshim.io/\nx"="1": unknown key`}},

@@ -129,7 +129,7 @@ func TestShowKey(t *testing.T) {
 func TestEnvName(t *testing.T) {
 	want := []string{"RTSHIM_POLICY", "RTSHIM_PRIORITY", "RTSHIM_NICE", "RTSHIM_DEADLINE", "RTSHIM_RESET_ON_FORK",
 		"RTSHIM_MODE", "RTSHIM_RT_RUNTIME_US", "RTSHIM_CPU_QUOTA", "RTSHIM_EXEC_POLICY"}
-	for i, k := range Keys {
+	for i, k := range EnvKeys {
 		if got := EnvName(k); got != want[i] {
 			t.Errorf("EnvName(%s) = %s, want %s", k, got, want[i])
 		}

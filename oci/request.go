@@ -81,6 +81,14 @@ type Request struct {
 	// AllocatedUS is the budget, per RTPeriodUS, the container's rtshim.io/rt-bandwidth
 	// allocation gave it (0: none); RTRuntimeUS equals it then.
 	AllocatedUS int64 `json:",omitempty"`
+	// Tuning is the container's host tuning (exclusive CPUs, IRQs, C-states, governor); nil: none.
+	Tuning *Tuning `json:",omitempty"`
+	// TuningSkipped says why CRI-O's tuning annotations were not applied to this container (it
+	// does not own whole CPUs, which CRI-O skips too).
+	TuningSkipped string `json:",omitempty"`
+	// ExemptAlways: CRI-O's cpu-quota.crio.io asked for the quota exemption, which CRI-O gives
+	// whatever the container's policy.
+	ExemptAlways bool `json:",omitempty"`
 }
 
 // SpecError is a refusal of the spec's own process.scheduler (set by the engine, NRI or by
@@ -105,4 +113,6 @@ type Grant struct {
 func (r *Request) NeedsBudget() bool { return r != nil && (r.Sched.Policy.RealTime() || r.BudgetOnly) }
 
 // ExemptQuota reports whether the container's CFS quota must be lifted.
-func (r *Request) ExemptQuota() bool { return r.NeedsBudget() && r.CPUQuota == QuotaDisable }
+func (r *Request) ExemptQuota() bool {
+	return (r.NeedsBudget() || r != nil && r.ExemptAlways) && r.CPUQuota == QuotaDisable
+}

@@ -86,6 +86,7 @@ func build(set settings, fromSpec *specs.Scheduler, rules *Rules) (*Request, err
 			return nil, invalid(v.key, v.value, "must be %s or %s", QuotaDisable, QuotaKeep)
 		}
 		r.CPUQuota = q
+		r.ExemptAlways = v.alias && q == QuotaDisable
 	}
 	exec, err := execSched(set, r.Sched.Policy, rules)
 	if err != nil {

@@ -45,6 +45,19 @@ type Limits struct {
 	HonorAnnotations  bool `toml:"honor_annotations"`
 	HonorEnv          bool `toml:"honor_env"`
 
+	// Host tuning (rtshim.io/cpus and the knobs that act on a container's CPUs). Each changes
+	// host-global settings for as long as the container runs, so nothing is allowed by default.
+	// TunableCPUs is the CPU list a container may take or tune ("": none).
+	TunableCPUs string `toml:"tunable_cpus"`
+	// AllowExclusiveCPUs permits rtshim.io/cpus and cpu-load-balancing (a cpuset partition).
+	AllowExclusiveCPUs bool `toml:"allow_exclusive_cpus"`
+	// AllowIRQTuning permits irq-load-balancing (IRQ affinities and irqbalance's banned CPUs).
+	AllowIRQTuning bool `toml:"allow_irq_tuning"`
+	// AllowCStates permits cpu-c-states (each CPU's pm_qos_resume_latency_us).
+	AllowCStates bool `toml:"allow_cstates"`
+	// AllowedGovernors are the cpufreq governors cpu-freq-governor may set (empty: none).
+	AllowedGovernors []string `toml:"allowed_governors"`
+
 	// TickUS is one scheduler tick of the running kernel (1/CONFIG_HZ), filled in by the host
 	// before requests are parsed; 0 when unknown (DefaultTickUS is assumed).
 	TickUS int64 `toml:"-"`
@@ -77,6 +90,7 @@ func DefaultRules() Rules {
 			AllowGrant:        true,
 			HonorAnnotations:  true,
 			HonorEnv:          false,
+			AllowedGovernors:  []string{},
 		},
 	}
 }
@@ -153,6 +167,7 @@ func (r *Rules) Check() []string {
 	if !bad && l.AllowedPolicies != nil {
 		l.AllowedPolicies = allowed
 	}
+	p = append(p, l.checkTuning()...)
 	return p
 }
 
@@ -185,6 +200,7 @@ const kernelRTRuntimeUS = 950000
 // fail with the config key to fix instead of producing odd requests, and r is not modified.
 func (r Rules) validated() (Rules, error) {
 	r.Limits.AllowedPolicies = slices.Clone(r.Limits.AllowedPolicies)
+	r.Limits.AllowedGovernors = slices.Clone(r.Limits.AllowedGovernors)
 	if problems := r.Check(); len(problems) > 0 {
 		return r, invalidConfig(strings.Join(problems, "; "))
 	}

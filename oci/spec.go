@@ -167,8 +167,8 @@ func WithRlimit(typ string, n uint64) func(*specs.Spec) {
 		if spec.Process == nil {
 			spec.Process = &specs.Process{}
 		}
-		rl := slices.DeleteFunc(spec.Process.Rlimits, func(r specs.POSIXRlimit) bool { return r.Type == typ })
-		spec.Process.Rlimits = append(rl, specs.POSIXRlimit{Type: typ, Hard: n, Soft: n})
+		spec.Process.Rlimits = slices.DeleteFunc(spec.Process.Rlimits, func(r specs.POSIXRlimit) bool { return r.Type == typ })
+		spec.Process.Rlimits = append(spec.Process.Rlimits, specs.POSIXRlimit{Type: typ, Hard: n, Soft: n})
 	}
 }
 

@@ -18,14 +18,19 @@ import (
 	"github.com/rtshim/rtshim/internal/sched"
 )
 
-// Host is where procfs and the kernel config are; tests point it at fake trees.
+// Host is where procfs, sysfs, /run and the kernel config are; tests point it at fake trees.
 type Host struct {
 	ProcRoot string
 	BootDir  string
+	// SysRoot is sysfs ("": /sys); RunRoot is /run, where irqbalance's socket is ("": irqbalance
+	// is not told about tuned CPUs).
+	SysRoot, RunRoot string
 }
 
 // DefaultHost is the real host.
-func DefaultHost() Host { return Host{ProcRoot: "/proc", BootDir: "/boot"} }
+func DefaultHost() Host {
+	return Host{ProcRoot: "/proc", BootDir: "/boot", SysRoot: "/sys", RunRoot: "/run"}
+}
 
 func (h Host) procs() sched.Procs { return sched.Procs{Root: h.ProcRoot} }
 

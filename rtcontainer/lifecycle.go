@@ -28,6 +28,9 @@ func (c *Container) AfterCreate(ctx context.Context) error {
 		if err := c.locate(ctx); err != nil {
 			return err
 		}
+		if err := c.tune(ctx); err != nil {
+			return err
+		}
 		if err := c.applyInit(ctx); err != nil {
 			return err
 		}
@@ -201,6 +204,9 @@ func (h Host) Forget(ctx context.Context, stateDir, ns, id string) error {
 	cg, err := h.cgroups(stateDir)
 	if err == nil {
 		err = cg.Release(ctx, ns, id)
+	}
+	if terr := h.forgetTuning(ctx, stateDir, ns, id); err == nil {
+		err = terr
 	}
 	if rerr := removeRecord(stateDir, ns, id); err == nil {
 		err = rerr

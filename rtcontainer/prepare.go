@@ -14,6 +14,7 @@ import (
 	"github.com/rtshim/rtshim/cgroupfix"
 	"github.com/rtshim/rtshim/internal/failpoint"
 	"github.com/rtshim/rtshim/oci"
+	"github.com/rtshim/rtshim/tuning"
 )
 
 // Container is a container with a request, between Prepare and AfterDelete.
@@ -32,6 +33,10 @@ type Container struct {
 	hook     func(step string) error
 	// stopGuard stops the pod quota guard (see guardPod).
 	stopGuard context.CancelFunc
+	// tuner holds the container's host tuning, reserved in Prepare, applied in AfterCreate;
+	// tuneLeaf is its cgroup as linux.cgroupsPath names it.
+	tuner    *tuning.Manager
+	tuneLeaf string
 }
 
 // Prepare is the step before `runc create`: it parses the container's request and, for one
@@ -60,6 +65,15 @@ func (h Host) Prepare(ctx context.Context, o Options) (_ *Container, retErr erro
 		stateDir: o.Config.StateDir, detached: o.Detached, hook: failpoint.Hook(spec.Annotations)}
 	cg.Hook = c.hook
 
+	// The tuning first: a container refused its CPUs gets no budget either.
+	if err := h.reserveTuning(ctx, c, spec, o.SystemdCgroup); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if retErr != nil && c.tuner != nil {
+			c.Abort(ctx)
+		}
+	}()
 	claim, err := h.admit(c, spec, rules, o.SystemdCgroup)
 	if err != nil {
 		return nil, err
@@ -82,7 +96,7 @@ func (h Host) Prepare(ctx context.Context, o Options) (_ *Container, retErr erro
 	// The spec is rewritten only once the budget is granted: a refused container's bundle is
 	// left as it came.
 	oci.PrepareSpec(spec, req, claim != nil && claim.RuntimeUS > 0)
-	if o.Detached && req.Mode == oci.ModeApply {
+	if o.Detached && req.Mode == oci.ModeApply || deferPolicy(req) {
 		oci.WithoutScheduler(spec)
 	}
 	if err := WriteSpec(specPath, spec); err != nil {
@@ -172,6 +186,9 @@ func (h Host) checkDeadline(c *Container, spec *specs.Spec, leaf string) error {
 	if hi, ok := sysctl("sched_deadline_period_max_us"); ok && d.Period > time.Duration(hi)*time.Microsecond {
 		return fmt.Errorf("%w: %s: period %v is above this host's maximum, kernel.sched_deadline_period_max_us=%d",
 			errdefs.ErrInvalidArgument, key, d.Period, hi)
+	}
+	if t := c.Req.Tuning; t != nil && t.Exclusive {
+		return nil // the container's CPUs become a root domain of their own (checked after tune)
 	}
 	if spec.Linux != nil && spec.Linux.Resources != nil && spec.Linux.Resources.CPU != nil {
 		// A DEADLINE task whose CPUs do not span its root domain is refused with a bare EPERM.

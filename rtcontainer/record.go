@@ -78,8 +78,11 @@ func (h Host) Lookup(ctx context.Context, o Options) (*Container, error) {
 		return nil, err
 	}
 	var r record
-	if err := json.Unmarshal(b, &r); err != nil || r.Request == nil {
-		return nil, fmt.Errorf("corrupt record of container %s: %v", o.ID, err)
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("corrupt record of container %s: %w", o.ID, err)
+	}
+	if r.Request == nil {
+		return nil, fmt.Errorf("corrupt record of container %s: no request", o.ID)
 	}
 	cg, err := h.cgroups(o.Config.StateDir)
 	if err != nil {

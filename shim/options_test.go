@@ -1,7 +1,6 @@
 package shim
 
 import (
-	"github.com/rtshim/rtshim/config"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +11,8 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/containerd/typeurl/v2"
 	"google.golang.org/protobuf/types/known/emptypb"
+
+	"github.com/rtshim/rtshim/config"
 )
 
 func TestResolveOptions(t *testing.T) {

@@ -3,6 +3,7 @@
 package vmtest
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -36,7 +37,7 @@ func TestConsole(t *testing.T) {
 			[]string{"FAIL: TestV2Quota/rt"}},
 		{"skipped", strings.Replace(pass, "--- PASS: TestV2Kernel", "--- SKIP: TestV2Kernel", 1),
 			[]string{"SKIP: TestV2Kernel"}},
-		{"cut off (timeout, panic)", pass[:strings.Index(pass, "--- PASS: TestV2Quota (")],
+		{"cut off (timeout, panic)", cutAt(pass, "--- PASS: TestV2Quota ("),
 			[]string{"no result from TestV2Quota", "no final PASS line from the VM's test binary",
 				"the VM's /init did not report the test binary's exit status"}},
 		{"exit status", strings.Replace(pass, "exit status 0", "exit status 1", 1),
@@ -59,4 +60,13 @@ func TestConsole(t *testing.T) {
 	if !slices.Equal(c.results, want) {
 		t.Errorf("results %v, want %v", c.results, want)
 	}
+}
+
+// cutAt is s up to the first sep, which must be there.
+func cutAt(s, sep string) string {
+	before, _, found := strings.Cut(s, sep)
+	if !found {
+		panic(fmt.Sprintf("%q not in the test console", sep))
+	}
+	return before
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/rtshim/rtshim/cgroupfix"
+	"github.com/rtshim/rtshim/internal/harness"
 )
 
 var (
@@ -42,10 +43,10 @@ func TestV2Kernel(t *testing.T) {
 		t.Errorf("not a PREEMPT_RT kernel: /sys/kernel/realtime %q, %v", rt, err)
 	}
 	hier, err := cgroupfix.FindCPU("/proc")
-	if err != nil || !hier.V2 || hier.Mount != cgroupRoot {
-		t.Errorf("cpu controller: %+v, %v; want cgroup v2 at %s", hier, err, cgroupRoot)
+	if err != nil || !hier.V2 || hier.Mount != harness.CgroupRoot {
+		t.Errorf("cpu controller: %+v, %v; want cgroup v2 at %s", hier, err, harness.CgroupRoot)
 	}
-	enabled := strings.Fields(readCgroup(t, "/", "cgroup.subtree_control"))
+	enabled := strings.Fields(harness.ReadCgroup(t, "/", "cgroup.subtree_control"))
 	for _, c := range []string{"cpu", "cpuset", "memory", "pids", "io"} {
 		if !slices.Contains(enabled, c) {
 			t.Errorf("controller %s not enabled in the root's subtree_control %v", c, enabled)
@@ -64,15 +65,15 @@ func TestV2Kernel(t *testing.T) {
 // container cannot switch itself to RT; a privileged one can on this kernel.
 func TestV2StockControl(t *testing.T) {
 	d := guest(t)
-	s := parseSched(t, d.mustRun(t, runOpts{id: "stock", runtime: stockRuntime, annotations: fifo80, args: []string{"/bin/schedinfo"}}))
+	s := harness.ParseSched(t, d.MustRun(t, harness.RunOpts{ID: "stock", Runtime: harness.StockRuntime, Annotations: fifo80, Args: []string{"/bin/schedinfo"}}))
 	if s["policy"] != "SCHED_OTHER" {
 		t.Errorf("stock runc shim: policy %s, want SCHED_OTHER", s["policy"])
 	}
-	out := d.mustRun(t, runOpts{id: "stock-set", runtime: stockRuntime, args: []string{"/bin/schedinfo", "-set", "fifo", "10"}})
+	out := d.MustRun(t, harness.RunOpts{ID: "stock-set", Runtime: harness.StockRuntime, Args: []string{"/bin/schedinfo", "-set", "fifo", "10"}})
 	if !strings.Contains(out, "set=error:Operation not permitted") {
 		t.Errorf("unprivileged stock container switched to FIFO:\n%s", out)
 	}
-	out = d.mustRun(t, runOpts{id: "stock-priv", runtime: stockRuntime, privileged: true, args: []string{"/bin/schedinfo", "-set", "fifo", "10"}})
+	out = d.MustRun(t, harness.RunOpts{ID: "stock-priv", Runtime: harness.StockRuntime, Privileged: true, Args: []string{"/bin/schedinfo", "-set", "fifo", "10"}})
 	if !strings.Contains(out, "set=ok") {
 		t.Errorf("privileged stock container could not switch to FIFO on cgroup v2 without RT_GROUP_SCHED:\n%s", out)
 	}
@@ -93,7 +94,7 @@ func TestV2PolicyAtFirstInstruction(t *testing.T) {
 		{"rr", map[string]string{"rtshim.io/policy": "rr", "rtshim.io/priority": "10"}, "SCHED_RR", "10"},
 	} {
 		t.Run(tc.policy, func(t *testing.T) {
-			s := parseSched(t, d.mustRun(t, runOpts{id: tc.id, annotations: tc.annotations, args: []string{"/bin/schedinfo"}}))
+			s := harness.ParseSched(t, d.MustRun(t, harness.RunOpts{ID: tc.id, Annotations: tc.annotations, Args: []string{"/bin/schedinfo"}}))
 			if s["policy"] != tc.policy || s["priority"] != tc.prio {
 				t.Errorf("got %v, want %s %s", s, tc.policy, tc.prio)
 			}
@@ -110,19 +111,19 @@ func TestV2Deadline(t *testing.T) {
 	d := guest(t)
 	dl := map[string]string{"rtshim.io/policy": "deadline", "rtshim.io/deadline": "runtime=500us,deadline=2ms,period=2ms"}
 	t.Run("all CPUs", func(t *testing.T) {
-		s := parseSched(t, d.mustRun(t, runOpts{id: "deadline", annotations: dl, args: []string{"/bin/schedinfo"}}))
+		s := harness.ParseSched(t, d.MustRun(t, harness.RunOpts{ID: "deadline", Annotations: dl, Args: []string{"/bin/schedinfo"}}))
 		if s["policy"] != "SCHED_DEADLINE" || s["runtime_ns"] != "500000" || s["deadline_ns"] != "2000000" || s["period_ns"] != "2000000" {
 			t.Errorf("got %v, want SCHED_DEADLINE 500us/2ms/2ms", s)
 		}
 		assertNoResidue(t, "deadline")
 	})
 	t.Run("pinned to CPU 1", func(t *testing.T) {
-		out, _, err := d.run(t, runOpts{id: "deadline-pinned", annotations: dl, cpusetCPUs: "1", args: []string{"/bin/schedinfo"}})
-		d.ctr(t, "containers", "delete", "deadline-pinned")
+		out, _, err := d.Run(t, harness.RunOpts{ID: "deadline-pinned", Annotations: dl, CPUSetCPUs: "1", Args: []string{"/bin/schedinfo"}})
+		d.Ctr(t, "containers", "delete", "deadline-pinned")
 		if err == nil {
 			t.Fatalf("a SCHED_DEADLINE container pinned to CPU 1 ran:\n%s", out)
 		}
-		for _, w := range []string{"failed precondition", "SCHED_DEADLINE", "root domain spans CPUs 0-1", "cpuset.cpus.partition"} {
+		for _, w := range []string{"failed precondition", "SCHED_DEADLINE", "root domain spans CPUs 0-", "cpuset.cpus.partition"} {
 			if !strings.Contains(err.Error(), w) {
 				t.Errorf("error does not say %q:\n%v", w, err)
 			}
@@ -136,11 +137,11 @@ func TestV2Deadline(t *testing.T) {
 func TestV2GrantMode(t *testing.T) {
 	d := guest(t)
 	grant := map[string]string{"rtshim.io/policy": "SCHED_FIFO", "rtshim.io/mode": "grant"}
-	out := d.mustRun(t, runOpts{id: "grant", annotations: grant, args: []string{"/bin/schedinfo", "-caps", "-set", "fifo", "30"}})
-	if s := parseSched(t, out); s["policy"] != "SCHED_OTHER" {
+	out := d.MustRun(t, harness.RunOpts{ID: "grant", Annotations: grant, Args: []string{"/bin/schedinfo", "-caps", "-set", "fifo", "30"}})
+	if s := harness.ParseSched(t, out); s["policy"] != "SCHED_OTHER" {
 		t.Errorf("grant mode: started with %s, want SCHED_OTHER", s["policy"])
 	}
-	if !hasCap(t, out, capSysNice) {
+	if !harness.HasCap(t, out, harness.CapSysNice) {
 		t.Errorf("grant mode: CAP_SYS_NICE missing:\n%s", out)
 	}
 	if !strings.Contains(out, "set=ok\n") || !strings.Contains(out, "policy=SCHED_FIFO priority=30 ") {
@@ -153,17 +154,17 @@ func TestV2GrantMode(t *testing.T) {
 // container asks for another exec policy.
 func TestV2ExecPolicy(t *testing.T) {
 	d := guest(t)
-	d.start(t, runOpts{id: "exec", annotations: fifo80, args: []string{"/bin/schedinfo", "-sleep", "600"}}, "policy=SCHED_FIFO")
-	if s := parseSched(t, d.mustCtr(t, "tasks", "exec", "--exec-id", "x", "exec", "/bin/schedinfo")); s["policy"] != "SCHED_OTHER" {
+	d.Start(t, harness.RunOpts{ID: "exec", Annotations: fifo80, Args: []string{"/bin/schedinfo", "-sleep", "600"}}, "policy=SCHED_FIFO")
+	if s := harness.ParseSched(t, d.MustCtr(t, "tasks", "exec", "--exec-id", "x", "exec", "/bin/schedinfo")); s["policy"] != "SCHED_OTHER" {
 		t.Errorf("exec into a FIFO 80 container: %v, want SCHED_OTHER", s)
 	}
 	rr := map[string]string{"rtshim.io/policy": "fifo", "rtshim.io/exec-policy": "SCHED_RR"}
-	d.start(t, runOpts{id: "exec-rr", annotations: rr, args: []string{"/bin/schedinfo", "-sleep", "600"}}, "policy=SCHED_FIFO")
-	if s := parseSched(t, d.mustCtr(t, "tasks", "exec", "--exec-id", "x", "exec-rr", "/bin/schedinfo")); s["policy"] != "SCHED_RR" || s["priority"] != "50" {
+	d.Start(t, harness.RunOpts{ID: "exec-rr", Annotations: rr, Args: []string{"/bin/schedinfo", "-sleep", "600"}}, "policy=SCHED_FIFO")
+	if s := harness.ParseSched(t, d.MustCtr(t, "tasks", "exec", "--exec-id", "x", "exec-rr", "/bin/schedinfo")); s["policy"] != "SCHED_RR" || s["priority"] != "50" {
 		t.Errorf("exec with exec-policy SCHED_RR: %v", s)
 	}
-	d.remove(t, "exec")
-	d.remove(t, "exec-rr")
+	d.Remove(t, "exec")
+	d.Remove(t, "exec-rr")
 	assertNoResidue(t, "exec", "exec-rr")
 }
 
@@ -179,25 +180,25 @@ func TestV2QuotaExemption(t *testing.T) {
 		annotations map[string]string
 		want        string
 	}{
-		{"quota-rt", rtRuntime, fifo80, "max 100000"},
-		{"quota-plain", rtRuntime, nil, "50000 100000"},
-		{"quota-keep", rtRuntime, keep, "50000 100000"},
-		{"quota-stock", stockRuntime, fifo80, "50000 100000"},
+		{"quota-rt", harness.RTRuntime, fifo80, "max 100000"},
+		{"quota-plain", harness.RTRuntime, nil, "50000 100000"},
+		{"quota-keep", harness.RTRuntime, keep, "50000 100000"},
+		{"quota-stock", harness.StockRuntime, fifo80, "50000 100000"},
 	} {
 		t.Run(tc.id, func(t *testing.T) {
-			d.start(t, runOpts{id: tc.id, runtime: tc.runtime, annotations: tc.annotations, cpuQuota: 50000, cpuPeriod: 100000,
-				args: []string{"/bin/schedinfo", "-sleep", "600"}}, "policy=")
-			cg := cgroupOf(t, d.pid(t, tc.id))
+			d.Start(t, harness.RunOpts{ID: tc.id, Runtime: tc.runtime, Annotations: tc.annotations, CPUQuota: 50000, CPUPeriod: 100000,
+				Args: []string{"/bin/schedinfo", "-sleep", "600"}}, "policy=")
+			cg := harness.CgroupOf(t, d.PID(t, tc.id))
 			if want := "/" + namespace + "/" + tc.id; cg != want {
 				t.Errorf("init's cgroup %s, want %s", cg, want)
 			}
-			if got := cpuMax(t, cg); got != tc.want {
+			if got := harness.CPUMax(t, cg); got != tc.want {
 				t.Errorf("cpu.max = %q, want %q", got, tc.want)
 			}
-			if c := claimOf(t, tc.id); c != nil && c.Leaf != cg {
+			if c := d.ClaimOf(t, tc.id); c != nil && c.Leaf != cg {
 				t.Errorf("claim names cgroup %s, the init is in %s", c.Leaf, cg)
 			}
-			d.remove(t, tc.id)
+			d.Remove(t, tc.id)
 			assertNoResidue(t, tc.id)
 		})
 	}
@@ -209,47 +210,47 @@ func TestV2QuotaExemption(t *testing.T) {
 func TestV2PodExemption(t *testing.T) {
 	d := guest(t)
 	const rtPod, plainPod, podQuota = "/pod-rt", "/pod-plain", "50000 100000"
-	makePod(t, rtPod, podQuota)
-	makePod(t, plainPod, podQuota)
+	harness.MakePod(t, rtPod, podQuota)
+	harness.MakePod(t, plainPod, podQuota)
 	sleep := []string{"/bin/schedinfo", "-sleep", "600"}
 	rt := with(fifo80, criContainer)
 
-	d.start(t, runOpts{id: "pod-rt1", annotations: rt, cgroup: rtPod + "/rt1", cpuQuota: 20000, cpuPeriod: 100000, args: sleep}, "policy=SCHED_FIFO")
-	d.start(t, runOpts{id: "pod-rt2", annotations: rt, cgroup: rtPod + "/rt2", cpuQuota: 20000, cpuPeriod: 100000, args: sleep}, "policy=SCHED_FIFO")
-	d.start(t, runOpts{id: "pod-plain", annotations: criContainer, cgroup: plainPod + "/plain", cpuQuota: 20000, cpuPeriod: 100000, args: sleep}, "policy=SCHED_OTHER")
+	d.Start(t, harness.RunOpts{ID: "pod-rt1", Annotations: rt, Cgroup: rtPod + "/rt1", CPUQuota: 20000, CPUPeriod: 100000, Args: sleep}, "policy=SCHED_FIFO")
+	d.Start(t, harness.RunOpts{ID: "pod-rt2", Annotations: rt, Cgroup: rtPod + "/rt2", CPUQuota: 20000, CPUPeriod: 100000, Args: sleep}, "policy=SCHED_FIFO")
+	d.Start(t, harness.RunOpts{ID: "pod-plain", Annotations: criContainer, Cgroup: plainPod + "/plain", CPUQuota: 20000, CPUPeriod: 100000, Args: sleep}, "policy=SCHED_OTHER")
 
 	for id, leaf := range map[string]string{"pod-rt1": rtPod + "/rt1", "pod-rt2": rtPod + "/rt2"} {
-		if cg := cgroupOf(t, d.pid(t, id)); cg != leaf {
+		if cg := harness.CgroupOf(t, d.PID(t, id)); cg != leaf {
 			t.Errorf("%s: init's cgroup %s, want %s", id, cg, leaf)
 		}
-		if got := cpuMax(t, leaf); got != "max 100000" {
+		if got := harness.CPUMax(t, leaf); got != "max 100000" {
 			t.Errorf("%s: container cpu.max %q, want \"max 100000\"", id, got)
 		}
-		if c := claimOf(t, id); c == nil || c.Leaf != leaf || c.Pod != rtPod {
+		if c := d.ClaimOf(t, id); c == nil || c.Leaf != leaf || c.Pod != rtPod {
 			t.Errorf("%s: claim %+v, want leaf %s pod %s", id, c, leaf, rtPod)
 		}
 	}
-	if got := cpuMax(t, rtPod); got != "max 100000" {
+	if got := harness.CPUMax(t, rtPod); got != "max 100000" {
 		t.Errorf("RT pod cpu.max %q while its RT containers run, want \"max 100000\"", got)
 	}
-	if got := cpuMax(t, plainPod); got != podQuota {
+	if got := harness.CPUMax(t, plainPod); got != podQuota {
 		t.Errorf("non-RT pod cpu.max %q, want %q", got, podQuota)
 	}
-	if got := cpuMax(t, plainPod+"/plain"); got != "20000 100000" {
+	if got := harness.CPUMax(t, plainPod+"/plain"); got != "20000 100000" {
 		t.Errorf("non-RT container cpu.max %q, want \"20000 100000\"", got)
 	}
 
-	d.remove(t, "pod-rt1")
-	if got := cpuMax(t, rtPod); got != "max 100000" {
+	d.Remove(t, "pod-rt1")
+	if got := harness.CPUMax(t, rtPod); got != "max 100000" {
 		t.Errorf("RT pod cpu.max %q while pod-rt2 still runs, want \"max 100000\"", got)
 	}
-	d.remove(t, "pod-rt2")
-	if got := cpuMax(t, rtPod); got != podQuota {
+	d.Remove(t, "pod-rt2")
+	if got := harness.CPUMax(t, rtPod); got != podQuota {
 		t.Errorf("RT pod cpu.max %q after its RT containers were deleted, want %q back", got, podQuota)
 	}
-	d.remove(t, "pod-plain")
+	d.Remove(t, "pod-plain")
 	for _, cg := range []string{rtPod + "/rt1", rtPod + "/rt2", plainPod + "/plain"} {
-		if cgroupExists(cg) {
+		if harness.CgroupExists(cg) {
 			t.Errorf("cgroup %s left behind", cg)
 		}
 	}
@@ -269,14 +270,14 @@ func TestV2UpdateKeepsExemption(t *testing.T) {
 		{"update-plain", nil, "20000 100000"},
 	} {
 		t.Run(tc.id, func(t *testing.T) {
-			d.start(t, runOpts{id: tc.id, annotations: tc.annotations, args: []string{"/bin/schedinfo", "-sleep", "600"}}, "policy=")
-			if err := d.updateCPU(t, tc.id, 20000, 100000); err != nil {
+			d.Start(t, harness.RunOpts{ID: tc.id, Annotations: tc.annotations, Args: []string{"/bin/schedinfo", "-sleep", "600"}}, "policy=")
+			if err := d.UpdateCPU(t, tc.id, 20000, 100000); err != nil {
 				t.Fatalf("update: %v", err)
 			}
-			if got := cpuMax(t, cgroupOf(t, d.pid(t, tc.id))); got != tc.want {
+			if got := harness.CPUMax(t, harness.CgroupOf(t, d.PID(t, tc.id))); got != tc.want {
 				t.Errorf("cpu.max = %q after update, want %q", got, tc.want)
 			}
-			d.remove(t, tc.id)
+			d.Remove(t, tc.id)
 			assertNoResidue(t, tc.id)
 		})
 	}
@@ -295,8 +296,8 @@ func TestV2BadInput(t *testing.T) {
 		{"bad-policy", map[string]string{"rtshim.io/policy": "SCHED_FOO"}, []string{"rtshim.io/policy", `"SCHED_FOO"`}},
 	} {
 		t.Run(tc.id, func(t *testing.T) {
-			out, _, err := d.run(t, runOpts{id: tc.id, annotations: tc.annotations, args: []string{"/bin/schedinfo"}})
-			d.ctr(t, "containers", "delete", tc.id)
+			out, _, err := d.Run(t, harness.RunOpts{ID: tc.id, Annotations: tc.annotations, Args: []string{"/bin/schedinfo"}})
+			d.Ctr(t, "containers", "delete", tc.id)
 			if err == nil {
 				t.Fatalf("container ran:\n%s", out)
 			}
@@ -331,8 +332,8 @@ func TestV2RefusedRTGroupSched(t *testing.T) {
 	if err := os.WriteFile(config, []byte(strings.Replace(string(real), "# CONFIG_RT_GROUP_SCHED is not set", "CONFIG_RT_GROUP_SCHED=y", 1)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, _, err := d.run(t, runOpts{id: "refused", annotations: fifo80, args: []string{"/bin/schedinfo"}})
-	d.ctr(t, "containers", "delete", "refused")
+	out, _, err := d.Run(t, harness.RunOpts{ID: "refused", Annotations: fifo80, Args: []string{"/bin/schedinfo"}})
+	d.Ctr(t, "containers", "delete", "refused")
 	if err == nil {
 		t.Fatalf("a FIFO container ran although the kernel config says RT_GROUP_SCHED:\n%s", out)
 	}
@@ -343,8 +344,8 @@ func TestV2RefusedRTGroupSched(t *testing.T) {
 	}
 	t.Logf("refused as expected: %v", err)
 	// Non-RT containers are not affected.
-	s := parseSched(t, d.mustRun(t, runOpts{id: "refused-batch", annotations: map[string]string{"rtshim.io/policy": "batch"},
-		args: []string{"/bin/schedinfo"}}))
+	s := harness.ParseSched(t, d.MustRun(t, harness.RunOpts{ID: "refused-batch", Annotations: map[string]string{"rtshim.io/policy": "batch"},
+		Args: []string{"/bin/schedinfo"}}))
 	if s["policy"] != "SCHED_BATCH" {
 		t.Errorf("non-RT container: %v", s)
 	}
@@ -373,15 +374,15 @@ func TestV2MixedLoad(t *testing.T) {
 	}
 	worst, p99 := map[string]int64{}, map[string]int64{}
 	for _, r := range runs {
-		o := runOpts{id: r.id, annotations: r.annotations, args: []string{"/bin/mixedapp", "-d", "5", "-b", "2"}}
+		o := harness.RunOpts{ID: r.id, Annotations: r.annotations, Args: []string{"/bin/mixedapp", "-d", "5", "-b", "2"}}
 		if r.quota {
-			o.cpuQuota, o.cpuPeriod = 50000, 100000
+			o.CPUQuota, o.CPUPeriod = 50000, 100000
 		}
-		d.start(t, o, "cycles=")
-		if got := cpuMax(t, "/"+namespace+"/"+r.id); got != r.cpuMax {
+		d.Start(t, o, "cycles=")
+		if got := harness.CPUMax(t, "/"+namespace+"/"+r.id); got != r.cpuMax {
 			t.Errorf("%s: cpu.max %q, want %q", r.id, got, r.cpuMax)
 		}
-		out, _ := os.ReadFile(d.outputFile(r.id))
+		out, _ := os.ReadFile(d.OutputFile(r.id))
 		res := parseMixed(t, string(out))
 		if res["policy"] != "SCHED_FIFO" {
 			t.Errorf("%s: RT loop ran %s", r.id, res["policy"])
@@ -389,7 +390,7 @@ func TestV2MixedLoad(t *testing.T) {
 		worst[r.id], _ = strconv.ParseInt(res["max_us"], 10, 64)
 		p99[r.id], _ = strconv.ParseInt(res["p99_us"], 10, 64)
 		t.Logf("%s: cycles=%s missed=%s p50=%sus p99=%sus max=%sus", r.id, res["cycles"], res["missed"], res["p50_us"], res["p99_us"], res["max_us"])
-		d.remove(t, r.id)
+		d.Remove(t, r.id)
 	}
 	// Kept: throttled for the ~75 ms of each period left after two burners spent 50 ms.
 	if worst["mixed-kept"] < 20000 {
@@ -432,10 +433,10 @@ func parseMixed(t testing.TB, out string) map[string]string {
 // shim's records.
 func TestV2NoResidue(t *testing.T) {
 	d := guest(t)
-	if out := d.mustCtr(t, "containers", "ls", "-q"); strings.TrimSpace(out) != "" {
+	if out := d.MustCtr(t, "containers", "ls", "-q"); strings.TrimSpace(out) != "" {
 		t.Errorf("containers left: %s", out)
 	}
-	ents, _ := os.ReadDir(path.Join(cgroupRoot, namespace))
+	ents, _ := os.ReadDir(path.Join(harness.CgroupRoot, namespace))
 	for _, e := range ents {
 		if e.IsDir() {
 			t.Errorf("cgroup %s left behind", path.Join("/", namespace, e.Name()))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"testing"
+	"time"
 )
 
 // envGuest is set by the VM's /init: this binary runs inside the VM.
@@ -15,19 +16,21 @@ func TestMain(m *testing.M) {
 	if os.Getenv(envGuest) == "" {
 		os.Exit(m.Run())
 	}
+	start := time.Now()
 	d, err := startDaemon()
 	if err != nil {
 		fmt.Printf("FAIL: start containerd: %v\n", err)
 		os.Exit(1)
 	}
+	fmt.Printf("vmtest: containerd serves after %v\n", time.Since(start).Round(100*time.Millisecond))
 	guestDaemon = d
 	code := m.Run()
-	if err := d.stop(); err != nil {
+	if code != 0 {
+		fmt.Printf("vmtest: containerd log (last 300 lines):\n%s\n", d.LogTail(300))
+	}
+	if err := d.Close(); err != nil {
 		fmt.Printf("FAIL: stop containerd: %v\n", err)
 		code = 1
-	}
-	if code != 0 {
-		d.printLog(300)
 	}
 	os.Exit(code)
 }

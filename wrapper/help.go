@@ -2,6 +2,7 @@ package wrapper
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -20,7 +21,8 @@ func (w Wrapper) help(runc string, args []string) int {
 	}
 	os.Stdout.Write(renameRunc(out, name))
 	if err != nil {
-		if exit, ok := err.(*exec.ExitError); ok {
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
 			return exit.ExitCode()
 		}
 		fmt.Fprintf(w.Stderr, "runc-rt: %s: %v\n", runc, err)

@@ -12,11 +12,14 @@ import (
 	"github.com/rtshim/rtshim/internal/nodeinstall"
 )
 
-func main() {
+func main() { os.Exit(run()) }
+
+func run() int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	if err := nodeinstall.Run(ctx, os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "rtshim-node-install:", err)
-		os.Exit(1)
+		return 1
 	}
+	return 0
 }

@@ -56,7 +56,7 @@ func runApp(h doctor.Host, args ...string) (code int, stdout, stderr string) {
 // severity the fake host earns (it lacks most of /proc and /sys: info, never a failure).
 var readyFindings = []string{
 	"cgroup.version=ok", "cgroup.driver=ok", "rt.group-sched=info", "rt.throttling=info", "kernel.preempt-rt=warn",
-	"cpu.isolation=info", "irq.balance=ok", "cpu.governor=info", "cpu.cstates=info", "containerd.version=info",
+	"cpu.isolation=info", "irq.balance=ok", "cpu.governor=info", "cpu.cstates=info", "cpu.tuning=info", "containerd.version=info",
 	"containerd.runtime=info", "shim.binary=ok", "shim.config=ok", "rtshim.orphans=ok",
 }
 
@@ -123,7 +123,7 @@ func checkFindings(t *testing.T, name string, code int, r jsonReport, want []str
 func TestDoctorExitStatus(t *testing.T) {
 	h, root := readyHost(t)
 	code, out, errOut := runApp(h, "doctor")
-	if code != exitOK || !strings.HasPrefix(out, "rtshim doctor: READY for real-time containers (0 fail, 1 warn, 7 info, 6 ok)\n") ||
+	if code != exitOK || !strings.HasPrefix(out, "rtshim doctor: READY for real-time containers (0 fail, 1 warn, 8 info, 6 ok)\n") ||
 		!strings.Contains(out, "\n[WARN] kernel.preempt-rt: ") || strings.Contains(out, "[FAIL]") {
 		t.Fatalf("ready host: exit %d\n%s%s", code, out, errOut)
 	}

@@ -317,8 +317,8 @@ func TestDpkgInstall(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	dpkg := func(args ...string) string {
-		return run(t, "dpkg", append([]string{"--root=" + root, "--log=" + filepath.Join(root, "dpkg.log")}, args...)...)
+	dpkg := func(args ...string) {
+		run(t, "dpkg", append([]string{"--root=" + root, "--log=" + filepath.Join(root, "dpkg.log")}, args...)...)
 	}
 	status := func() string {
 		out, _ := exec.Command("dpkg-query", "--root="+root, "--showformat=${Status}", "--show", "rtshim").Output()

@@ -4,7 +4,7 @@
 #
 #   /init                 hack/vm/init.sh
 #   /bin, /sbin, /usr     busybox and its applets
-#   /usr/local/bin        containerd, ctr, containerd-shim-runc-v2, runc, containerd-shim-rt-v2
+#   /usr/local/bin        containerd, ctr, containerd-shim-runc-v2, runc, containerd-shim-rt-v2, runc-rt
 #   /lib*, /usr/lib*      the shared libraries runc needs (ldd)
 #   /rootfs               the test container rootfs (make rootfs)
 #   /boot/config-<rel>    the kernel's config, where the shim looks for it
@@ -26,7 +26,7 @@ cp "$busybox" "$stage/bin/busybox"
 for applet in $("$busybox" --list-full); do
 	[[ -e $stage/$applet ]] || ln -s /bin/busybox "$stage/$applet"
 done
-for f in "$tools_dir"/{containerd,ctr,containerd-shim-runc-v2,runc} "$bin_dir/containerd-shim-rt-v2"; do
+for f in "$tools_dir"/{containerd,ctr,containerd-shim-runc-v2,runc} "$bin_dir"/{containerd-shim-rt-v2,runc-rt}; do
 	install -m 0755 "$f" "$stage/usr/local/bin/"
 done
 # Shared libraries of the dynamically linked binaries (runc: libc, libseccomp), at the paths

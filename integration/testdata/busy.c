@@ -1,5 +1,5 @@
 /*
- * busy: CPU load for the latency benchmarks (latency_bench_test.go).
+ * busy: CPU load for the latency benchmarks (bench/latency_test.go).
  *
  *   busy -n N [-t SEC] [-- PROGRAM ARGS...]
  *

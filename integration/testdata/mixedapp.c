@@ -1,6 +1,6 @@
 /*
  * mixedapp: a real-time application with SCHED_OTHER parts, for the quota benchmark
- * (latency_bench_test.go).
+ * (bench/quota_test.go).
  *
  *   mixedapp [-d SEC] [-i INTERVAL_US] [-w WORK_US] [-b BURNERS]
  *

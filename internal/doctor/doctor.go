@@ -82,6 +82,7 @@ var checks = []check{
 	(*env).irqBalance,
 	(*env).cpuGovernor,
 	(*env).cStates,
+	(*env).cpuTuning,
 	(*env).containerdVersion,
 	(*env).containerdRuntime,
 	(*env).shimBinary,

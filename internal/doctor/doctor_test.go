@@ -15,7 +15,7 @@ func TestGoodHost(t *testing.T) {
 		t.Fatalf("good host not ready: %+v", r)
 	}
 	want := []string{"cgroup.version", "cgroup.driver", "rt.group-sched", "rt.throttling", "kernel.preempt-rt",
-		"cpu.isolation", "irq.balance", "cpu.governor", "cpu.cstates", "containerd.version", "containerd.runtime", "shim.binary",
+		"cpu.isolation", "irq.balance", "cpu.governor", "cpu.cstates", "cpu.tuning", "containerd.version", "containerd.runtime", "shim.binary",
 		"shim.config", "rtshim.orphans"}
 	if len(r.Findings) != len(want) {
 		t.Fatalf("%d findings, want %d", len(r.Findings), len(want))

@@ -1,6 +1,7 @@
 package sched
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -62,8 +63,11 @@ func (p Procs) ReadDeadlineBandwidth(sysRoot string) (DeadlineBandwidth, error) 
 	b.CPUs = len(cpus)
 	rt, err1 := readInt(filepath.Join(p.Root, "sys", "kernel", "sched_rt_runtime_us"))
 	period, err2 := readInt(filepath.Join(p.Root, "sys", "kernel", "sched_rt_period_us"))
-	if err1 != nil || err2 != nil || period <= 0 {
-		return b, fmt.Errorf("read the global RT share: %v %v", err1, err2)
+	if err := errors.Join(err1, err2); err != nil {
+		return b, fmt.Errorf("read the global RT share: %w", err)
+	}
+	if period <= 0 {
+		return b, fmt.Errorf("read the global RT share: sched_rt_period_us = %d", period)
 	}
 	global := bwUnit // sched_rt_runtime_us = -1: no limit
 	if rt >= 0 {

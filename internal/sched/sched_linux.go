@@ -95,7 +95,8 @@ func (p Procs) Threads(pid int) ([]int, error) {
 	return tids, nil
 }
 
-// Apply sets s on every thread of pid that does not have it yet and verifies the result. It
+// Apply sets s on every thread of pid that must run it (see targets) and does not have it yet,
+// and verifies the result. It
 // returns how many threads it had to change: zero when the runtime already applied the policy.
 // New threads may appear while it works, so it repeats until a pass changes nothing.
 func (p Procs) Apply(pid int, s oci.Sched) (changed int, err error) {
@@ -109,8 +110,21 @@ func (p Procs) Apply(pid int, s oci.Sched) (changed int, err error) {
 	return changed, p.Verify(pid, s)
 }
 
+// targets are the threads of pid that must run s. SCHED_DEADLINE goes on the main thread
+// alone: every thread given it is admitted with the full bandwidth (a paused runc init has
+// half a dozen, so a one-CPU root domain would have to admit six times the request, and refuse
+// it), and the main thread is the one that calls execve (runc init locks its Go main goroutine
+// to the initial thread before anything runs), whose program then has it alone. Other policies
+// go on every thread: which one runs on is cheap, and threads can come and go meanwhile.
+func (p Procs) targets(pid int, s oci.Sched) ([]int, error) {
+	if s.Policy == oci.PolicyDeadline {
+		return []int{pid}, nil
+	}
+	return p.Threads(pid)
+}
+
 func (p Procs) applyOnce(pid int, s oci.Sched) (changed int, err error) {
-	tids, err := p.Threads(pid)
+	tids, err := p.targets(pid, s)
 	if err != nil {
 		return 0, err
 	}
@@ -134,9 +148,9 @@ func (p Procs) applyOnce(pid int, s oci.Sched) (changed int, err error) {
 	return changed, nil
 }
 
-// Verify checks every thread of pid has s.
+// Verify checks every thread of pid that must run s (see targets) has it.
 func (p Procs) Verify(pid int, s oci.Sched) error {
-	tids, err := p.Threads(pid)
+	tids, err := p.targets(pid, s)
 	if err != nil {
 		return err
 	}

@@ -34,8 +34,10 @@ func (r Report) WriteText(w io.Writer) error {
 		return err
 	}
 	if len(r.Containers) == 0 {
-		_, err := fmt.Fprintf(w, "no real-time containers (no claims in %s)\n", r.StateDir)
-		return err
+		if _, err := fmt.Fprintf(w, "no real-time containers (no claims in %s)\n", r.StateDir); err != nil {
+			return err
+		}
+		return r.writeTuned(w)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAMESPACE\tID\tPIDS\tPOLICY\tRT BUDGET (µs)\tCPU QUOTA\tPOD QUOTA\tSHIM")
@@ -72,7 +74,7 @@ func (r Report) WriteText(w io.Writer) error {
 		fmt.Fprintln(w, "\nA claim whose shim is gone and whose cgroup holds no process is released by the next RT "+
 			"container's Create or Delete on this host (or by containerd-shim-rt-v2 delete).")
 	}
-	return nil
+	return r.writeTuned(w)
 }
 
 func budget(b *Budget) string {

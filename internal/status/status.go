@@ -109,6 +109,9 @@ type Report struct {
 	// CorruptClaims are claim records that cannot be read: rtshim keeps them (and whatever
 	// they hold) until an operator removes them.
 	CorruptClaims []string `json:"corrupt_claims,omitempty"`
+	// Tuned is every container's host tuning (exclusive CPUs, IRQs, C-states, governor).
+	Tuned       []Tuned `json:"tuning,omitempty"`
+	TuningError string  `json:"tuning_error,omitempty"`
 }
 
 // List reads the claims and the live state of each container. Only an unreadable state dir is
@@ -151,6 +154,7 @@ func List(h Host) (Report, error) {
 	for _, c := range claims {
 		r.Containers = append(r.Containers, inspect(h.ProcRoot, cpu, r.CgroupV2, sched, c))
 	}
+	tuned(h, &r)
 	sort.Slice(r.Containers, func(i, j int) bool {
 		a, b := r.Containers[i], r.Containers[j]
 		return a.Namespace < b.Namespace || a.Namespace == b.Namespace && a.ID < b.ID

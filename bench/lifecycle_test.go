@@ -1,0 +1,417 @@
+//go:build linux
+
+package bench
+
+// The benchmarks measure the rt shim against the stock runc shim, in one
+// private containerd, interleaved. `make bench` runs them (as root) with
+// -benchtime 1x: each benchmark does its whole measurement once, whatever
+// b.N, and reports it through b.ReportMetric and a table on stdout. A missed
+// goal is printed as MISS, not failed: these are measurements; a container
+// that fails to run does fail the benchmark.
+//
+//	RTSHIM_BENCH_ROUNDS      rounds of BenchmarkLifecycle (default 100)
+//	RTSHIM_BENCH_STOCK_SHIM  the stock shim to compare with, as the absolute
+//	                         path of a containerd-shim-runc-v2 binary (ctr
+//	                         --runtime takes one); default io.containerd.runc.v2,
+//	                         RTSHIM_TOOLS_DIR's. With one built from the
+//	                         containerd release the rt shim links, the ratios
+//	                         show the wrapper's cost alone.
+//	RTSHIM_BENCH_LOG_DIR     if set, where to copy each benchmark's containerd
+//	                         log (debug level, with the shims' logs), e.g. to
+//	                         see where a lifecycle's time goes
+
+import (
+	"bytes"
+	"debug/buildinfo"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rtshim/rtshim/bench/plot"
+	"github.com/rtshim/rtshim/bench/report"
+	"github.com/rtshim/rtshim/internal/harness"
+)
+
+// Goals: the rt shim's figure over the stock runc shim's.
+const (
+	goalNonRT = 1.05 // ctr run --rm median wall time, no RT request
+	goalRT    = 1.10 // ctr run --rm median wall time, SCHED_FIFO request (ignored by runc)
+	goalRSS   = 1.10 // shim RSS
+)
+
+// lifecycleKind is one of the four containers each round of BenchmarkLifecycle runs.
+type lifecycleKind struct {
+	name        string // for the table
+	metric      string // for ReportMetric units
+	runtime     string
+	annotations map[string]string
+}
+
+func lifecycleKinds(stock string) []lifecycleKind {
+	return []lifecycleKind{
+		{"rt shim, no request", "rt-nonrt", harness.RTRuntime, nil},
+		{"runc shim, no request", "runc-nonrt", stock, nil},
+		{"rt shim, SCHED_FIFO 80", "rt-rt", harness.RTRuntime, fifo80},
+		{"runc shim, same annotations", "runc-rt", stock, fifo80}, // it ignores them
+	}
+}
+
+// stockShim is the runtime the benchmarks compare with and its binary
+// (see RTSHIM_BENCH_STOCK_SHIM).
+func stockShim(b *testing.B) (runtime, binary string) {
+	b.Helper()
+	p := os.Getenv("RTSHIM_BENCH_STOCK_SHIM")
+	if p == "" {
+		return harness.StockRuntime, filepath.Join(env.ToolsDir, "containerd-shim-runc-v2")
+	}
+	if _, err := os.Stat(p); err != nil || !filepath.IsAbs(p) {
+		b.Fatalf("RTSHIM_BENCH_STOCK_SHIM=%q: want the absolute path of a shim binary (%v)", p, err)
+	}
+	return p, p
+}
+
+// latinSquare orders the kinds of round r as (r+latinSquare[i]) mod 4: a
+// balanced Latin square (Williams design), so over every 4 rounds each kind
+// runs once in each position and right after each other kind once.
+var latinSquare = [4]int{0, 1, 3, 2}
+
+// BenchmarkLifecycle times `ctr run --rm <rootfs> /bin/true` through each
+// runtime, with and without a real-time request.
+func BenchmarkLifecycle(b *testing.B) {
+	env.RequireRoot(b)
+	rounds := 100
+	if s := os.Getenv("RTSHIM_BENCH_ROUNDS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			b.Fatalf("RTSHIM_BENCH_ROUNDS=%q: want a positive integer", s)
+		}
+		rounds = n
+	}
+	stock, stockBinary := stockShim(b)
+	kinds := lifecycleKinds(stock)
+	d := startContainerd(b)
+	keepLog(b, d)
+
+	run := func(k int, id string) time.Duration {
+		kind := kinds[k]
+		start := time.Now()
+		out, code, err := d.Run(b, harness.RunOpts{ID: id, Runtime: kind.runtime, Annotations: kind.annotations, Args: []string{"/bin/true"}})
+		elapsed := time.Since(start)
+		if err != nil || code != 0 {
+			b.Fatalf("%s (%s): exit %d, %v; output:\n%s", id, kind.name, code, err, out)
+		}
+		return elapsed
+	}
+	for w := range 2 {
+		for k := range kinds {
+			run(k, fmt.Sprintf("warmup-%d-%s", w, kinds[k].metric))
+		}
+	}
+
+	loadBefore := loadAvg()
+	times := make([][]float64, len(kinds)) // ms, by kind, in round order
+	for r := range rounds {
+		for _, off := range latinSquare {
+			k := (r + off) % len(kinds)
+			times[k] = append(times[k], ms(run(k, fmt.Sprintf("bench-%d-%s", r, kinds[k].metric))))
+		}
+	}
+
+	var t strings.Builder
+	fmt.Fprintf(&t, "\nLifecycle: `ctr run --rm` of /bin/true, wall time of each ctr run, %d rounds of 4 kinds\n", rounds)
+	fmt.Fprintf(&t, "interleaved (balanced Latin square order), after 2 warm-up runs each; load average %s -> %s\n", loadBefore, loadAvg())
+	fmt.Fprintf(&t, "runc shim: %s (containerd %s)\n\n", repoRel(stockBinary), containerdVersion(stockBinary))
+	fmt.Fprintf(&t, "  %-30s %9s %9s %9s %9s\n", "kind", "min ms", "median ms", "p95 ms", "max ms")
+	for k, kind := range kinds {
+		xs := times[k]
+		fmt.Fprintf(&t, "  %-30s %9.1f %9.1f %9.1f %9.1f\n", kind.name,
+			percentile(xs, 0), median(xs), percentile(xs, 95), percentile(xs, 100))
+		b.ReportMetric(median(xs), "ms-median-"+kind.metric)
+		b.ReportMetric(percentile(xs, 95), "ms-p95-"+kind.metric)
+	}
+	s := newSection("10-lifecycle", "Lifecycle")
+	fmt.Fprintf(&t, "\n  %-30s %7s %7s %17s %7s %9s\n", "rt shim / runc shim", "median", "goal", "95% CI (bootstr.)", "paired", "p95 ratio")
+	for _, c := range []struct {
+		name, metric string
+		num, den     int
+		goal         float64
+	}{
+		{"non-RT containers", "rt/runc-nonrt-ratio", 0, 1, goalNonRT},
+		{"RT containers", "rt/runc-rt-ratio", 2, 3, goalRT},
+	} {
+		num, den := times[c.num], times[c.den]
+		ratio := median(num) / median(den)
+		lo, hi := ratioCI(num, den)
+		fmt.Fprintf(&t, "  %-30s %7.3f %7s %8.3f - %-6.3f %7.3f %9.3f  %s\n", c.name, ratio, fmt.Sprintf("≤ %.2f", c.goal),
+			lo, hi, pairedRatio(num, den), percentile(num, 95)/percentile(den, 95), verdict(ratio, c.goal))
+		b.ReportMetric(ratio, c.metric)
+		s.Goal(report.Goal{Figure: "lifecycle, rt/runc median, " + c.name, Measured: fmt.Sprintf("%.3f", ratio),
+			Goal: fmt.Sprintf("≤ %.2f", c.goal), Verdict: verdict(ratio, c.goal)})
+	}
+	fmt.Fprintf(&t, "  (paired: median over rounds of the per-round ratio)\n")
+	s.pre(t.String())
+	bars := plot.Bars{Title: "ctr run --rm of /bin/true", YLabel: "milliseconds",
+		Series: []plot.BarSeries{{Name: "median"}, {Name: "p95"}}}
+	for k, kind := range kinds {
+		bars.Groups = append(bars.Groups, strings.Replace(kind.name, ", ", ",\n", 1))
+		bars.Series[0].Values = append(bars.Series[0].Values, median(times[k]))
+		bars.Series[1].Values = append(bars.Series[1].Values, percentile(times[k], 95))
+	}
+	s.plot(b, "times", "lifecycle wall time by kind", bars.WriteSVG)
+	s.save(b)
+	b.ReportMetric(0, "ns/op") // the benchmark's own wall time means nothing
+}
+
+// BenchmarkShimMemory measures the resident memory of the shim process of
+// long-running containers, and the size of both shim binaries.
+func BenchmarkShimMemory(b *testing.B) {
+	env.RequireRoot(b)
+	const perRuntime = 5
+	rtBinary := filepath.Join(env.BinDir, "containerd-shim-rt-v2")
+	stock, runcBinary := stockShim(b)
+	d := startContainerd(b)
+	keepLog(b, d)
+
+	// The first two are the comparison; the third tells the RT handling's
+	// share from the binary's.
+	runtimes := []struct {
+		name, metric, runtime, binary string
+		annotations                   map[string]string
+	}{
+		{"rt shim, SCHED_FIFO 80", "rt", harness.RTRuntime, rtBinary, fifo80},
+		{"runc shim, same annot.", "runc", stock, runcBinary, fifo80}, // it ignores them
+		{"rt shim, no request", "rt-nonrt", harness.RTRuntime, rtBinary, nil},
+	}
+	mem := make([][]memSample, len(runtimes))
+	// The comparison's two runtimes interleaved and running at once, so they
+	// see the same host; then the third alone, so that in each phase 5 shims
+	// share a binary's pages (which Pss splits among them).
+	for _, phase := range [][]int{{0, 1}, {2}} {
+		var ids []string
+		var idRuntime []int
+		for i := range perRuntime {
+			for _, r := range phase {
+				rt := runtimes[r]
+				id := fmt.Sprintf("mem-%s-%d", rt.metric, i)
+				d.Start(b, harness.RunOpts{ID: id, Runtime: rt.runtime, Annotations: rt.annotations,
+					Args: []string{"/bin/schedinfo", "-sleep", "300"}}, "policy=")
+
+				ids, idRuntime = append(ids, id), append(idRuntime, r)
+			}
+		}
+		time.Sleep(time.Second) // let the shims settle after Start
+		for i, id := range ids {
+			pid, err := shimPid(d, id, runtimes[idRuntime[i]].binary)
+			if err != nil {
+				b.Fatal(err)
+			}
+			m, err := readMem(pid)
+			if err != nil {
+				b.Fatal(err)
+			}
+			mem[idRuntime[i]] = append(mem[idRuntime[i]], m)
+		}
+		for _, id := range ids {
+			d.Remove(b, id)
+		}
+	}
+
+	var t strings.Builder
+	fmt.Fprintf(&t, "\nShim memory: the shim process of %d detached containers per runtime, 1s after the last start;\n", perRuntime)
+	fmt.Fprintf(&t, "Pss splits the pages the %d running shims of a binary share, USS (Private_Clean+Private_Dirty) counts\n", perRuntime)
+	fmt.Fprintf(&t, "a shim's own pages only\n\n")
+	fmt.Fprintf(&t, "  %-24s %8s %8s %8s %8s %8s %8s %8s\n", "KiB (median unless said)", "RSS min", "RSS", "RSS max", "RssAnon", "RssFile", "Pss", "USS")
+	// med is the median of one field over runtime r's shims.
+	med := func(r int, field func(memSample) float64) float64 {
+		var xs []float64
+		for _, m := range mem[r] {
+			xs = append(xs, field(m))
+		}
+		return median(xs)
+	}
+	rss := func(m memSample) float64 { return m.rss }
+	pss := func(m memSample) float64 { return m.pss }
+	uss := func(m memSample) float64 { return m.uss }
+	for r, rt := range runtimes {
+		rssMin, rssMax := mem[r][0].rss, mem[r][0].rss
+		for _, m := range mem[r] {
+			rssMin, rssMax = min(rssMin, m.rss), max(rssMax, m.rss)
+		}
+		fmt.Fprintf(&t, "  %-24s %8.0f %8.0f %8.0f %8.0f %8.0f %8.0f %8.0f\n", rt.name, rssMin, med(r, rss), rssMax,
+			med(r, func(m memSample) float64 { return m.anon }), med(r, func(m memSample) float64 { return m.file }),
+			med(r, pss), med(r, uss))
+		b.ReportMetric(med(r, rss), "KiB-rss-"+rt.metric)
+		b.ReportMetric(med(r, pss), "KiB-pss-"+rt.metric)
+	}
+	rssRatio := med(0, rss) / med(1, rss)
+	pssRatio := med(0, pss) / med(1, pss)
+	ussRatio := med(0, uss) / med(1, uss)
+	nonRTRatio := med(2, rss) / med(1, rss)
+	fmt.Fprintf(&t, "\n  %-32s %7.3f  goal ≤ %.2f  %s\n", "RSS rt FIFO / runc (median)", rssRatio, goalRSS, verdict(rssRatio, goalRSS))
+	fmt.Fprintf(&t, "  %-32s %7.3f\n", "Pss rt FIFO / runc (median)", pssRatio)
+	fmt.Fprintf(&t, "  %-32s %7.3f\n", "USS rt FIFO / runc (median)", ussRatio)
+	fmt.Fprintf(&t, "  %-32s %7.3f\n", "RSS rt no request / runc", nonRTRatio)
+	b.ReportMetric(rssRatio, "rt/runc-rss-ratio")
+	b.ReportMetric(pssRatio, "rt/runc-pss-ratio")
+	b.ReportMetric(ussRatio, "rt/runc-uss-ratio")
+	b.ReportMetric(nonRTRatio, "rt/runc-nonrt-rss-ratio")
+
+	fmt.Fprintf(&t, "\n  binary sizes (both static and stripped; the containerd module each is built from or links):\n")
+	var sizes []int64
+	for _, bin := range []struct{ name, metric, path string }{
+		{"rt shim", "rt", rtBinary},
+		{"runc shim", "runc", runcBinary},
+	} {
+		st, err := os.Stat(bin.path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		sizes = append(sizes, st.Size())
+		fmt.Fprintf(&t, "  %-24s %10d bytes  %6.2f MiB  containerd %s  %s\n", bin.name, st.Size(),
+			float64(st.Size())/(1<<20), containerdVersion(bin.path), repoRel(bin.path))
+		b.ReportMetric(float64(st.Size()), "bytes-bin-"+bin.metric)
+	}
+	fmt.Fprintf(&t, "  %-24s %10.3f\n", "size rt / runc", float64(sizes[0])/float64(sizes[1]))
+	s := newSection("20-memory", "Shim memory and binary size")
+	s.pre(t.String())
+	s.Goal(report.Goal{Figure: "shim RSS, rt FIFO / runc (median)", Measured: fmt.Sprintf("%.3f", rssRatio),
+		Goal: fmt.Sprintf("≤ %.2f", goalRSS), Verdict: verdict(rssRatio, goalRSS)})
+	s.save(b)
+	b.ReportMetric(0, "ns/op")
+}
+
+// shimPid returns the pid of container id's shim: the one process serving it, which must
+// run binary.
+func shimPid(d *harness.Daemon, id, binary string) (int, error) {
+	found := d.ShimPIDs(id)
+	if len(found) != 1 {
+		return 0, fmt.Errorf("container %s: want one shim process, found %v", id, found)
+	}
+	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", found[0]))
+	if err != nil {
+		return 0, fmt.Errorf("container %s: shim %d: %w", id, found[0], err)
+	}
+	if exe != binary {
+		return 0, fmt.Errorf("container %s: shim %d runs %q, want %s", id, found[0], exe, binary)
+	}
+	return found[0], nil
+}
+
+// keepLog copies the daemon's log to RTSHIM_BENCH_LOG_DIR/<benchmark>.log
+// when b ends, before the daemon's cleanup removes it.
+func keepLog(b *testing.B, d *harness.Daemon) {
+	dir := os.Getenv("RTSHIM_BENCH_LOG_DIR")
+	if dir == "" {
+		return
+	}
+	b.Cleanup(func() {
+		log, err := os.ReadFile(d.LogPath())
+		if err == nil {
+			err = os.MkdirAll(dir, 0o755)
+		}
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dir, b.Name()+".log"), log, 0o644)
+		}
+		if err != nil {
+			b.Errorf("keep the containerd log: %v", err)
+		}
+	})
+}
+
+// memSample is a process's memory, in KiB.
+type memSample struct {
+	rss  float64 // VmRSS
+	anon float64 // RssAnon: heap, stacks, the Go runtime's
+	file float64 // RssFile: the binary's pages touched
+	pss  float64 // Pss: shared pages split among their users
+	uss  float64 // Private_Clean + Private_Dirty: its own pages only
+}
+
+func readMem(pid int) (memSample, error) {
+	var m memSample
+	var privClean, privDirty float64
+	for _, f := range []struct {
+		dst       *float64
+		file, key string
+	}{
+		{&m.rss, "status", "VmRSS:"},
+		{&m.anon, "status", "RssAnon:"},
+		{&m.file, "status", "RssFile:"},
+		{&m.pss, "smaps_rollup", "Pss:"},
+		{&privClean, "smaps_rollup", "Private_Clean:"},
+		{&privDirty, "smaps_rollup", "Private_Dirty:"},
+	} {
+		v, err := procKiB(pid, f.file, f.key)
+		if err != nil {
+			return m, err
+		}
+		*f.dst = v
+	}
+	m.uss = privClean + privDirty
+	return m, nil
+}
+
+// procKiB reads the "<key> <n> kB" line of /proc/<pid>/<file>.
+func procKiB(pid int, file, key string) (float64, error) {
+	path := fmt.Sprintf("/proc/%d/%s", pid, file)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	for line := range bytes.Lines(b) {
+		if rest, ok := bytes.CutPrefix(line, []byte(key)); ok {
+			f := strings.Fields(string(rest))
+			if len(f) == 2 && f[1] == "kB" {
+				return strconv.ParseFloat(f[0], 64)
+			}
+		}
+	}
+	return 0, fmt.Errorf("%s: no %q line in kB", path, key)
+}
+
+// containerdVersion is the version of the containerd module binary was built
+// from or links, from its Go build info; "?" when unknown.
+func containerdVersion(binary string) string {
+	const mod = "github.com/containerd/containerd/v2"
+	bi, err := buildinfo.ReadFile(binary)
+	if err != nil {
+		return "?"
+	}
+	if bi.Main.Path == mod {
+		return bi.Main.Version
+	}
+	for _, dep := range bi.Deps {
+		if dep.Path == mod {
+			if dep.Replace != nil {
+				return dep.Replace.Path + "@" + dep.Replace.Version
+			}
+			return dep.Version
+		}
+	}
+	return "?"
+}
+
+// loadAvg is the host's 1-minute load average, for the table: other work on
+// the host skews the times.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	return strings.Fields(string(b))[0]
+}
+
+// repoRel shows a path relative to the repository (the benchmarks run in bench/), so the
+// committed report names no directory of the machine it ran on.
+func repoRel(p string) string {
+	if root, err := filepath.Abs(".."); err == nil {
+		if rel, err := filepath.Rel(root, p); err == nil && !strings.HasPrefix(rel, "..") {
+			return rel
+		}
+	}
+	return filepath.Base(p)
+}

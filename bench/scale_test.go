@@ -1,0 +1,197 @@
+//go:build linux
+
+package bench
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rtshim/rtshim/bench/plot"
+	"github.com/rtshim/rtshim/internal/harness"
+)
+
+// scaleBudgetUS is the RT budget of each of BenchmarkScale's containers: small, so that 270
+// of them (810000 µs of 1000000) fit in the host's 950000.
+const scaleBudgetUS = 3000
+
+// goalScale: the rt shim's create p99 over the stock runc shim's.
+const goalScale = 1.2
+
+// pool runs f(i) for i in [0, n) on width goroutines.
+func pool(n, width int, f func(i int)) {
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range width {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				f(i)
+			}
+		}()
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+}
+
+// scalePhase is one runtime's containers of BenchmarkScale.
+type scalePhase struct {
+	create, remove []float64 // ms, of the containers that ran
+	admitted       int
+	refused        []string // budget refusals
+	failed         []string // other failures
+}
+
+// BenchmarkScale creates RTSHIM_BENCH_SCALE (default 270) SCHED_FIFO containers, each asking
+// for an RT budget of 3000 µs, through the rt shim and as many through the stock runc shim
+// (which ignores the request), alternating, RTSHIM_BENCH_CONCURRENCY (default 10) at a time,
+// and deletes them as concurrently. Every container must be admitted while the
+// host's budget allows, each refusal must be for lack of budget, and after the deletions
+// the cpu cgroup tree and rtshim's claims must be as before.
+func BenchmarkScale(b *testing.B) {
+	env.RequireRoot(b)
+	harness.RequireRTGroupSched(b)
+	n := envInt(b, "RTSHIM_BENCH_SCALE", 270)
+	width := envInt(b, "RTSHIM_BENCH_CONCURRENCY", 10)
+	d := startContainerd(b)
+	keepLog(b, d)
+	ann := map[string]string{"rtshim.io/policy": "SCHED_FIFO", "rtshim.io/priority": strconv.Itoa(rtPriority),
+		"rtshim.io/rt-runtime-us": strconv.Itoa(scaleBudgetUS)}
+	before := harness.SnapshotCPUTree(b)
+	loadBefore := loadAvg()
+
+	// Warm-up: the page cache, both shim binaries, the daemon's first containers.
+	for i := range 2 {
+		for _, rt := range []string{harness.RTRuntime, harness.StockRuntime} {
+			d.MustRun(b, harness.RunOpts{ID: fmt.Sprintf("warmup-%d-%s", i, strings.Split(rt, ".")[2]), Runtime: rt,
+				Annotations: ann, Args: []string{"/bin/true"}})
+
+		}
+	}
+
+	// What fits: the root's budget less what other cgroups hold (other test runs included).
+	avail := harness.RootRTAvailable(b)
+	fit := int(avail / scaleBudgetUS)
+	// Container j of 2n is runtime j%2's number j/2: the two runtimes alternate in one pool,
+	// so both see the same host while it fills up (and whatever else runs on it).
+	runtimes := []struct{ tag, runtime, policy string }{{"rt", harness.RTRuntime, "SCHED_FIFO"}, {"runc", harness.StockRuntime, "SCHED_OTHER"}}
+	phases := make([]scalePhase, 2)
+	id := func(j int) string { return fmt.Sprintf("%s-%03d", runtimes[j%2].tag, j/2) }
+	ran := make([]bool, 2*n)
+	var mu sync.Mutex
+	pool(2*n, width, func(j int) {
+		start := time.Now()
+		_, _, err := d.Run(b, harness.RunOpts{ID: id(j), Runtime: runtimes[j%2].runtime, Annotations: ann, Detach: true,
+			Args: []string{"/bin/schedinfo", "-sleep", "3600"}})
+		elapsed := ms(time.Since(start))
+		mu.Lock()
+		defer mu.Unlock()
+		p := &phases[j%2]
+		switch {
+		case err == nil:
+			ran[j] = true
+			p.admitted++
+			p.create = append(p.create, elapsed)
+		case j%2 == 0 && strings.Contains(err.Error(), "no RT budget for container"):
+			p.refused = append(p.refused, id(j))
+		default:
+			p.failed = append(p.failed, fmt.Sprintf("%s: %v", id(j), err))
+		}
+	})
+	nsBudget := harness.ReadInt(b, harness.CPUV1(d.CgroupPath(""))+"/cpu.rt_runtime_us")
+	for j := range 2 * n {
+		if !ran[j] {
+			d.Ctr(b, "containers", "delete", id(j))
+			continue
+		}
+		d.WaitForOutput(b, id(j), "policy="+runtimes[j%2].policy+" ")
+		if j%2 == 0 {
+			if got := harness.ReadInt(b, d.CPUFile(id(j), "cpu.rt_runtime_us")); got != scaleBudgetUS {
+				phases[0].failed = append(phases[0].failed, fmt.Sprintf("%s: cpu.rt_runtime_us = %d, want %d", id(j), got, scaleBudgetUS))
+			}
+		}
+	}
+	pool(2*n, width, func(j int) {
+		if !ran[j] {
+			return
+		}
+		start := time.Now()
+		err := d.RemoveErr(id(j))
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			phases[j%2].failed = append(phases[j%2].failed, err.Error())
+			return
+		}
+		phases[j%2].remove = append(phases[j%2].remove, ms(time.Since(start)))
+	})
+	rt, runc := phases[0], phases[1]
+	residue := d.Residue(b, before)
+	loadAfter := loadAvg()
+	for _, f := range append(rt.failed, runc.failed...) {
+		b.Error(f)
+	}
+	for _, r := range residue {
+		b.Errorf("residue: %s", r)
+	}
+
+	s := newSection("50-scale", "Scale: many RT containers")
+	s.para("%d containers through the rt shim and %d through the stock runc shim (the control, which ignores the "+
+		"annotations), alternating, %d at a time (`ctr run --detach` of `/bin/schedinfo -sleep 3600`), each with "+
+		"`rtshim.io/policy=SCHED_FIFO`, `priority=%d`, `rt-runtime-us=%d`, until all run at once; then all deleted, "+
+		"alternating, %d at a time (`ctr tasks kill`, `tasks delete`, `containers delete`). Create is the wall time "+
+		"of `ctr run --detach` (create and start). Before, the host's root cpu cgroup had %d µs of RT budget free "+
+		"for new groups (its own less what other cgroups held), room for %d such containers; with all running, the "+
+		"containers' parent cgroup held %d µs. Residue: the cpu cgroup tree (every `cpu.rt_runtime_us` and "+
+		"`cpu.cfs_quota_us`) and rtshim's claims after the deletions, against before. Load average (1 min) before "+
+		"and after: %s → %s.",
+		n, n, width, rtPriority, scaleBudgetUS, width, avail, fit, nsBudget, loadBefore, loadAfter)
+	t := newTable("runtime", "admitted", "refused (budget)", "create p50 ms", "create p99 ms", "create max ms",
+		"delete p50 ms", "delete p99 ms")
+	for _, r := range []struct {
+		name string
+		p    scalePhase
+	}{{"rt shim", rt}, {"runc shim", runc}} {
+		t.add(r.name, strconv.Itoa(r.p.admitted), strconv.Itoa(len(r.p.refused)),
+			fmt.Sprintf("%.0f", percentile(r.p.create, 50)), fmt.Sprintf("%.0f", percentile(r.p.create, 99)),
+			fmt.Sprintf("%.0f", percentile(r.p.create, 100)), fmt.Sprintf("%.0f", percentile(r.p.remove, 50)),
+			fmt.Sprintf("%.0f", percentile(r.p.remove, 99)))
+	}
+	fmt.Printf("\nScale: %d containers per runtime, alternating, %d at a time, %d µs each; %d µs free (room for %d), %d µs held by all; load average %s -> %s\n",
+		n, width, scaleBudgetUS, avail, fit, nsBudget, loadBefore, loadAfter)
+	s.table(t)
+
+	bars := plot.Bars{Title: fmt.Sprintf("Create (ctr run --detach) of %d containers, %d at a time", n, width),
+		YLabel: "milliseconds", Groups: []string{"p50", "p99", "max"}}
+	for _, r := range []struct {
+		name string
+		p    scalePhase
+	}{{"rt shim", rt}, {"runc shim", runc}} {
+		bars.Series = append(bars.Series, plot.BarSeries{Name: r.name, Values: []float64{
+			percentile(r.p.create, 50), percentile(r.p.create, 99), percentile(r.p.create, 100)}})
+	}
+	s.plot(b, "create", "create time, rt shim and runc shim", bars.WriteSVG)
+
+	want := min(n, fit)
+	s.goal(fmt.Sprintf("scale: RT containers admitted (room for %d)", fit), fmt.Sprintf("%d of %d", rt.admitted, n),
+		fmt.Sprintf("%d: all that fit", want), rt.admitted == want && len(rt.failed) == 0)
+	p99rt, p99runc := percentile(rt.create, 99), percentile(runc.create, 99)
+	s.goal("scale: create p99, rt shim / runc shim", fmt.Sprintf("%s (%.0f / %.0f ms)", ratio(p99rt/p99runc), p99rt, p99runc),
+		fmt.Sprintf("≤ %.1f", goalScale), p99rt <= goalScale*p99runc)
+	left := "none"
+	if len(residue) > 0 {
+		left = strconv.Itoa(len(residue)) + " differences"
+	}
+	s.goal("scale: residue after deletion (cpu cgroup tree, rtshim claims)", left, "none", len(residue) == 0)
+	s.save(b)
+	b.ReportMetric(p99rt/p99runc, "rt/runc-create-p99-ratio")
+	b.ReportMetric(float64(rt.admitted), "admitted")
+	b.ReportMetric(0, "ns/op")
+}
