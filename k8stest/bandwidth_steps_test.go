@@ -22,6 +22,7 @@ import (
 // tick is refused for budget.
 func (bw *bandwidth) testFit(t *testing.T) {
 	c, n := bw.c, bw.c.node
+	bw.after(t, "allocatable", bw.allocEmpty > 0)
 	a := bw.allocEmpty
 	const perPod = 200
 	fit := a / perPod
@@ -151,6 +152,7 @@ func (bw *bandwidth) checkState(t testing.TB) {
 // device assignments, the running pods and their budgets, the pending pod.
 func (bw *bandwidth) testAgentRestart(t *testing.T) {
 	c, n := bw.c, bw.c.node
+	bw.after(t, "fit", bw.pending != "")
 	entries := n.checkpointEntries(t)
 	s := c.sampleAllocatable()
 	start := time.Now()
@@ -181,6 +183,7 @@ func (bw *bandwidth) testAgentRestart(t *testing.T) {
 // are the kubelet's checkpoint's, and stay as they were.
 func (bw *bandwidth) testKubeletRestart(t *testing.T) {
 	c, n := bw.c, bw.c.node
+	bw.after(t, "fit", bw.pending != "")
 	entries := n.checkpointEntries(t)
 	registrations := len(logTimes(c.pluginLog(t, bw.pluginPod), pluginRegisteredLog))
 	s := c.sampleAllocatable()
@@ -214,6 +217,7 @@ func entryEqual(a, b deviceEntry) bool {
 // on devices no other container holds.
 func (bw *bandwidth) testRelease(t *testing.T) {
 	c := bw.c
+	bw.after(t, "fit", bw.pending != "")
 	gone := "bw-fit-0"
 	p, err := c.getPod(gone)
 	if err != nil {

@@ -102,7 +102,8 @@ func testBandwidth(t *testing.T, c *cluster) {
 		{"admission", bw.testAdmission},
 	}
 	for _, s := range steps {
-		// A step starts from what the one before left: after a failure the rest cannot run.
+		// A step starts from what the one before left: after a failure the rest cannot run
+		// (nor can one step be run alone: see bandwidth.after).
 		if !t.Run(s.name, s.run) {
 			t.Fatalf("step %s failed: the later steps build on it", s.name)
 		}
@@ -112,6 +113,15 @@ func testBandwidth(t *testing.T, c *cluster) {
 	c.deleteLabelled(t)
 	assertTreeRestored(t, before)
 	n.assertNoNewRecords(t, records)
+}
+
+// after fails t unless the step the caller builds on has run: `go test -run` can select one
+// step alone, which would then test nothing of what it says.
+func (bw *bandwidth) after(t *testing.T, step string, done bool) {
+	t.Helper()
+	if !done {
+		t.Fatalf("this step builds on the step %s, which did not run: run TestK8s/bandwidth whole", step)
+	}
 }
 
 // testAllocatable: on a node with no RT container, the node's allocatable (kubectl get node)
@@ -191,6 +201,7 @@ func kernelPodUnits(t testing.TB) int64 {
 // every nodeStatusUpdateFrequency (10 s by default), which a change must not be in step with.
 func (bw *bandwidth) testOutside(t *testing.T) {
 	c, n := bw.c, bw.c.node
+	bw.after(t, "allocatable", bw.allocEmpty > 0)
 	const id, budget, rounds = "outside-bw", 100000, 2
 	a0, a1 := bw.allocEmpty, bw.allocEmpty-budget/1000
 	file := cpuCgroup("/"+outsideNamespace+"/"+id) + "/cpu.rt_runtime_us"
