@@ -9,7 +9,9 @@
 // The kubelet sees a fixed set of devices, one per unit the host could ever give, of
 // which the first N are healthy: N is the node's allocatable. Allocations take the lowest free
 // devices (GetPreferredAllocation), and shrinking marks the highest unhealthy, so devices in
-// use stay healthy whenever the node still has room for them.
+// use mostly stay healthy; after churn a running container may hold high devices that a
+// shrink marks unhealthy, which the kubelet only reports (the counts stay right: it schedules
+// by the number of healthy devices less what pods request).
 package deviceplugin
 
 import (
