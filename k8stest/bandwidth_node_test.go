@@ -33,28 +33,32 @@ const (
 	requireAllocationLine = "require_allocation = false\n"
 )
 
-// nodeResource is the node's capacity and allocatable of resource, read from the API server
-// (what the scheduler sees); ok is false while the node lists none.
-func (c *cluster) nodeResource(resource string) (capacity, allocatable int64, ok bool, err error) {
+// nodeResource is the node's allocatable of resourceBW, read from the API server (what the
+// scheduler sees); ok is false while the node lists none.
+func (c *cluster) nodeResource() (allocatable int64, ok bool, err error) {
 	if c.api == nil {
 		if c.api, err = c.httpClient(); err != nil {
-			return 0, 0, false, err
+			return 0, false, err
 		}
 	}
 	resp, err := c.api.Get(c.server + "/api/v1/nodes/" + nodeName)
 	if err != nil {
-		return 0, 0, false, err
+		return 0, false, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		return 0, 0, false, fmt.Errorf("GET node %s: %s %v: %s", nodeName, resp.Status, err, b)
+	if err != nil {
+		return 0, false, fmt.Errorf("GET node %s: %w", nodeName, err)
 	}
-	return parseNodeResource(b, resource)
+	if resp.StatusCode != http.StatusOK {
+		return 0, false, fmt.Errorf("GET node %s: %s: %s", nodeName, resp.Status, b)
+	}
+	_, allocatable, ok, err = parseNodeResource(b)
+	return allocatable, ok, err
 }
 
-// parseNodeResource reads capacity and allocatable of resource from a v1 Node in JSON.
-func parseNodeResource(b []byte, resource string) (capacity, allocatable int64, ok bool, err error) {
+// parseNodeResource reads capacity and allocatable of resourceBW from a v1 Node in JSON.
+func parseNodeResource(b []byte) (capacity, allocatable int64, ok bool, err error) {
 	var nd struct {
 		Status struct {
 			Capacity    map[string]string `json:"capacity"`
@@ -64,8 +68,8 @@ func parseNodeResource(b []byte, resource string) (capacity, allocatable int64, 
 	if err := json.Unmarshal(b, &nd); err != nil {
 		return 0, 0, false, err
 	}
-	cs, ok1 := nd.Status.Capacity[resource]
-	as, ok2 := nd.Status.Allocatable[resource]
+	cs, ok1 := nd.Status.Capacity[resourceBW]
+	as, ok2 := nd.Status.Allocatable[resourceBW]
 	if !ok1 || !ok2 {
 		return 0, 0, false, nil
 	}
@@ -98,7 +102,7 @@ func (c *cluster) waitAllocatable(t testing.TB, want int64, timeout time.Duratio
 	var last string
 	deadline := time.Now().Add(timeout)
 	for {
-		_, a, ok, err := c.nodeResource(resourceBW)
+		a, ok, err := c.nodeResource()
 		now := time.Now()
 		if err == nil && ok && a == want {
 			return now

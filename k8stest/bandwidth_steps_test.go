@@ -137,7 +137,7 @@ func (bw *bandwidth) checkState(t testing.TB) {
 			t.Errorf("%s: phase %s on node %q, want Pending and unscheduled", bw.pending, p.Status.Phase, p.Spec.NodeName)
 		}
 	}
-	if _, a, ok, err := c.nodeResource(resourceBW); err != nil || !ok || a != bw.allocEmpty {
+	if a, ok, err := c.nodeResource(); err != nil || !ok || a != bw.allocEmpty {
 		t.Errorf("node allocatable %d (%v %v), want %d: allocations count as allocatable, the rest as free", a, ok, err, bw.allocEmpty)
 	}
 	if st := n.rtshimStatus(t); st.AllocatedUS != total*1000 || st.Units != bw.allocEmpty {
@@ -264,7 +264,7 @@ func (bw *bandwidth) testRequireAllocation(t *testing.T) {
 		if !strings.Contains(msg, "(100 for 100000 µs per 1000000 µs)") {
 			t.Errorf("%s: the refusal does not say how much to request for the default budget: %s", name, msg)
 		}
-		if d := c.describe("pod", name); !strings.Contains(strings.Join(strings.Fields(d), " "), resourceBW+": N}") {
+		if d := c.describePod(name); !strings.Contains(strings.Join(strings.Fields(d), " "), resourceBW+": N}") {
 			t.Errorf("kubectl describe pod %s does not show the refusal:\n%s", name, d)
 		}
 		t.Logf("%s: %s", name, msg)

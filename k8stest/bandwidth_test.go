@@ -76,7 +76,7 @@ func testBandwidth(t *testing.T, c *cluster) {
 	bw.pluginPod = c.devicePluginPod(t, "")
 	registered := c.waitRegistered(t, bw.pluginPod, 0)
 	err := waitFor("the node to list "+resourceBW, 60*time.Second, nil, func() error {
-		_, a, ok, err := c.nodeResource(resourceBW)
+		a, ok, err := c.nodeResource()
 		if err == nil && (!ok || a == 0) {
 			err = fmt.Errorf("not listed (%v) or 0", ok)
 		}
@@ -150,7 +150,7 @@ func (bw *bandwidth) testAllocatable(t *testing.T) {
 	err = waitFor("kubectl get node: "+resourceBW+" allocatable "+strconv.FormatInt(kernel, 10), 30*time.Second, nil, func() error {
 		var ok bool
 		var err error
-		capacity, alloc, ok, err = parseNodeResource([]byte(c.mustKubectl(t, "get", "node", nodeName, "-o", "json")), resourceBW)
+		capacity, alloc, ok, err = parseNodeResource([]byte(c.mustKubectl(t, "get", "node", nodeName, "-o", "json")))
 		if err == nil && (!ok || alloc != kernel) {
 			err = fmt.Errorf("allocatable %d", alloc)
 		}
@@ -299,7 +299,7 @@ func (c *cluster) sampleAllocatable() *sampler {
 	go func() {
 		defer s.done.Done()
 		for {
-			if _, a, ok, err := c.nodeResource(resourceBW); err == nil && ok && !slices.Contains(s.seen, a) {
+			if a, ok, err := c.nodeResource(); err == nil && ok && !slices.Contains(s.seen, a) {
 				s.seen = append(s.seen, a)
 			}
 			select {

@@ -125,14 +125,14 @@ func (c *cluster) waitRunning(t testing.TB, name string) *pod {
 		return nil
 	})
 	if err != nil {
-		t.Fatalf("%v\n%s", err, c.describe("pod", name))
+		t.Fatalf("%v\n%s", err, c.describePod(name))
 	}
 	return p
 }
 
-// describe is `kubectl describe`'s output, or the error.
-func (c *cluster) describe(kind, name string) string {
-	out, err := c.kubectl("describe", kind, name)
+// describePod is `kubectl describe pod`'s output, or the error.
+func (c *cluster) describePod(name string) string {
+	out, err := c.kubectl("describe", "pod", name)
 	if err != nil {
 		return err.Error()
 	}
