@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
@@ -88,6 +89,7 @@ func (m *Manager) Grant(ctx context.Context, c *Claim) (retErr error) {
 	defer func() {
 		if retErr != nil {
 			if err := m.release(ctx, c); err != nil {
+				m.State.MarkDirty()
 				log.G(ctx).WithError(err).WithField("id", c.ID).Warn("roll back RT budget")
 			}
 		}
@@ -136,12 +138,24 @@ func (m *Manager) checkLeafFree(c *Claim) error {
 
 // Release gives back everything the container's claim holds and forgets the claim. It is
 // idempotent: a container that holds nothing returns nil. It then looks for claims that
-// crashed shims left (see Reconcile).
+// crashed shims left (see Reconcile), when one may be there: after something failed on this
+// host (the dirty mark), and at least every sweepInterval otherwise. A shim killed while its
+// container runs is cleaned up by containerd's `containerd-shim-rt-v2 delete`, which
+// reconciles at once; a grant that does not fit reconciles before it refuses. Reading every
+// claim on every release would make deletes cost more the more containers run.
 func (m *Manager) Release(ctx context.Context, namespace, id string) error {
 	err := m.withClaim(namespace, id, func(c *Claim) error { return m.release(ctx, c) })
-	m.sweep(ctx)
+	if err != nil {
+		m.State.MarkDirty()
+	}
+	if m.State.Dirty() || m.State.SinceSweep() >= sweepInterval {
+		m.sweep(ctx)
+	}
 	return err
 }
+
+// sweepInterval bounds how long a leftover no failure announced waits for a release to look.
+const sweepInterval = 10 * time.Second
 
 // withClaim runs f on the container's claim under the lock; nothing when it has none.
 func (m *Manager) withClaim(namespace, id string, f func(*Claim) error) error {
@@ -162,11 +176,13 @@ func (m *Manager) withClaim(namespace, id string, f func(*Claim) error) error {
 // release whose cost grows with the number of containers on the host, and every create and
 // delete waits for the lock's holder.
 func (m *Manager) sweep(ctx context.Context) {
+	m.State.Swept() // first: a sweep that fails must not run on every release after it
 	claims, ok := m.claims(ctx)
 	if !ok {
 		return
 	}
 	if !slices.ContainsFunc(claims, m.stale) {
+		m.State.ClearDirty()
 		return
 	}
 	if err := m.Reconcile(ctx); err != nil {
@@ -194,6 +210,9 @@ func (m *Manager) Reconcile(ctx context.Context) error {
 	}
 	defer unlock()
 	m.reconcile(ctx)
+	if claims, ok := m.claims(ctx); ok && !slices.ContainsFunc(claims, m.stale) {
+		m.State.ClearDirty() // everything stale is gone: nothing left for releases to look for
+	}
 	return nil
 }
 

@@ -526,3 +526,34 @@ func TestPodBandwidth(t *testing.T) {
 		t.Errorf("after granting all that was free: %+v", b)
 	}
 }
+
+// TestSweepOnlyWhenDue: a release reads every claim (to find crashed shims' leftovers) only
+// after something failed on the host or when the last sweep is sweepInterval old, so deletes do
+// not cost more the more containers run; a grant that does not fit still reconciles at once.
+func TestSweepOnlyWhenDue(t *testing.T) {
+	ctx := context.Background()
+	m, f := newTestManager(t)
+	m.State.Swept() // a sweep just ran
+	dead := claim("c1", "/default/c1", 100000)
+	dead.Owner = Owner{PID: 1 << 30, StartTime: 1}
+	if err := m.Grant(ctx, dead); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Release(ctx, "ns", "other"); err != nil {
+		t.Fatal(err)
+	}
+	if !f.Exists("/default/c1") {
+		t.Fatal("a release swept although nothing was due")
+	}
+	m.State.MarkDirty() // a failure elsewhere on the host
+	if err := m.Release(ctx, "ns", "other"); err != nil {
+		t.Fatal(err)
+	}
+	if f.Exists("/default/c1") {
+		t.Error("a release after a failure did not sweep the dead shim's claim")
+	}
+	if m.State.Dirty() {
+		t.Error("the sweep found everything and left the host marked dirty")
+	}
+	assertNoState(t, m)
+}

@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -60,6 +61,41 @@ type Baseline struct {
 	Cgroup string `json:"cgroup"`
 	File   string `json:"file"`
 	Value  string `json:"value"`
+}
+
+// MarkDirty notes that something failed on this host (a release, a rollback) and may have
+// left a claim behind: the next release sweeps (see Manager.Release).
+func (s State) MarkDirty() {
+	if err := os.MkdirAll(s.Dir, 0o700); err == nil {
+		_ = os.WriteFile(filepath.Join(s.Dir, "dirty"), nil, 0o600)
+	}
+}
+
+// Dirty reports whether MarkDirty was called since the last sweep that found nothing stale.
+func (s State) Dirty() bool {
+	_, err := os.Stat(filepath.Join(s.Dir, "dirty"))
+	return err == nil
+}
+
+// ClearDirty forgets the mark: a sweep found nothing stale.
+func (s State) ClearDirty() { _ = os.Remove(filepath.Join(s.Dir, "dirty")) }
+
+// Swept records that a sweep ran now.
+func (s State) Swept() {
+	p := filepath.Join(s.Dir, "swept")
+	now := time.Now()
+	if err := os.Chtimes(p, now, now); errors.Is(err, os.ErrNotExist) {
+		_ = os.WriteFile(p, nil, 0o600)
+	}
+}
+
+// SinceSweep is how long ago a sweep ran on this host (forever if none did).
+func (s State) SinceSweep() time.Duration {
+	st, err := os.Stat(filepath.Join(s.Dir, "swept"))
+	if err != nil {
+		return time.Duration(1<<63 - 1)
+	}
+	return time.Since(st.ModTime())
 }
 
 // Lock takes the host-wide lock; call the returned function to release it.

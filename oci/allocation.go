@@ -86,8 +86,8 @@ func CheckAllocation(n, periodUS int64, rules *Rules) error {
 	least, why := rules.Limits.minRTRuntime()
 	switch {
 	case budget < least:
-		return invalid(KeyAllocation, v, "%s: %d is %d µs per %d µs, below the smallest RT budget allowed here, %d µs (%s)",
-			ResourceRTBandwidth, n, budget, periodUS, least, why)
+		return belowLeast(invalid(KeyAllocation, v, "%s: %d is %d µs per %d µs, below the smallest RT budget allowed here, %d µs (%s)",
+			ResourceRTBandwidth, n, budget, periodUS, least, why))
 	case budget > rules.Limits.MaxRTRuntimeUS:
 		return invalid(KeyAllocation, v, "%s: %d is %d µs per %d µs, above limits.max_rt_runtime_us (%d)",
 			ResourceRTBandwidth, n, budget, periodUS, rules.Limits.MaxRTRuntimeUS)

@@ -1,6 +1,7 @@
 package oci
 
 import (
+	"bytes"
 	"slices"
 	"sort"
 	"strings"
@@ -255,6 +256,27 @@ func envKey(name string) (string, bool) {
 func isKey(k string) bool {
 	for _, known := range Keys {
 		if k == known {
+			return true
+		}
+	}
+	return false
+}
+
+// mayAsk lists what a spec that asks rtshim for anything contains, somewhere: an annotation key
+// (rtshim.io/, allocation.rtshim.io/ or a CRI-O alias), an RTSHIM_ variable, its own scheduler or
+// RT budget.
+var mayAsk = [][]byte{[]byte("rtshim.io/"), []byte("crio.io"), []byte("RTSHIM_"), []byte(`"scheduler"`), []byte(`"realtimeRuntime"`)}
+
+// MayAsk reports whether the raw config.json could hold a request, without decoding it: most
+// containers ask for nothing, and decoding a spec runs (and keeps resident in every shim) much
+// of encoding/json. JSON can spell a key with escapes ("sch\u0065duler"): a spec with any
+// escape sequence is always decoded, so that no key can hide from the limits.
+func MayAsk(raw []byte) bool {
+	if bytes.Contains(raw, []byte(`\u`)) || bytes.Contains(raw, []byte(`\/`)) {
+		return true
+	}
+	for _, s := range mayAsk {
+		if bytes.Contains(raw, s) {
 			return true
 		}
 	}

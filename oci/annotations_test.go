@@ -1,6 +1,7 @@
 package oci
 
 import (
+	"encoding/json"
 	"reflect"
 	"strings"
 	"testing"
@@ -307,5 +308,32 @@ func TestGrantBound(t *testing.T) {
 	}
 	if r, err := grant("batch", func(r *Rules) { r.Limits.MaxPriority, r.Defaults.Priority = 10, 10 }); err != nil || r.Grant != (Grant{}) {
 		t.Errorf("grant of a non-RT policy under limits grants nothing: %+v, %v", r, err)
+	}
+}
+
+// TestMayAsk: a spec that asks for nothing is told apart without decoding it, and no spelling
+// of a key can hide a request from the limits.
+func TestMayAsk(t *testing.T) {
+	for raw, want := range map[string]bool{
+		`{"process":{"args":["sh"],"env":["PATH=/bin"]},"annotations":{"io.kubernetes.cri.container-type":"container"}}`: false,
+		`{"annotations":{"rtshim.io/policy":"fifo"}}`:                                                                    true,
+		`{"annotations":{"allocation.rtshim.io/rt-bandwidth":"10"}}`:                                                     true,
+		`{"annotations":{"cpu-quota.crio.io":"disable"}}`:                                                                true,
+		`{"process":{"env":["RTSHIM_POLICY=fifo"]}}`:                                                                     true,
+		`{"process":{"scheduler":{"policy":"SCHED_FIFO","priority":99}}}`:                                                true,
+		`{"process":{"sch\u0065duler":{"policy":"SCHED_FIFO","priority":99}}}`:                                           true,
+		`{"linux":{"resources":{"cpu":{"realtimeRuntime":950000}}}}`:                                                     true,
+		`{"annotations":{"rtshim.io\/policy":"fifo"}}`:                                                                   true,
+	} {
+		if got := MayAsk([]byte(raw)); got != want {
+			t.Errorf("MayAsk(%s) = %v, want %v", raw, got, want)
+		}
+		// Whatever MayAsk passes over, ParseRequest must find nothing in either.
+		var spec specs.Spec
+		if err := json.Unmarshal([]byte(raw), &spec); err == nil && !MayAsk([]byte(raw)) {
+			if r, err := ParseRequest(&spec, permissiveRules()); r != nil || err != nil {
+				t.Errorf("%s: MayAsk says nothing, ParseRequest %+v, %v", raw, r, err)
+			}
+		}
 	}
 }

@@ -62,7 +62,7 @@ func applySpecBudget(r *Request, spec *specs.Spec, set settings, rules *Rules) (
 		return nil, invalid(KeySpecRTRuntime, value, "above what a container may hold here: %d µs per %d µs (limits.max_rt_runtime_us %d per %d)%s",
 			limit, period, rules.Limits.MaxRTRuntimeUS, rules.Defaults.RTPeriodUS, specFlag)
 	case runtime < least:
-		return nil, invalid(KeySpecRTRuntime, value, "below the smallest RT budget allowed here, %d µs (%s)%s", least, why, specFlag)
+		return nil, belowLeast(invalid(KeySpecRTRuntime, value, "below the smallest RT budget allowed here, %d µs (%s)%s", least, why, specFlag))
 	}
 	if d := r.Sched.Deadline; d != nil && deadlineBudgetUS(*d, period) > runtime {
 		return nil, invalid(KeySpecRTRuntime, value, "too small for the SCHED_DEADLINE parameters, which need %d µs per %d µs%s",

@@ -63,3 +63,32 @@ func TestSpecBudget(t *testing.T) {
 		t.Errorf("budget-only spec: %+v %+v", s.Process, s.Linux.Resources.CPU)
 	}
 }
+
+// TestNeedsTick: the kernel's tick is read only where it could change the verdict.
+func TestNeedsTick(t *testing.T) {
+	parse := func(ann map[string]string, rules *Rules) (*Request, error) {
+		return ParseRequest(testSpec(ann, nil, nil), rules)
+	}
+	d := defaultRules()
+	for _, tc := range []struct {
+		ann  map[string]string
+		want bool
+	}{
+		{map[string]string{KeyPolicy: "fifo"}, false},                        // the default 100000 µs: above any tick
+		{map[string]string{KeyPolicy: "batch"}, false},                       // no budget
+		{map[string]string{KeyPolicy: "fifo", KeyRTRuntimeUS: "5000"}, true}, // admitted; a 10 ms tick would refuse it
+		{map[string]string{KeyPolicy: "fifo", KeyRTRuntimeUS: "2000"}, true}, // refused; a 1 ms tick would admit it
+		{map[string]string{KeyPolicy: "fifo", KeyRTRuntimeUS: "20000"}, false},
+	} {
+		r, err := parse(tc.ann, d)
+		if got := NeedsTick(d, r, err); got != tc.want {
+			t.Errorf("%v: NeedsTick %v (request %+v, %v), want %v", tc.ann, got, r, err, tc.want)
+		}
+	}
+	explicit := defaultRules()
+	explicit.Limits.MinRTRuntimeUS = 100
+	r, err := parse(map[string]string{KeyPolicy: "fifo", KeyRTRuntimeUS: "2000"}, explicit)
+	if NeedsTick(explicit, r, err) {
+		t.Error("the operator's min_rt_runtime_us makes the tick irrelevant")
+	}
+}

@@ -196,14 +196,14 @@ func setBudget(r *Request, set settings, rules *Rules, dlKey, dlValue string) er
 			return invalid(v.key, v.value, "must be an integer from %d to %d microseconds (defaults.rt_period_us is %d, limits.max_rt_runtime_us is %d)",
 				least, min(period, limit), period, limit)
 		case n < least:
-			return invalid(v.key, v.value, "below the smallest RT budget allowed here, %d microseconds (%s)", least, why)
+			return belowLeast(invalid(v.key, v.value, "below the smallest RT budget allowed here, %d microseconds (%s)", least, why))
 		}
 		r.RTRuntimeUS = n
 	}
 	if r.Sched.Deadline == nil {
 		if r.RTRuntimeUS < least {
-			return invalid("defaults.rt_runtime_us", strconv.FormatInt(r.RTRuntimeUS, 10),
-				"below the smallest RT budget allowed here, %d microseconds (%s): raise the config's default", least, why)
+			return belowLeast(invalid("defaults.rt_runtime_us", strconv.FormatInt(r.RTRuntimeUS, 10),
+				"below the smallest RT budget allowed here, %d microseconds (%s): raise the config's default", least, why))
 		}
 		return nil
 	}

@@ -1,6 +1,7 @@
 package oci
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -182,6 +183,31 @@ func (l *Limits) minRTRuntime() (int64, string) {
 	}
 	return tick, fmt.Sprintf("one scheduler tick, %s; a busy thread overruns its budget by up to a tick and repays "+
 		"it a budget per period, unkillable meanwhile; limits.min_rt_runtime_us can allow less", known)
+}
+
+// maxTickUS is the longest scheduler tick Linux has (CONFIG_HZ=100).
+const maxTickUS = 10000
+
+// belowLeastError is a refusal of a budget below the smallest one allowed.
+type belowLeastError struct{ error }
+
+func (e belowLeastError) Unwrap() error { return e.error }
+
+func belowLeast(err error) error { return belowLeastError{err} }
+
+// NeedsTick reports whether what ParseRequest decided with an unknown tick (Limits.TickUS 0:
+// DefaultTickUS assumed) could change with the running kernel's: a budget below the longest
+// tick Linux has was admitted, or one was refused for being below the assumed one. Only then is
+// the kernel config worth reading (a few hundred µs of gunzip), and the request parsed again.
+func NeedsTick(rules *Rules, r *Request, err error) bool {
+	if rules != nil && rules.Limits.MinRTRuntimeUS > 0 {
+		return false // the operator's minimum, not the tick
+	}
+	var below belowLeastError
+	if errors.As(err, &below) {
+		return true
+	}
+	return err == nil && r != nil && r.NeedsBudget() && r.RTRuntimeUS < maxTickUS
 }
 
 // allowAll reports whether the limits allow everything CAP_SYS_NICE lets a program do itself:

@@ -213,3 +213,13 @@ func (h Host) Forget(ctx context.Context, stateDir, ns, id string) error {
 	}
 	return err
 }
+
+// Recover finishes, at once, whatever crashed shims left on the host (cgroupfix Reconcile):
+// `containerd-shim-rt-v2 delete` runs it, since it runs because a shim died.
+func (h Host) Recover(ctx context.Context, stateDir string) error {
+	cg, err := h.cgroups(stateDir)
+	if err != nil {
+		return err
+	}
+	return cg.Reconcile(ctx)
+}

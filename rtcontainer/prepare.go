@@ -3,6 +3,7 @@ package rtcontainer
 import (
 	"context"
 	"fmt"
+	"os"
 	"path"
 	"path/filepath"
 	"time"
@@ -47,13 +48,23 @@ func (h Host) Prepare(ctx context.Context, o Options) (_ *Container, retErr erro
 		return nil, err
 	}
 	specPath := filepath.Join(o.Bundle, "config.json")
-	spec, err := ReadSpec(specPath)
+	raw, err := os.ReadFile(specPath)
+	if err != nil {
+		return nil, fmt.Errorf("read bundle spec: %w", err)
+	}
+	if !oci.MayAsk(raw) {
+		return nil, nil // asks for nothing: the stock path, untouched
+	}
+	spec, err := decodeSpec(specPath, raw)
 	if err != nil {
 		return nil, err
 	}
 	rules := o.Config.Rules()
-	rules.Limits.TickUS, _ = cgroupfix.TickUS(h.ProcRoot, h.BootDir)
 	req, err := oci.ParseRequest(spec, rules)
+	if oci.NeedsTick(rules, req, err) {
+		rules.Limits.TickUS, _ = cgroupfix.TickUS(h.ProcRoot, h.BootDir)
+		req, err = oci.ParseRequest(spec, rules)
+	}
 	if err != nil || req == nil {
 		return nil, err
 	}

@@ -15,6 +15,10 @@ func ReadSpec(p string) (*specs.Spec, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read bundle spec: %w", err)
 	}
+	return decodeSpec(p, b)
+}
+
+func decodeSpec(p string, b []byte) (*specs.Spec, error) {
 	var spec specs.Spec
 	if err := json.Unmarshal(b, &spec); err != nil {
 		return nil, fmt.Errorf("%w: parse %s: %w", errdefs.ErrInvalidArgument, p, err)

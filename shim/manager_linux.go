@@ -172,6 +172,11 @@ func (m Manager) Stop(ctx context.Context, id string) (shim.StopStatus, error) {
 	if cerr := m.host.Forget(ctx, rec.StateDir, rec.Namespace, id); cerr != nil {
 		log.G(ctx).WithError(cerr).WithField("id", id).Error("release RT budget of a dead shim's container")
 	}
+	// A shim died: whatever else the crash left (its pod's other containers, an earlier
+	// failure) is finished now rather than by a later lifecycle.
+	if rerr := m.host.Recover(ctx, rec.StateDir); rerr != nil {
+		log.G(ctx).WithError(rerr).Warn("release claims of crashed shims")
+	}
 	return st, err
 }
 

@@ -7,8 +7,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"syscall"
+	"time"
 
 	taskapi "github.com/containerd/containerd/api/runtime/task/v3"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
@@ -38,6 +41,7 @@ type Service struct {
 	ctrs map[string]*rtContainer // by container ID; only containers with a request
 
 	versions sync.Map // runc binary -> go-runc Version
+	settling atomic.Bool
 }
 
 type rtContainer = rtcontainer.Container
@@ -64,6 +68,7 @@ func (s *Service) get(id string) *rtContainer {
 // every refusal is logged with its reason: containerd's own log shows only the error's class.
 func (s *Service) Create(ctx context.Context, r *taskapi.CreateTaskRequest) (*taskapi.CreateTaskResponse, error) {
 	ctx = log.WithLogger(ctx, log.G(ctx).WithField("id", r.ID))
+	defer s.settle()
 	resp, err := s.create(ctx, r)
 	var stock stockError
 	switch {
@@ -75,6 +80,23 @@ func (s *Service) Create(ctx context.Context, r *taskapi.CreateTaskRequest) (*ta
 	}
 	return resp, nil
 }
+
+// settle gives the heap that a Create grew (the config's TOML, the spec's JSON, runc's output)
+// back to the kernel once the create is over: a shim then idles for the container's whole life,
+// and a pod's shim, one per pod, with dozens of pods per node, holds that memory for nothing.
+// One at a time: creates that overlap settle once, after the last.
+func (s *Service) settle() {
+	if s.settling.CompareAndSwap(false, true) {
+		go func() {
+			time.Sleep(settleDelay)
+			s.settling.Store(false)
+			debug.FreeOSMemory()
+		}()
+	}
+}
+
+// settleDelay lets a burst of creates (a pod's containers) pass before settle runs.
+const settleDelay = 100 * time.Millisecond
 
 // stockError is an error of the stock service, passed on as it is.
 type stockError struct{ err error }
