@@ -15,6 +15,10 @@ OUTPUT ?= _output
 BIN_DIR ?= $(OUTPUT)/bin
 FP_BIN_DIR ?= $(OUTPUT)/bin-fp
 TOOLS_DIR ?= $(OUTPUT)/tools/bin
+# Docker's (make tools-docker): Docker 29; Docker 28 with containerd 1.7; the CLI and Compose.
+DOCKER29_DIR ?= $(OUTPUT)/tools-docker/bin
+DOCKER28_DIR ?= $(OUTPUT)/tools-docker-28/bin
+DOCKER_CLI_DIR ?= $(OUTPUT)/tools-docker-cli/bin
 ROOTFS ?= $(OUTPUT)/rootfs
 INTEGRATION_LOG ?= $(OUTPUT)/integration.log
 
@@ -241,13 +245,15 @@ VM_TIMEOUT ?= 9m
 VM_CPUS ?= 4
 VM_GUEST_TIMEOUT ?= 8m
 VM_LOG ?= $(VM_DIR)/test-v2.log
+# Docker 29 in the guest (TestV2Docker): dockerd and the docker CLI of make tools-docker.
+VM_DOCKER_BINS = $(DOCKER29_DIR)/dockerd $(DOCKER_CLI_DIR)/docker
 
 .PHONY: test-v2
-test-v2: build tools rootfs ## run the cgroup v2 tests in Debian's PREEMPT_RT kernel under qemu (installs qemu, fetches the kernel); log in _output/vm/test-v2.log
+test-v2: build tools rootfs $(VM_DOCKER_BINS) ## run the cgroup v2 tests (Docker 29's among them) in Debian's PREEMPT_RT kernel under qemu (installs qemu, fetches the kernel); log in _output/vm/test-v2.log
 	@mkdir -p $(VM_DIR)
 	CGO_ENABLED=0 $(GO) test -c -trimpath -ldflags '-s -w' -o $(VM_DIR)/vmtest.test ./vmtest
 	kernel=$$(VM_DIR=$(VM_DIR) bash hack/vm/install-deps.sh) && \
-	BUSYBOX=$(BUSYBOX) bash hack/vm/initramfs.sh $(VM_DIR)/initramfs.cpio $(BIN_DIR) $(TOOLS_DIR) $(ROOTFS) \
+	DOCKER_BINS='$(abspath $(VM_DOCKER_BINS))' BUSYBOX=$(BUSYBOX) bash hack/vm/initramfs.sh $(VM_DIR)/initramfs.cpio $(BIN_DIR) $(TOOLS_DIR) $(ROOTFS) \
 		$(VM_DIR)/vmtest.test "$$kernel" $(VM_GUEST_TIMEOUT) && \
 	RTSHIM_VM_KERNEL="$$kernel" RTSHIM_VM_INITRD=$(abspath $(VM_DIR))/initramfs.cpio \
 		RTSHIM_VM_TEST_BINARY=$(abspath $(VM_DIR))/vmtest.test \
@@ -349,26 +355,68 @@ test-k8s: deps build tools tools-k8s rootfs image ## run the single-node Kuberne
 		RTSHIM_IMAGE=$(abspath $(IMAGE)) RTSHIM_IMAGE_NAME=$(IMAGE_NAME) \
 		$(GO) test -json $(GO_TEST_FLAGS) -timeout $(K8S_TIMEOUT) $(if $(K8S_RUN),-run '$(K8S_RUN)') ./k8stest/ 2>&1 | $(TESTJSON) -log $(K8S_LOG)
 
-# The runtimeType form of contrib/docker (make test-docker-shim): a Docker whose containerd
-# client is 2.x. Debian has only dockerd 20.10; Docker 29 (the moby/v2 module pinned in
-# tools/docker/go.mod) builds from the module proxy, in about 3 minutes from a cold cache, so
-# this is not part of make test.
-DOCKER_TOOLS_DIR ?= $(OUTPUT)/tools-docker/bin
-DOCKERD_TAGS ?= exclude_graphdriver_btrfs exclude_graphdriver_devicemapper
-MOBY_VERSION = $(shell cd tools/docker && $(GO) list -m -f '{{.Version}}' github.com/moby/moby/v2)
+# Docker as users run it (make test-docker): Docker 29 (dockerd from the moby/v2 module,
+# tools/docker: v2.0.0-beta.24 is Docker 29.8, after 29.8.0) against the tests' containerd
+# 2.4, Docker 28.5.2 (tools/docker-28) against containerd 1.7 (tools/containerd-1.7) as it
+# ships, both driven by the docker CLI 29 and the Compose plugin (tools/docker-cli,
+# tools/docker-compose). Static, with the tags of Docker's own static builds. Each binary is
+# rebuilt only when its module's go.mod or go.sum changes; with a warm build cache that is a
+# link (seconds), from a cold one about 8 minutes in all.
+DOCKER_TOOL_BINS := $(DOCKER29_DIR)/dockerd $(DOCKER28_DIR)/dockerd \
+	$(addprefix $(DOCKER28_DIR)/,containerd ctr containerd-shim-runc-v2) \
+	$(DOCKER_CLI_DIR)/docker $(DOCKER_CLI_DIR)/docker-compose
+DOCKER_LOG ?= $(OUTPUT)/test-docker.log
+DOCKER_TIMEOUT ?= 20m
+# A module's version, for the version stamps: $(call tool_version,<dir>,<module>), without
+# the v and +incompatible of Docker's modules where asked ($(call docker_version,...)).
+tool_version = $(shell cd $(1) && $(GO) list -m -f '{{.Version}}' $(2))
+docker_version = $(patsubst v%,%,$(subst +incompatible,,$(call tool_version,$(1),$(2))))
+MOBY_VERSION = $(call tool_version,tools/docker,github.com/moby/moby/v2)
 
-.PHONY: test-docker-shim
-test-docker-shim: build tools rootfs $(DOCKER_TOOLS_DIR)/dockerd ## run the Docker test of contrib/docker/daemon-shim.json against Docker 29 built from tools/docker (root; builds for minutes)
-	@[ "$$(id -u)" -eq 0 ] || { echo "make test-docker-shim needs root" >&2; exit 1; }
-	RTSHIM_DOCKERD=$(abspath $(DOCKER_TOOLS_DIR))/dockerd \
+.PHONY: tools-docker test-docker
+tools-docker: $(DOCKER_TOOL_BINS) ## build Docker 29 and 28, containerd 1.7, the docker CLI and Compose (tools/docker*, tools/containerd-1.7) into _output/tools-docker*/bin
+
+test-docker: build tools rootfs tools-docker ## run Docker 29 (runtimeType form) and Docker 28 on containerd 1.7 (path form) with Docker's RT flags and Compose (root); log in _output/test-docker.log; fails on any skip (hack/testjson)
+	@[ "$$(id -u)" -eq 0 ] || { echo "make test-docker needs root (dockerd, containerd, cgroups)" >&2; exit 1; }
+	RTSHIM_DOCKERD_29=$(abspath $(DOCKER29_DIR))/dockerd RTSHIM_DOCKERD_28=$(abspath $(DOCKER28_DIR))/dockerd \
+		RTSHIM_CONTAINERD_17=$(abspath $(DOCKER28_DIR))/containerd \
+		RTSHIM_DOCKER_CLI=$(abspath $(DOCKER_CLI_DIR))/docker RTSHIM_DOCKER_COMPOSE=$(abspath $(DOCKER_CLI_DIR))/docker-compose \
 		RTSHIM_BIN_DIR=$(abspath $(BIN_DIR)) RTSHIM_TOOLS_DIR=$(abspath $(TOOLS_DIR)) RTSHIM_ROOTFS=$(abspath $(ROOTFS)) \
-		$(GO) test $(GO_TEST_FLAGS) -v -tags dockershim -run '^TestDockerShim$$' ./integration/
+		$(GO) test -json $(GO_TEST_FLAGS) -tags docker -timeout $(DOCKER_TIMEOUT) -run '^TestDocker(29|28)$$' ./integration/ 2>&1 | $(TESTJSON) -log $(DOCKER_LOG)
 
-$(DOCKER_TOOLS_DIR)/dockerd: tools/docker/go.mod tools/docker/go.sum
+$(DOCKER29_DIR)/dockerd: tools/docker/go.mod tools/docker/go.sum
 	@mkdir -p $(@D)
-	cd tools/docker && $(GO) build -trimpath -tags '$(DOCKERD_TAGS)' \
-		-ldflags '-s -w -X github.com/moby/moby/v2/dockerversion.Version=$(MOBY_VERSION)' \
+	cd tools/docker && CGO_ENABLED=0 $(GO) build -trimpath -tags 'netgo osusergo static_build nri_no_wasm' \
+		-ldflags '-s -w -X github.com/moby/moby/v2/dockerversion.Version=$(MOBY_VERSION) -X github.com/moby/moby/v2/dockerversion.GitCommit=moby-$(MOBY_VERSION)' \
 		-o $(abspath $@) github.com/moby/moby/v2/cmd/dockerd
+
+# docker/docker and docker/cli are +incompatible modules (no go.mod): the go command compiles
+# them at -lang=go1.16 unless told otherwise.
+$(DOCKER28_DIR)/dockerd: tools/docker-28/go.mod tools/docker-28/go.sum
+	@mkdir -p $(@D)
+	cd tools/docker-28 && v=$(call docker_version,tools/docker-28,github.com/docker/docker) && \
+		CGO_ENABLED=0 $(GO) build -trimpath -tags 'netgo osusergo static_build' -gcflags=github.com/docker/docker/...=-lang=go1.24 \
+		-ldflags "-s -w -X github.com/docker/docker/dockerversion.Version=$$v -X github.com/docker/docker/dockerversion.GitCommit=v$$v" \
+		-o $(abspath $@) github.com/docker/docker/cmd/dockerd
+
+$(addprefix $(DOCKER28_DIR)/,containerd ctr containerd-shim-runc-v2): tools/containerd-1.7/go.mod tools/containerd-1.7/go.sum
+	@mkdir -p $(@D)
+	cd tools/containerd-1.7 && CGO_ENABLED=0 $(GO) build -trimpath \
+		-ldflags '-s -w -X github.com/containerd/containerd/version.Version=$(call tool_version,tools/containerd-1.7,github.com/containerd/containerd)' \
+		-o $(abspath $@) github.com/containerd/containerd/cmd/$(@F)
+
+$(DOCKER_CLI_DIR)/docker: tools/docker-cli/go.mod tools/docker-cli/go.sum
+	@mkdir -p $(@D)
+	cd tools/docker-cli && v=$(call docker_version,tools/docker-cli,github.com/docker/cli) && \
+		CGO_ENABLED=0 $(GO) build -trimpath -tags 'netgo osusergo' -gcflags=github.com/docker/cli/...=-lang=go1.26 \
+		-ldflags "-s -w -X github.com/docker/cli/cli/version.Version=$$v -X github.com/docker/cli/cli/version.GitCommit=v$$v" \
+		-o $(abspath $@) github.com/docker/cli/cmd/docker
+
+$(DOCKER_CLI_DIR)/docker-compose: tools/docker-compose/go.mod tools/docker-compose/go.sum
+	@mkdir -p $(@D)
+	cd tools/docker-compose && CGO_ENABLED=0 $(GO) build -trimpath -tags 'netgo osusergo' -gcflags=github.com/docker/cli/...=-lang=go1.26 \
+		-ldflags '-s -w -X github.com/docker/compose/v5/internal.Version=$(call tool_version,tools/docker-compose,github.com/docker/compose/v5)' \
+		-o $(abspath $@) github.com/docker/compose/v5/cmd
 
 ##@ Install and package
 
@@ -436,11 +484,11 @@ SUB_MODULES := hack/package hack/image
 # Packages no product binary may link: the test harness, the benchmarks, package testing.
 TEST_ONLY_PKGS := ^(testing|github.com/rtshim/rtshim/(internal/harness|bench)(/.*)?)$$
 
-lint: ## gofmt; golangci-lint (also with the failpoints and dockershim tags, and on hack/package and hack/image); go mod tidy changes nothing; no test code in a product binary
+lint: ## gofmt; golangci-lint (also with the failpoints and docker tags, and on hack/package and hack/image); go mod tidy changes nothing; no test code in a product binary
 	@files=$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go') </dev/null); \
 	if [ -n "$$files" ]; then echo "gofmt needed on:" $$files >&2; exit 1; fi
 	$(GOLANGCI_LINT) run ./...
-	$(GOLANGCI_LINT) run --build-tags failpoints,dockershim ./...
+	$(GOLANGCI_LINT) run --build-tags failpoints,docker ./...
 	for m in $(SUB_MODULES); do (cd $$m && $(GOLANGCI_LINT) run ./...) || exit 1; done
 	$(GO) mod tidy -diff
 	for m in $(SUB_MODULES); do (cd $$m && $(GO) mod tidy -diff) || exit 1; done

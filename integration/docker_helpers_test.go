@@ -81,12 +81,9 @@ type Dockerd struct {
 	cli    string // the docker CLI that drives it
 	proc   *os.Process
 	exited chan struct{}
+	// args and env start the daemon (again, for Restart).
+	args, env []string
 }
-
-// dockerHostPaths are where a dockerd writes by default. startDockerd moves each elsewhere;
-// dockerd (20.10 and 29 alike) makes /run/docker/plugins (plugin discovery) regardless, so the
-// cleanup removes /run/docker when the test made it.
-var dockerHostPaths = []string{"/etc/docker/key.json", "/var/lib/docker", "/run/docker", "/run/docker.sock", "/run/docker.pid"}
 
 // requireDockerd returns the dockerd binary, or skips.
 func requireDockerd(t testing.TB) string {
@@ -106,7 +103,7 @@ func requireDockerd(t testing.TB) string {
 // daemon and logs its log if t failed.
 func startDockerd(t testing.TB, d *harness.Daemon, dockerd, cli string, config map[string]any) *Dockerd {
 	t.Helper()
-	k := &Dockerd{Dir: filepath.Join(d.Dir, "docker"), cli: cli, exited: make(chan struct{})}
+	k := &Dockerd{Dir: filepath.Join(d.Dir, "docker"), cli: cli}
 	k.Socket = filepath.Join(k.Dir, "docker.sock")
 	b, err := json.MarshalIndent(config, "", "  ")
 	if err != nil {
@@ -116,57 +113,63 @@ func startDockerd(t testing.TB, d *harness.Daemon, dockerd, cli string, config m
 	if err := os.MkdirAll(filepath.Join(k.Dir, "cli"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	existed := map[string]bool{}
-	for _, p := range dockerHostPaths {
-		existed[p] = harness.Exists(p)
-	}
-	ipForward := readSysctl("net/ipv4/ip_forward")
+	host := snapshotHost(d.Dir)
 
-	logFile, err := os.Create(filepath.Join(k.Dir, "dockerd.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logFile.Close()
-	cmd := exec.Command(dockerd,
+	k.args = []string{dockerd,
 		"--config-file", configPath,
 		"--data-root", filepath.Join(k.Dir, "data"),
 		"--exec-root", filepath.Join(k.Dir, "exec"),
 		"--pidfile", filepath.Join(k.Dir, "dockerd.pid"),
-		"-H", "unix://"+k.Socket,
+		"-H", "unix://" + k.Socket,
 		"--containerd", d.Address,
 		// The namespace's runc state and claims are then d's, which its cleanup knows.
-		"--containerd-namespace", d.Namespace, "--containerd-plugins-namespace", d.Namespace+"-plugins",
-		"--cgroup-parent", "/"+d.Namespace+"/docker",
+		"--containerd-namespace", d.Namespace, "--containerd-plugins-namespace", d.Namespace + "-plugins",
+		"--cgroup-parent", "/" + d.Namespace + "/docker",
 		"--exec-opt", "native.cgroupdriver=cgroupfs",
 		"--iptables=false", "--ip6tables=false", "--ip-forward=false", "--ip-masq=false", "--bridge=none", "--userland-proxy=false",
-	)
+	}
 	// The default runtime's "runc" is found on the PATH of containerd (and so of its shims),
 	// which startContainerd set; dockerd's own PATH only serves `docker info`.
-	cmd.Env = append(slices.DeleteFunc(os.Environ(), func(kv string) bool {
+	k.env = append(slices.DeleteFunc(os.Environ(), func(kv string) bool {
 		return strings.HasPrefix(kv, "DOCKER_") || strings.HasPrefix(kv, "PATH=")
 	}), "PATH="+env.ToolsDir+":"+os.Getenv("PATH"))
+	t.Cleanup(func() { k.cleanup(t, host) })
+	k.launch(t)
+	return k
+}
+
+// launch starts dockerd (its log appended to) and waits until it serves.
+func (k *Dockerd) launch(t testing.TB) {
+	t.Helper()
+	logFile, err := os.OpenFile(filepath.Join(k.Dir, "dockerd.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logFile.Close()
+	cmd := exec.Command(k.args[0], k.args[1:]...)
+	cmd.Env = k.env
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	k.proc = cmd.Process
+	exited := make(chan struct{})
+	k.proc, k.exited = cmd.Process, exited
 	go func() {
 		_ = cmd.Wait()
-		close(k.exited)
+		close(exited)
 	}()
-	t.Cleanup(func() { k.cleanup(t, existed, ipForward) })
 
 	deadline := time.Now().Add(env.Timeouts.Start)
 	for {
 		select {
-		case <-k.exited:
+		case <-exited:
 			t.Fatalf("dockerd exited during start: %v", cmd.ProcessState)
 		default:
 		}
 		if harness.Serving(k.Socket) {
 			if _, _, err := k.Docker(t, "version"); err == nil {
-				return k
+				return
 			}
 		}
 		if time.Now().After(deadline) {
@@ -174,6 +177,26 @@ func startDockerd(t testing.TB, d *harness.Daemon, dockerd, cli string, config m
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// Stop stops dockerd with SIGTERM, as a service manager does (without live-restore it stops
+// its containers first); Start starts it again with the same configuration.
+func (k *Dockerd) Stop(t testing.TB) {
+	t.Helper()
+	if err := k.proc.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-k.exited:
+	case <-time.After(60 * time.Second):
+		t.Fatal("dockerd did not stop within 60s of SIGTERM")
+	}
+}
+
+// Start starts a stopped dockerd again (see Stop).
+func (k *Dockerd) Start(t testing.TB) {
+	t.Helper()
+	k.launch(t)
 }
 
 // dockerdMajor is dockerd's major version ("Docker version 20.10.24+dfsg1, build 5d6db84").
@@ -205,12 +228,7 @@ func dockerCLI(dockerd string) string {
 	return "docker"
 }
 
-func readSysctl(name string) string {
-	b, _ := os.ReadFile(filepath.Join("/proc/sys", name))
-	return strings.TrimSpace(string(b))
-}
-
-func (k *Dockerd) cleanup(t testing.TB, existed map[string]bool, ipForward string) {
+func (k *Dockerd) cleanup(t testing.TB, before hostState) {
 	if k.serves() {
 		if ids, _, err := k.Docker(t, "ps", "-aq", "--no-trunc"); err == nil && strings.TrimSpace(ids) != "" {
 			if _, _, err := k.Docker(t, append([]string{"rm", "-f"}, strings.Fields(ids)...)...); err != nil {
@@ -218,27 +236,24 @@ func (k *Dockerd) cleanup(t testing.TB, existed map[string]bool, ipForward strin
 			}
 		}
 	}
-	_ = k.proc.Signal(syscall.SIGTERM)
-	select {
-	case <-k.exited:
-	case <-time.After(20 * time.Second):
-		t.Errorf("cleanup: dockerd did not stop on SIGTERM within 20s")
-		_ = k.proc.Kill()
-		<-k.exited
+	if k.proc != nil {
+		_ = k.proc.Signal(syscall.SIGTERM)
+		select {
+		case <-k.exited:
+		case <-time.After(20 * time.Second):
+			t.Errorf("cleanup: dockerd did not stop on SIGTERM within 20s")
+			_ = k.proc.Kill()
+			<-k.exited
+		}
 	}
 	// dockerd's data root is a mount point of its own; the daemon's cleanup unmounts what
 	// is left under its dir.
-	if !existed["/run/docker"] {
+	if before["path /run/docker"] == "false" {
 		_ = os.Remove("/run/docker/plugins")
 		_ = os.Remove("/run/docker")
 	}
-	for _, p := range dockerHostPaths {
-		if !existed[p] && harness.Exists(p) {
-			t.Errorf("dockerd left %s on the host", p)
-		}
-	}
-	if now := readSysctl("net/ipv4/ip_forward"); now != ipForward {
-		t.Errorf("net.ipv4.ip_forward changed from %s to %s", ipForward, now)
+	for _, d := range before.diff(snapshotHost(filepath.Dir(k.Dir))) {
+		t.Errorf("dockerd changed the host: %s", d)
 	}
 	if t.Failed() {
 		if b, err := os.ReadFile(filepath.Join(k.Dir, "dockerd.log")); err == nil {
@@ -275,14 +290,14 @@ func (k *Dockerd) MustDocker(t testing.TB, args ...string) string {
 	return out
 }
 
-// importRootfs makes image name from the test rootfs with `docker import`.
-func (k *Dockerd) importRootfs(t testing.TB, name string) {
+// importRootfs makes image dockerImage from the test rootfs with `docker import`.
+func (k *Dockerd) importRootfs(t testing.TB) {
 	t.Helper()
 	tarball := filepath.Join(k.Dir, "rootfs.tar")
 	if out, err := exec.Command("tar", "-C", env.Rootfs, "-cf", tarball, ".").CombinedOutput(); err != nil {
 		t.Fatalf("tar %s: %v\n%s", env.Rootfs, err, out)
 	}
-	k.MustDocker(t, "import", tarball, name)
+	k.MustDocker(t, "import", tarball, dockerImage)
 	if err := os.Remove(tarball); err != nil {
 		t.Fatal(err)
 	}

@@ -38,9 +38,10 @@ type cluster struct {
 	etcd, apiserver, controllerManager, scheduler *proc
 	node                                          *node
 
-	etcdURL    string // etcd's client URL
-	server     string // the API server's URL
-	kubeconfig string // cluster admin's
+	etcdURL    string       // etcd's client URL
+	server     string       // the API server's URL
+	kubeconfig string       // cluster admin's
+	api        *http.Client // the cluster admin's client of the API server, once made
 	// phases are the start-up's steps with their durations, in order.
 	phases []phase
 }

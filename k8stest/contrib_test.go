@@ -164,7 +164,7 @@ func testRefused(t *testing.T, c *cluster, used int64) {
 	if !wantMsg.MatchString(msg) {
 		t.Errorf("refusal event does not match %q: %s", wantMsg, msg)
 	}
-	if d := c.describe("pod", "rt-too-big"); !wantMsg.MatchString(d) {
+	if d := c.describePod("rt-too-big"); !wantMsg.MatchString(d) {
 		t.Errorf("kubectl describe pod rt-too-big does not show %q:\n%s", wantMsg, d)
 	}
 	p, err := c.getPod("rt-too-big")

@@ -18,9 +18,11 @@ import (
 )
 
 // testInstaller is issue point 4: the node installer as an operator runs it. Import the image
-// `make image` built, apply contrib/kubernetes/install/, restart containerd as the DaemonSet's
-// docs say, run an RT pod through the installed shim and config, delete the DaemonSet, restart
-// containerd again, and find the node's /usr/local/bin and /etc/containerd as they were.
+// `make image` built, apply contrib/kubernetes/install/ (the installer and the device plugin),
+// restart containerd as the DaemonSet's docs say, run RT pods through the installed shim and
+// config (one holding an rtshim.io/rt-bandwidth allocation from the installed agent), delete
+// the DaemonSets, restart containerd again, and find the node's /usr/local/bin and
+// /etc/containerd as they were.
 func testInstaller(t *testing.T, c *cluster) {
 	n := c.node
 	image, name := os.Getenv("RTSHIM_IMAGE"), os.Getenv("RTSHIM_IMAGE_NAME")
@@ -38,13 +40,24 @@ func testInstaller(t *testing.T, c *cluster) {
 	}
 	before := snapshotCPUTree(t)
 	records := c.node.recordsLeft()
+	// A node without rtshim has no rtshim config either: the tier's node has contrib's (its
+	// runtimes and the device plugin read it), which goes for this scenario and comes back
+	// after the uninstall (which removes what the installer installed).
+	if err := os.Remove(n.root() + nodeShimConfig); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if _, err := os.Stat(n.root() + nodeShimConfig); err != nil {
+			n.setShimConfig(t, false)
+		}
+	})
 	nodeBefore := n.nodeFiles(t)
 	if _, err := n.ctr("images", "import", image); err != nil {
 		t.Fatal(err)
 	}
 	deleted := false
 	t.Cleanup(func() {
-		c.deletePods(t, "rt-installed", "rt-installed-runc", "rt-uninstalled")
+		c.deletePods(t, "rt-installed", "rt-installed-runc", "rt-installed-bw", "rt-uninstalled")
 		if !deleted {
 			if _, err := c.kubectl("delete", "-f", installDir, "--ignore-not-found", "--wait=true", "--timeout=60s"); err != nil {
 				t.Error(err)
@@ -132,8 +145,17 @@ func testInstaller(t *testing.T, c *cluster) {
 	if shims := n.shimsRunning(root + "/usr/local/bin/containerd-shim-rt-v2"); len(shims) != 1 {
 		t.Errorf("processes of the installed shim: %v, want rt-installed-runc's one", shims)
 	}
-	c.deletePods(t, "rt-installed", "rt-installed-runc")
-	waitCgroupsGone(t, p, pr)
+
+	// The device plugin, applied with the installer, reads the installed config (until the
+	// installer wrote it, it exits and the kubelet starts it again): a pod holding 50 units of
+	// rtshim.io/rt-bandwidth from it gets exactly that budget through the installed runtime.
+	agent := c.devicePluginPod(t, "")
+	c.waitRegistered(t, agent, 0)
+	c.apply(t, toJSON(t, bwPod("rt-installed-bw", 50, ann, "app")))
+	pb := c.waitRunning(t, "rt-installed-bw")
+	checkRT(t, pb, "app", 2, 15, 50000, -1)
+	c.deletePods(t, "rt-installed", "rt-installed-runc", "rt-installed-bw")
+	waitCgroupsGone(t, p, pr, pb)
 	if claims := n.claimsLeft(); len(claims) > 0 {
 		t.Errorf("rtshim claims left: %v", claims)
 	}
@@ -169,7 +191,8 @@ func testInstaller(t *testing.T, c *cluster) {
 		slices.Sort(diff)
 		t.Errorf("the node is not as it was after the uninstall:\n%s", strings.Join(diff, "\n"))
 	}
-	// And the runtime rt is the tier's own again.
+	// And the runtime rt is the tier's own again, with the node's rtshim config back.
+	n.setShimConfig(t, false)
 	c.apply(t, toJSON(t, rtPod("rt-uninstalled", "rt-runc", ann, "", "", "app")))
 	p = c.waitRunning(t, "rt-uninstalled")
 	checkRT(t, p, "app", 2, 15, budget, -1)

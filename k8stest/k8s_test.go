@@ -15,5 +15,6 @@ func TestK8s(t *testing.T) {
 	t.Run("cpumanager", func(t *testing.T) { testCPUManager(t, c) })
 	t.Run("restart", func(t *testing.T) { testRestart(t, c) })
 	t.Run("scale", func(t *testing.T) { testScale(t, c) })
+	t.Run("bandwidth", func(t *testing.T) { testBandwidth(t, c) })
 	t.Run("installer", func(t *testing.T) { testInstaller(t, c) })
 }

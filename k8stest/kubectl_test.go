@@ -63,12 +63,16 @@ type pod struct {
 		UID  string `json:"uid"`
 	} `json:"metadata"`
 	Spec struct {
+		NodeName   string `json:"nodeName"`
 		Containers []struct {
 			Name string `json:"name"`
 		} `json:"containers"`
 	} `json:"spec"`
 	Status struct {
-		Phase             string `json:"phase"`
+		Phase string `json:"phase"`
+		// Reason and Message say why a pod failed as a whole (e.g. the kubelet's admission).
+		Reason            string `json:"reason"`
+		Message           string `json:"message"`
 		QOSClass          string `json:"qosClass"`
 		ContainerStatuses []struct {
 			Name         string `json:"name"`
@@ -121,14 +125,14 @@ func (c *cluster) waitRunning(t testing.TB, name string) *pod {
 		return nil
 	})
 	if err != nil {
-		t.Fatalf("%v\n%s", err, c.describe("pod", name))
+		t.Fatalf("%v\n%s", err, c.describePod(name))
 	}
 	return p
 }
 
-// describe is `kubectl describe`'s output, or the error.
-func (c *cluster) describe(kind, name string) string {
-	out, err := c.kubectl("describe", kind, name)
+// describePod is `kubectl describe pod`'s output, or the error.
+func (c *cluster) describePod(name string) string {
+	out, err := c.kubectl("describe", "pod", name)
 	if err != nil {
 		return err.Error()
 	}

@@ -31,6 +31,11 @@ const pauseImage = "localhost/rtshim-k8s/pause:test"
 // nodeContainerdConfig is containerd's config in the node's mount namespace, where a node has it.
 const nodeContainerdConfig = "/etc/containerd/config.toml"
 
+// nodeShimConfig is the node's rtshim config, where a node has it: the file the runtime rt names
+// (contrib/containerd/config.toml's ConfigPath), the one rt-runc's shim reads by default, and
+// the one the device plugin DaemonSet reads. The node starts with contrib/rtshim.toml there.
+const nodeShimConfig = "/etc/containerd/rtshim.toml"
+
 // criNamespace is the containerd namespace of CRI's containers and images.
 const criNamespace = "k8s.io"
 
@@ -55,13 +60,13 @@ type node struct {
 
 	holder, containerd, kubelet *proc
 	address                     string // containerd's socket
-	shimConfig                  string // rtshim.toml of the node's runtimes: contrib/rtshim.toml
 	stateDir                    string // its state_dir, /run/rtshim in the node, seen from the host
 	kubeletPort                 int
 }
 
 // nsScript sets up the node's mount namespace ($1 is its dir, $2 containerd's config to put at
-// /etc/containerd/config.toml), then holds it open.
+// /etc/containerd/config.toml, $3 the rtshim config to put at /etc/containerd/rtshim.toml),
+// then holds it open.
 const nsScript = `set -eu
 d=$1
 for m in /var/lib /var/log /run /etc /usr/local; do
@@ -80,6 +85,7 @@ for kv in vm/overcommit_memory=1 vm/panic_on_oom=0 kernel/panic=10 kernel/panic_
 done
 mkdir -p /etc/containerd
 cp "$2" /etc/containerd/config.toml
+cp "$3" /etc/containerd/rtshim.toml
 touch "$d/ready"
 exec sleep 2147483647
 `
@@ -93,12 +99,12 @@ func (n *node) dir(elem ...string) string {
 	return filepath.Join(append([]string{n.c.dir}, elem...)...)
 }
 
-func (n *node) startNamespace(containerdConfig string) error {
+func (n *node) startNamespace(containerdConfig, shimConfig string) error {
 	nsDir := n.dir("ns")
 	if err := os.MkdirAll(nsDir, 0o755); err != nil {
 		return err
 	}
-	n.holder = n.c.newProc("mount-namespace", "unshare", "--mount", "--propagation", "private", "--", "sh", "-c", nsScript, "sh", nsDir, containerdConfig)
+	n.holder = n.c.newProc("mount-namespace", "unshare", "--mount", "--propagation", "private", "--", "sh", "-c", nsScript, "sh", nsDir, containerdConfig, shimConfig)
 	if err := n.holder.start(); err != nil {
 		return err
 	}
@@ -110,7 +116,7 @@ func (n *node) startNamespace(containerdConfig string) error {
 
 // containerdConfig is the node's config.toml: the tier's generated base with CRI on, CNI in
 // the test's dirs, and contrib/containerd/config.toml's runtimes pointed at the shim under
-// test and a private rtshim config.
+// test (their rtshim config is the node's, nodeShimConfig, as the file names it).
 func (n *node) containerdConfig() (string, error) {
 	dir := n.dir("containerd")
 	config := harness.DaemonConfig
@@ -140,7 +146,6 @@ func (n *node) containerdConfig() (string, error) {
 	}
 	body := string(contrib)
 	for _, sub := range []struct{ old, new string }{
-		{"/etc/containerd/rtshim.toml", n.shimConfig},
 		{"/usr/local/bin/containerd-shim-rt-v2", filepath.Join(binDir, "containerd-shim-rt-v2")},
 	} {
 		// Replace the value where it is set: the file's comments name it too.
@@ -173,14 +178,15 @@ const cniConfig = `{
 `
 
 func (n *node) startContainerd() error {
-	// contrib/rtshim.toml as it is: its state_dir, /run/rtshim, is the node's own in the node's
-	// mount namespace (the /run overlay). Every shim of the node must share one state dir (the
-	// installed config names the same), or their budget records would disagree.
-	if _, err := os.Stat(contribRtshim); err != nil {
+	// contrib/rtshim.toml as it is, at the node's nodeShimConfig: its state_dir, /run/rtshim, is
+	// the node's own in the node's mount namespace (the /run overlay). Every shim of the node
+	// must share one state dir (the installed config names the same), or their budget records
+	// would disagree.
+	shimConfig, err := filepath.Abs(contribRtshim)
+	if err != nil {
 		return err
 	}
-	var err error
-	if n.shimConfig, err = filepath.Abs(contribRtshim); err != nil {
+	if _, err := os.Stat(shimConfig); err != nil {
 		return err
 	}
 	n.stateDir = n.dir("ns", "_run", "upper", "rtshim")
@@ -200,15 +206,16 @@ func (n *node) startContainerd() error {
 	if err := os.WriteFile(configPath, []byte(config), 0o644); err != nil {
 		return err
 	}
-	if err := n.startNamespace(configPath); err != nil {
+	if err := n.startNamespace(configPath, shimConfig); err != nil {
 		return err
 	}
 	n.address = n.dir("containerd", "containerd.sock")
 	n.containerd = n.c.newProc("containerd", n.inNS(filepath.Join(toolsDir, "containerd"), "--config", nodeContainerdConfig)...)
-	// The shims and runc come from PATH; the rt-runc form (runc options) reads its rtshim
-	// config from $RTSHIM_CONFIG.
-	n.containerd.env = append(slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "PATH=") }),
-		"PATH="+binDir+":"+toolsDir+":"+os.Getenv("PATH"), "RTSHIM_CONFIG="+n.shimConfig)
+	// The shims and runc come from PATH; the rt-runc form (runc options) reads the default
+	// rtshim config, nodeShimConfig, as on a node.
+	n.containerd.env = append(slices.DeleteFunc(os.Environ(), func(kv string) bool {
+		return strings.HasPrefix(kv, "PATH=") || strings.HasPrefix(kv, "RTSHIM_CONFIG=")
+	}), "PATH="+binDir+":"+toolsDir+":"+os.Getenv("PATH"))
 	return n.launchContainerd()
 }
 
@@ -232,10 +239,13 @@ func (n *node) restartContainerd() error {
 }
 
 // ctr runs ctr against the node's containerd in CRI's namespace.
-func (n *node) ctr(args ...string) (string, error) {
+func (n *node) ctr(args ...string) (string, error) { return n.ctrIn(criNamespace, args...) }
+
+// ctrIn runs ctr against the node's containerd in namespace ns.
+func (n *node) ctrIn(ns string, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(toolsDir, "ctr"), append([]string{"--address", n.address, "--namespace", criNamespace}, args...)...)
+	cmd := exec.CommandContext(ctx, filepath.Join(toolsDir, "ctr"), append([]string{"--address", n.address, "--namespace", ns}, args...)...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

@@ -97,6 +97,6 @@ func (c *cluster) waitResized(t testing.TB, name, cpu string) {
 		return fmt.Errorf("no status of container app")
 	})
 	if err != nil {
-		t.Fatalf("%v\n%s", err, c.describe("pod", name))
+		t.Fatalf("%v\n%s", err, c.describePod(name))
 	}
 }

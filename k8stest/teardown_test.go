@@ -43,10 +43,13 @@ func (c *cluster) teardown(t testing.TB, before map[string]string) {
 			fail("%v", err)
 		}
 		// The kubelet removes dead containers lazily (container GC); what it did not yet
-		// remove goes now, through containerd, so that every shim gives its budget back.
+		// remove goes now, through containerd, so that every shim gives its budget back; so
+		// do the containers a scenario ran outside Kubernetes.
 		if n.containerd.running() {
-			for _, err := range n.removeContainers() {
-				fail("%v", err)
+			for _, ns := range []string{criNamespace, outsideNamespace} {
+				for _, err := range n.removeContainers(ns) {
+					fail("%v", err)
+				}
 			}
 		}
 		// Before the kubepods cgroups go, with their budgets: what every cgroup still holds.
@@ -57,8 +60,10 @@ func (c *cluster) teardown(t testing.TB, before map[string]string) {
 				}
 			}
 		}
-		if killed, err := killCgroupTree(kubepods); err != nil || len(killed) > 0 {
-			fail("processes left in %s cgroups: %v %v", kubepods, killed, err)
+		for _, rel := range []string{kubepods, "/" + outsideNamespace} {
+			if killed, err := killCgroupTree(rel); err != nil || len(killed) > 0 {
+				fail("processes left in %s cgroups: %v %v", rel, killed, err)
+			}
 		}
 		if err := n.containerd.stop(30 * time.Second); err != nil {
 			fail("%v", err)
@@ -83,8 +88,10 @@ func (c *cluster) teardown(t testing.TB, before map[string]string) {
 		}
 		_ = n.holder.stop(time.Second)
 	}
-	for _, err := range removeCgroupTree(kubepods) {
-		fail("%v", err)
+	for _, rel := range []string{kubepods, "/" + outsideNamespace} {
+		for _, err := range removeCgroupTree(rel) {
+			fail("%v", err)
+		}
 	}
 	c.phases = append(c.phases, phase{"teardown", time.Since(start)})
 
@@ -94,8 +101,10 @@ func (c *cluster) teardown(t testing.TB, before map[string]string) {
 	if m := mountsUnder(c.dir); len(m) > 0 {
 		fail("mounts left: %v", m)
 	}
-	if left, _ := filepath.Glob(filepath.Join(cgroupRoot, "*", "kubepods*")); len(left) > 0 {
-		fail("cgroups left: %v", left)
+	for _, pattern := range []string{"kubepods*", outsideNamespace} {
+		if left, _ := filepath.Glob(filepath.Join(cgroupRoot, "*", pattern)); len(left) > 0 {
+			fail("cgroups left: %v", left)
+		}
 	}
 	if diff := diffTree(before, snapshotCPUTree(t)); len(diff) > 0 {
 		fail("cpu cgroup tree not as before:\n%s", strings.Join(diff, "\n"))
@@ -121,18 +130,18 @@ func (c *cluster) teardown(t testing.TB, before map[string]string) {
 // existedBefore records which hostPaths existed before the run (sweepStale fills it).
 var existedBefore = map[string]bool{}
 
-// removeContainers kills and removes every task and container in CRI's namespace.
-func (n *node) removeContainers() []error {
-	out, err := n.ctr("containers", "ls", "-q")
+// removeContainers kills and removes every task and container in namespace ns.
+func (n *node) removeContainers(ns string) []error {
+	out, err := n.ctrIn(ns, "containers", "ls", "-q")
 	if err != nil {
 		return []error{err}
 	}
 	var errs []error
 	for _, id := range strings.Fields(out) {
-		_, _ = n.ctr("tasks", "kill", "-s", "SIGKILL", id)
+		_, _ = n.ctrIn(ns, "tasks", "kill", "-s", "SIGKILL", id)
 		deadline := time.Now().Add(10 * time.Second)
 		for {
-			_, err := n.ctr("tasks", "delete", id)
+			_, err := n.ctrIn(ns, "tasks", "delete", id)
 			if err == nil || strings.Contains(err.Error(), "not found") {
 				break
 			}
@@ -142,7 +151,7 @@ func (n *node) removeContainers() []error {
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
-		if _, err := n.ctr("containers", "delete", id); err != nil {
+		if _, err := n.ctrIn(ns, "containers", "delete", id); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -201,11 +210,13 @@ func sweepStale() {
 		if err := killAll(processesUsing(dir)); err != nil {
 			fmt.Fprintf(os.Stderr, "k8stest: %v\n", err)
 		}
-		if _, err := killCgroupTree(kubepods); err != nil {
-			fmt.Fprintf(os.Stderr, "k8stest: %v\n", err)
-		}
-		for _, err := range removeCgroupTree(kubepods) {
-			fmt.Fprintf(os.Stderr, "k8stest: %v\n", err)
+		for _, rel := range []string{kubepods, "/" + outsideNamespace} {
+			if _, err := killCgroupTree(rel); err != nil {
+				fmt.Fprintf(os.Stderr, "k8stest: %v\n", err)
+			}
+			for _, err := range removeCgroupTree(rel) {
+				fmt.Fprintf(os.Stderr, "k8stest: %v\n", err)
+			}
 		}
 		if err := os.RemoveAll(dir); err != nil {
 			fmt.Fprintf(os.Stderr, "k8stest: %v\n", err)

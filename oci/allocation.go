@@ -53,7 +53,6 @@ func applyAllocation(r *Request, spec *specs.Spec, set settings, rules *Rules) e
 		return invalid(KeyAllocation, v, "must be a number of %s units from 1 to %d", ResourceRTBandwidth, UnitPeriodUS/UnitUS)
 	}
 	budget := AllocationBudgetUS(n, r.RTPeriodUS)
-	least, why := rules.Limits.minRTRuntime()
 	rt, asked := set[KeyRTRuntimeUS]
 	if _, _, fromSpec := specBudget(spec); fromSpec && !asked {
 		rt, asked = setting{key: KeySpecRTRuntime, value: strconv.FormatInt(r.RTRuntimeUS, 10)}, true
@@ -62,18 +61,37 @@ func applyAllocation(r *Request, spec *specs.Spec, set settings, rules *Rules) e
 		return invalid(rt.key, rt.value, "asks %d µs per %d µs, above the container's allocation of %s: %d (%d µs per %d µs)",
 			r.RTRuntimeUS, r.RTPeriodUS, ResourceRTBandwidth, n, budget, r.RTPeriodUS)
 	}
-	switch {
-	case r.Sched.Deadline != nil && deadlineBudgetUS(*r.Sched.Deadline, r.RTPeriodUS) > budget:
+	if r.Sched.Deadline != nil && deadlineBudgetUS(*r.Sched.Deadline, r.RTPeriodUS) > budget {
 		return invalid(KeyAllocation, v, "%s: %d (%d µs per %d µs) is less than the SCHED_DEADLINE bandwidth needs, %d µs",
 			ResourceRTBandwidth, n, budget, r.RTPeriodUS, deadlineBudgetUS(*r.Sched.Deadline, r.RTPeriodUS))
-	case budget < least:
-		return belowLeast(invalid(KeyAllocation, v, "%s: %d is %d µs per %d µs, below the smallest RT budget allowed here, %d µs (%s)",
-			ResourceRTBandwidth, n, budget, r.RTPeriodUS, least, why))
-	case budget > rules.Limits.MaxRTRuntimeUS:
-		return invalid(KeyAllocation, v, "%s: %d is %d µs per %d µs, above limits.max_rt_runtime_us (%d)",
-			ResourceRTBandwidth, n, budget, r.RTPeriodUS, rules.Limits.MaxRTRuntimeUS)
+	}
+	if err := CheckAllocation(n, r.RTPeriodUS, rules); err != nil {
+		return err
 	}
 	r.RTRuntimeUS, r.AllocatedUS = budget, budget
+	return nil
+}
+
+// CheckAllocation refuses an allocation of n units that no container could hold under rules,
+// whatever it asks for: a budget per periodUS below the smallest RT budget allowed (one
+// scheduler tick, or limits.min_rt_runtime_us) or above limits.max_rt_runtime_us. The shim
+// applies it to every allocation it is given; rtshim device-plugin applies it in Allocate, so
+// that such a pod fails admission with the reason instead of looping in CrashLoopBackOff.
+func CheckAllocation(n, periodUS int64, rules *Rules) error {
+	v := strconv.FormatInt(n, 10)
+	if n < 1 || n > UnitPeriodUS/UnitUS {
+		return invalid(KeyAllocation, v, "must be a number of %s units from 1 to %d", ResourceRTBandwidth, UnitPeriodUS/UnitUS)
+	}
+	budget := AllocationBudgetUS(n, periodUS)
+	least, why := rules.Limits.minRTRuntime()
+	switch {
+	case budget < least:
+		return belowLeast(invalid(KeyAllocation, v, "%s: %d is %d µs per %d µs, below the smallest RT budget allowed here, %d µs (%s)",
+			ResourceRTBandwidth, n, budget, periodUS, least, why))
+	case budget > rules.Limits.MaxRTRuntimeUS:
+		return invalid(KeyAllocation, v, "%s: %d is %d µs per %d µs, above limits.max_rt_runtime_us (%d)",
+			ResourceRTBandwidth, n, budget, periodUS, rules.Limits.MaxRTRuntimeUS)
+	}
 	return nil
 }
 

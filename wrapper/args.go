@@ -25,11 +25,13 @@ var (
 		"apparmor": true, "cap": true, "cgroup": true, "signal": true, "format": true,
 		"image-path": true, "work-path": true, "parent-path": true, "page-server": true, "manage-cgroups-mode": true,
 		"empty-ns": true, "status-fd": true, "lsm-profile": true, "lsm-mount-context": true, "interval": true,
-		// update's: without them `update --cpu-quota 20000 ID` would name container "20000".
-		"resources": true, "blkio-weight": true, "cpu-period": true, "cpu-quota": true, "cpu-burst": true, "cpu-share": true,
-		"cpu-rt-period": true, "cpu-rt-runtime": true, "cpuset-cpus": true, "cpuset-mems": true, "kernel-memory": true,
-		"kernel-memory-tcp": true, "memory": true, "cpu-idle": true, "memory-reservation": true, "memory-swap": true,
-		"pids-limit": true, "l3-cache-schema": true, "mem-bw-schema": true,
+		// update's: containerd 1.7's runc shim (go-runc 1.0, so Docker 27 and 28 as they ship)
+		// runs "update --resources - ID", whose "-" would otherwise be taken for the ID, as CRI-O
+		// does, and a user's "update --cpu-quota 20000 ID" would name container "20000".
+		"resources": true, "blkio-weight": true, "cpu-period": true, "cpu-quota": true, "cpu-burst": true,
+		"cpu-share": true, "cpu-rt-period": true, "cpu-rt-runtime": true, "cpuset-cpus": true, "cpuset-mems": true,
+		"cpu-idle": true, "kernel-memory": true, "kernel-memory-tcp": true, "memory": true, "memory-reservation": true,
+		"memory-swap": true, "pids-limit": true, "l3-cache-schema": true, "mem-bw-schema": true,
 	}
 	shortFlags = map[string]string{"b": "bundle", "p": "process", "e": "env", "u": "user", "g": "additional-gids",
 		"c": "cap", "d": "detach", "t": "tty", "f": "force", "s": "signal", "a": "all", "h": "help", "v": "version",

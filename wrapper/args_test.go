@@ -26,6 +26,12 @@ func TestParse(t *testing.T) {
 		{[]string{"delete", "--force", "c1"}, map[string]string{}, "delete", map[string]string{"force": "true"}, []string{"c1"}},
 		{[]string{"--version"}, map[string]string{"version": "true"}, "", map[string]string{}, nil},
 		{[]string{"kill", "c1", "KILL"}, map[string]string{}, "kill", map[string]string{}, []string{"c1", "KILL"}},
+		// containerd 1.7's runc shim (go-runc 1.0), and 2.x's (go-runc 1.1 and later).
+		{[]string{"--root", "/r", "update", "--resources", "-", "c1"}, map[string]string{"root": "/r"},
+			"update", map[string]string{"resources": "-"}, []string{"c1"}},
+		{[]string{"update", "--resources=-", "c1"}, map[string]string{}, "update", map[string]string{"resources": "-"}, []string{"c1"}},
+		{[]string{"update", "-r", "/tmp/r.json", "--cpu-quota", "20000", "c1"}, map[string]string{},
+			"update", map[string]string{"resources": "/tmp/r.json", "cpu-quota": "20000"}, []string{"c1"}},
 		// update's value flags, space-separated (CRI-O's `update --resources - ID`, a user's --cpu-quota).
 		{[]string{"update", "--resources", "-", "c1"}, map[string]string{}, "update", map[string]string{"resources": "-"}, []string{"c1"}},
 		{[]string{"update", "-r", "/tmp/r.json", "c1"}, map[string]string{}, "update", map[string]string{"resources": "/tmp/r.json"}, []string{"c1"}},

@@ -11,6 +11,7 @@ import (
 
 	"github.com/containerd/log"
 
+	"github.com/rtshim/rtshim/cgroupfix"
 	"github.com/rtshim/rtshim/internal/deviceplugin"
 	"github.com/rtshim/rtshim/internal/doctor"
 	"github.com/rtshim/rtshim/internal/sched"
@@ -57,7 +58,10 @@ func (a *app) devicePlugin(args []string) int {
 	defer stop()
 	// cgroup v1 with RT group scheduling has RT budgets to count; elsewhere (cgroup v2) the
 	// kernel's SCHED_DEADLINE admission is the bandwidth that can run out.
-	var src deviceplugin.Source = deviceplugin.RTBudget{Cgroups: cg, Kubepods: *kubepods, Rules: cfg.Rules()}
+	// The smallest budget the shim grants is one tick of this kernel: the same as the shim's.
+	rules := cfg.Rules()
+	rules.Limits.TickUS, _ = cgroupfix.TickUS(a.host.ProcRoot, a.host.BootDir)
+	var src deviceplugin.Source = deviceplugin.RTBudget{Cgroups: cg, Kubepods: *kubepods, Rules: rules}
 	if !cg.RTGroupSched() {
 		src = deviceplugin.Deadline{Procs: sched.Procs{Root: a.host.ProcRoot}, SysRoot: a.host.SysRoot, Cgroups: cg}
 	}

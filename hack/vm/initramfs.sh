@@ -4,7 +4,8 @@
 #
 #   /init                 hack/vm/init.sh
 #   /bin, /sbin, /usr     busybox and its applets
-#   /usr/local/bin        containerd, ctr, containerd-shim-runc-v2, runc, containerd-shim-rt-v2, runc-rt
+#   /usr/local/bin        containerd, ctr, containerd-shim-runc-v2, runc, containerd-shim-rt-v2, runc-rt,
+#                         and the files named in $DOCKER_BINS (make test-v2: dockerd, docker)
 #   /lib*, /usr/lib*      the shared libraries runc needs (ldd)
 #   /rootfs               the test container rootfs (make rootfs)
 #   /boot/config-<rel>    the kernel's config, where the shim looks for it
@@ -26,7 +27,7 @@ cp "$busybox" "$stage/bin/busybox"
 for applet in $("$busybox" --list-full); do
 	[[ -e $stage/$applet ]] || ln -s /bin/busybox "$stage/$applet"
 done
-for f in "$tools_dir"/{containerd,ctr,containerd-shim-runc-v2,runc} "$bin_dir"/{containerd-shim-rt-v2,runc-rt}; do
+for f in "$tools_dir"/{containerd,ctr,containerd-shim-runc-v2,runc} "$bin_dir"/{containerd-shim-rt-v2,runc-rt} ${DOCKER_BINS:-}; do
 	install -m 0755 "$f" "$stage/usr/local/bin/"
 done
 # Shared libraries of the dynamically linked binaries (runc: libc, libseccomp), at the paths

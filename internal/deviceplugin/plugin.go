@@ -9,7 +9,9 @@
 // The kubelet sees a fixed set of devices, one per unit the host could ever give, of
 // which the first N are healthy: N is the node's allocatable. Allocations take the lowest free
 // devices (GetPreferredAllocation), and shrinking marks the highest unhealthy, so devices in
-// use stay healthy whenever the node still has room for them.
+// use mostly stay healthy; after churn a running container may hold high devices that a
+// shrink marks unhealthy, which the kubelet only reports (the counts stay right: it schedules
+// by the number of healthy devices less what pods request).
 package deviceplugin
 
 import (
@@ -87,13 +89,10 @@ func (s RTBudget) Units() (int64, string, error) {
 // Max is a full second of RT runtime: a cgroup v1 budget is per CPU.
 func (s RTBudget) Max() int { return secondUnits }
 
+// Check refuses what the shim would refuse for any container holding n units (oci.CheckAllocation:
+// below one scheduler tick or limits.min_rt_runtime_us, above limits.max_rt_runtime_us).
 func (s RTBudget) Check(n int64) error {
-	us := oci.AllocationBudgetUS(n, oci.UnitPeriodUS)
-	if limit := s.Rules.Limits.MaxRTRuntimeUS * oci.UnitPeriodUS / s.Rules.Defaults.RTPeriodUS; us > limit {
-		return fmt.Errorf("%s: %d units are %d µs of RT runtime per second, above what rtshim grants one container here "+
-			"(limits.max_rt_runtime_us %d per %d µs)", oci.ResourceRTBandwidth, n, us, s.Rules.Limits.MaxRTRuntimeUS, s.Rules.Defaults.RTPeriodUS)
-	}
-	return nil
+	return oci.CheckAllocation(n, s.Rules.Defaults.RTPeriodUS, s.Rules)
 }
 
 // Refresh reads the node again and tells ListAndWatch streams when the figure changed.

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -138,6 +139,16 @@ func TestPlugin(t *testing.T) {
 	}
 	if _, err := c.Allocate(ctx, &pluginapi.AllocateRequest{ContainerRequests: []*pluginapi.ContainerAllocateRequest{{DevicesIds: ids(401)}}}); err == nil {
 		t.Error("401 units (above limits.max_rt_runtime_us 400000) allocated")
+	}
+	// Below one scheduler tick (4000 µs assumed when CONFIG_HZ is unknown) the shim refuses
+	// the container: so does Allocate, with the shim's reason.
+	if _, err := c.Allocate(ctx, &pluginapi.AllocateRequest{ContainerRequests: []*pluginapi.ContainerAllocateRequest{{DevicesIds: ids(3)}}}); err == nil ||
+		!strings.Contains(err.Error(), "below the smallest RT budget allowed here, 4000 µs") {
+		t.Errorf("3 units (3000 µs, below one tick) allocated: %v", err)
+	}
+	if a, err := c.Allocate(ctx, &pluginapi.AllocateRequest{ContainerRequests: []*pluginapi.ContainerAllocateRequest{{DevicesIds: ids(4)}}}); err != nil ||
+		a.ContainerResponses[0].Annotations[oci.KeyAllocation] != "4" {
+		t.Errorf("allocate 4 (one tick): %v, %v", a, err)
 	}
 
 	// A restarted kubelet removes the plugin's socket: the plugin registers again.

@@ -28,6 +28,28 @@ disabled_plugins = [
   level = "debug"
 `
 
+// daemonConfigV1 is DaemonConfig for containerd 1.x (the 1.7 that Docker ≤ 28 ships, which
+// the Docker tests run), which reads config version 2 and has neither the CRI plugins of 2.x
+// nor the pod sandbox controller.
+const daemonConfigV1 = `version = 2
+root = "{{dir}}/root"
+state = "{{dir}}/state"
+disabled_plugins = [
+  "io.containerd.grpc.v1.cri",
+  "io.containerd.nri.v1.nri",
+  "io.containerd.internal.v1.opt",
+]
+
+[grpc]
+  address = "{{dir}}/containerd.sock"
+
+[ttrpc]
+  address = "{{dir}}/containerd.sock.ttrpc"
+
+[debug]
+  level = "debug"
+`
+
 // socketDirConfig, for containerd ≥ 2.3, moves the sockets of shims built with containerd ≥
 // 2.3 libraries under the daemon's dir; older shims use /run/containerd/s regardless, and
 // older daemons have no socket_dir.
@@ -59,10 +81,14 @@ var criPlugins = []string{
 	"io.containerd.podsandbox.controller.v1.podsandbox",
 }
 
-// configFor is the config.toml of a daemon in dir: DaemonConfig, with CRI if asked, the
-// socket_dir of daemons that have one, and extra TOML (which must not repeat those tables).
+// configFor is the config.toml of a daemon in dir: DaemonConfig (daemonConfigV1 for
+// containerd 1.x), with CRI if asked, the socket_dir of daemons that have one, and extra TOML
+// (which must not repeat those tables).
 func configFor(dir string, version Release, cri bool, extra []string) string {
 	config := DaemonConfig
+	if version.Major < 2 {
+		config = daemonConfigV1
+	}
 	if cri {
 		for _, p := range criPlugins {
 			config = strings.Replace(config, "  \""+p+"\",\n", "", 1)

@@ -50,6 +50,10 @@ func TestConfigFor(t *testing.T) {
 	if !strings.Contains(cfg, `socket_dir = "/tmp/d/s"`) || strings.Contains(cfg, "cri") || !strings.Contains(cfg, `"io.containerd.nri.v1.nri",`) {
 		t.Errorf("containerd 2.4 CRI config:\n%s", cfg)
 	}
+	cfg = configFor("/tmp/d", Release{Major: 1, Minor: 7, Patch: 35}, false, nil)
+	if !strings.HasPrefix(cfg, "version = 2\n") || strings.Contains(cfg, "io.containerd.cri.v1") || strings.Contains(cfg, "socket_dir") {
+		t.Errorf("containerd 1.7 config:\n%s", cfg)
+	}
 }
 
 func TestWithoutCtrWarnings(t *testing.T) {
