@@ -44,16 +44,19 @@ func (a *app) reap(args []string) int {
 		return exitUsage
 	}
 	h := a.hostFor(f)
-	if *stateDir == "" {
-		cfg, err := doctor.ShimConfig(h)
-		if err != nil {
-			fmt.Fprintf(a.stderr, "rtshim reap: rtshim config: %v\n(pass --state-dir)\n", err)
-			return exitNotReady
+	o := status.ReapOptions{Address: reapAddress(f.address), Force: *force}
+	cfg, err := doctor.ShimConfig(h)
+	switch {
+	case err == nil:
+		o.Runc, o.RuncRoot = cfg.Runc.BinaryName, cfg.Runc.Root
+		if *stateDir == "" {
+			*stateDir = cfg.StateDir
 		}
-		*stateDir = cfg.StateDir
+	case *stateDir == "":
+		fmt.Fprintf(a.stderr, "rtshim reap: rtshim config: %v\n(pass --state-dir)\n", err)
+		return exitNotReady
 	}
-	err := status.Reap(context.Background(), status.Host{ProcRoot: h.ProcRoot, StateDir: *stateDir}, pos[0], pos[1],
-		status.ReapOptions{Address: reapAddress(f.address), Force: *force})
+	err = status.Reap(context.Background(), status.Host{ProcRoot: h.ProcRoot, StateDir: *stateDir}, pos[0], pos[1], o)
 	if err != nil {
 		fmt.Fprintf(a.stderr, "rtshim reap: %v\n", err)
 		return exitNotReady

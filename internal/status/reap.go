@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -26,6 +27,16 @@ type ReapOptions struct {
 	Address string
 	// Force reaps even when containerd cannot be asked.
 	Force bool
+	// Runc and RuncRoot are the config's runc.binary_name and runc.root, which the shims ran:
+	// where runc's state of the container is ("" for runc and its default root).
+	Runc, RuncRoot string
+}
+
+func (o ReapOptions) runc() string {
+	if o.Runc == "" {
+		return "runc"
+	}
+	return o.Runc
 }
 
 // Reap finishes an orphaned container: a claim whose owner (shim) is gone while processes still
@@ -73,14 +84,14 @@ func Reap(ctx context.Context, h Host, ns, id string, o ReapOptions) error {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	runcDelete(ctx, ns, id)
+	runcDelete(ctx, ns, id, o)
 	return rc.Forget(ctx, h.StateDir, ns, id)
 }
 
 // confirmGone refuses to reap a container containerd (or runc, for runc-rt's) still knows.
 func confirmGone(ctx context.Context, ns, id string, o ReapOptions) error {
 	if root, ok := strings.CutPrefix(ns, "runc:"); ok {
-		out, err := exec.CommandContext(ctx, "runc", "--root", root, "state", id).Output()
+		out, err := exec.CommandContext(ctx, o.runc(), "--root", root, "state", id).Output()
 		if err == nil && strings.Contains(string(out), `"status": "running"`) {
 			return fmt.Errorf("%w: %s/%s: runc (--root %s) still runs it: stop it through its engine", errdefs.ErrFailedPrecondition, ns, id, root)
 		}
@@ -107,11 +118,16 @@ func confirmGone(ctx context.Context, ns, id string, o ReapOptions) error {
 }
 
 // runcDelete removes what runc keeps of the container, best effort: a containerd shim's runc
-// state is under /run/containerd/runc/<namespace>, runc-rt's under its --root.
-func runcDelete(ctx context.Context, ns, id string) {
-	root := "/run/containerd/runc/" + ns
+// state is under the config's runc.root (default /run/containerd/runc)/<namespace>, runc-rt's
+// under its --root.
+func runcDelete(ctx context.Context, ns, id string, o ReapOptions) {
+	base := o.RuncRoot
+	if base == "" {
+		base = "/run/containerd/runc"
+	}
+	root := filepath.Join(base, ns)
 	if r, ok := strings.CutPrefix(ns, "runc:"); ok {
 		root = r
 	}
-	_ = exec.CommandContext(ctx, "runc", "--root", root, "delete", "--force", id).Run()
+	_ = exec.CommandContext(ctx, o.runc(), "--root", root, "delete", "--force", id).Run()
 }
