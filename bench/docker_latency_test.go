@@ -40,9 +40,9 @@ func (r *dockerRig) latencies(b *testing.B) dockerLatency {
 	l := dockerLatency{results: map[string]latencyRun{}, secs: benchSeconds(b), loops: 4 * runtime.NumCPU(), loadBefore: loadAvg()}
 	expect := time.Duration(l.secs) * time.Second
 	for _, sc := range dockerScenarios {
-		// tree is the measured process tree, with paths under root (BenchmarkLatency's).
+		// tree is the measured process tree (BenchmarkLatency's), with its busy loops' path
+		// under root.
 		tree := func(root string, measure []string) []string {
-			measure[0] = root + measure[0]
 			if sc.key != "own" {
 				return measure
 			}
@@ -53,7 +53,7 @@ func (r *dockerRig) latencies(b *testing.B) dockerLatency {
 				busyPath, "-n", strconv.Itoa(l.loops), "-t", strconv.Itoa(8*l.secs+300))
 			r.waitLogs(b, "neighbour", "busy n=")
 		}
-		out, code, err := runOnHost(b, expect+60*time.Second, tree(env.Rootfs, cyclictestArgs(cyclictestPath, l.secs, rtPriority))...)
+		out, code, err := runOnHost(b, expect+60*time.Second, tree(env.Rootfs, cyclictestArgs(env.Rootfs+cyclictestPath, l.secs, rtPriority))...)
 		if err != nil || code != 0 {
 			b.Fatalf("%s, host: exit %d, %v; output:\n%s", sc.name, code, err, out)
 		}
