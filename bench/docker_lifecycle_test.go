@@ -312,7 +312,8 @@ func (r *dockerRig) reportResidue(b *testing.B, s *benchSection, rows []residueR
 		"program is `sleep`, started SCHED_FIFO 80 by rtshim's apply mode or switched by `chrt -f 80` on Docker's route), "+
 		"first under dockerd without `--cpu-rt-runtime`, then under the same dockerd restarted with it. *Left after docker rm* "+
 		"is the difference in the host's cpu cgroup tree (`cpu.rt_runtime_us`, `cpu.cfs_quota_us` of every cgroup; new cgroups "+
-		"without budget or quota not counted) and rtshim's claims, from just before the container's create to just after its "+
+		"without budget or quota not counted) and rtshim's records naming the container (the shim's claims, runc-rt's "+
+		"claims and records), from just before the container's create to just after its "+
 		"rm; the last column is the RT runtime the root's other groups can still get (the host's %d µs less what its children "+
 		"hold). The last row compares the end, dockerd stopped, with the start. dockerd's flag writes its budget into every "+
 		"ancestor of a container's cgroup below the root (moby's `initCPURtController`) at every container create, whatever "+

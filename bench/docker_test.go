@@ -118,10 +118,11 @@ func startDockerRig(b *testing.B) *dockerRig {
 	return &dockerRig{k: k, d: d}
 }
 
-// dockerVersion is "29.8.0 (containerd v2.4.2)" from the daemon.
+// version is the daemon's version (the moby/v2 module's, as make tools-docker stamps it) and
+// its containerd's: "v2.0.0-beta.24, containerd v2.4.2".
 func (r *dockerRig) version(b *testing.B) string {
 	return strings.TrimSpace(r.k.MustDocker(b, "version", "--format",
-		"{{.Server.Version}} (containerd {{range .Server.Components}}{{if eq .Name \"containerd\"}}{{.Version}}{{end}}{{end}})"))
+		"{{.Server.Version}}, containerd {{range .Server.Components}}{{if eq .Name \"containerd\"}}{{.Version}}{{end}}{{end}}"))
 }
 
 // BenchmarkDocker compares Docker's own RT route (dockerd --cpu-rt-runtime, docker run
@@ -142,7 +143,6 @@ func BenchmarkDocker(b *testing.B) {
 	})
 	r := startDockerRig(b)
 	version := r.version(b)
-	ns := "/" + r.d.Namespace
 
 	// Without the daemon flag first (how rtshim is run), then with it (Docker's route), the
 	// same dockerd restarted.
@@ -165,9 +165,10 @@ func BenchmarkDocker(b *testing.B) {
 	afterStop := r.d.Residue(b, start)
 	rootAfterStop := harness.RootRTAvailable(b)
 
-	s := newSection("60-docker", "Docker's RT route against rtshim (Docker "+version+")")
-	s.para("One private dockerd of Docker %s (built from tools/docker, `make tools-docker`) on the benchmarks' "+
-		"containerd, its containers' cgroups under `%s` (`--cgroup-parent`, cgroupfs driver), with three runtimes: "+
+	s := newSection("60-docker", "Docker's RT route against rtshim (Docker 29)")
+	s.para("One private dockerd of Docker 29 (github.com/moby/moby/v2 %s, built from tools/docker by `make tools-docker`) "+
+		"on the benchmarks' containerd, its containers' cgroups under `/<ns>/docker` (`--cgroup-parent`, cgroupfs driver; "+
+		"`<ns>` is the benchmark's own cgroup, removed with its containerd), with three runtimes: "+
 		"the default (the stock runc shim and runc), `rt` (rtshim's shim, `runtimeType: %s` with `ConfigPath`: "+
 		"contrib/docker/daemon-shim.json's form) and `runc-rt` (rtshim's runc wrapper as a `path` runtime: "+
 		"contrib/docker/daemon.json's form). *Docker's route* is what Docker documents: dockerd started with "+
@@ -175,7 +176,7 @@ func BenchmarkDocker(b *testing.B) {
 		"--cap-add=sys_nice` on the default runtime, and the program switching itself to SCHED_FIFO 80 "+
 		"(`chrt -f 80 ...`, `cyclictest -p 80`). The rtshim rows ask with `--annotation rtshim.io/policy=SCHED_FIFO "+
 		"--annotation rtshim.io/priority=80` and no Docker RT flag. The control is the default runtime without any "+
-		"RT request.", version, ns+"/docker", harness.RTRuntime, dockerDaemonRT, dockerContainerRT)
+		"RT request.", version, harness.RTRuntime, dockerDaemonRT, dockerContainerRT)
 	r.reportResidue(b, s, left, afterStop, rootBefore, rootAfterStop)
 	r.reportLifecycle(b, s, life)
 	r.reportLatency(b, s, lat)
