@@ -124,7 +124,11 @@ func (r *dockerRig) reportLatency(b *testing.B, s *benchSection, l dockerLatency
 	t := newTable("scenario", "runs on", "tool", "measuring thread", "samples", "p50 µs", "p99 µs", "p99.9 µs", "max µs")
 	bars := plot.Bars{Title: "Wake-up latency p99 under Docker (1 kHz)", YLabel: "p99 latency", LogY: true, YFormat: plot.Micros}
 	for _, m := range modes {
-		bars.Series = append(bars.Series, plot.BarSeries{Name: m.short})
+		name := m.short
+		if r := l.results[dockerScenarios[0].key+"/"+m.key]; r.tool != "cyclictest" {
+			name += " (" + strings.TrimPrefix(r.policy, "SCHED_") + ", " + r.tool + ")"
+		}
+		bars.Series = append(bars.Series, plot.BarSeries{Name: name})
 	}
 	for _, sc := range dockerScenarios {
 		bars.Groups = append(bars.Groups, sc.name)
