@@ -264,13 +264,16 @@ test-v2: build tools rootfs $(VM_DOCKER_BINS) ## run the cgroup v2 tests (Docker
 # -benchtime 1x: each benchmark measures once (RTSHIM_BENCH_ROUNDS rounds, RTSHIM_BENCH_SECONDS
 # seconds), whatever b.N. A missed goal is printed as MISS; an error or a skipped benchmark
 # fails the target (TESTJSON). Then bench/cmd/benchreport assembles the sections into $(BENCH_DOC).
-bench: build tools rootfs-bench ## measure lifecycle, shim memory, wake-up latency (cyclictest), quota and scale against the host and the stock runc shim (root); writes docs/benchmarks.md
+# BenchmarkDocker runs Docker 29 (dockerd and the docker CLI of make tools-docker).
+BENCH_DOCKER_BINS = $(DOCKER29_DIR)/dockerd $(DOCKER_CLI_DIR)/docker
+bench: build tools rootfs-bench $(BENCH_DOCKER_BINS) ## measure lifecycle, shim memory, wake-up latency (cyclictest), quota, scale and Docker's own RT route against the host and the stock runc shim (root); writes docs/benchmarks.md
 	@[ "$$(id -u)" -eq 0 ] || { echo "make bench needs root: it runs a private containerd and real containers on the host's cgroups" >&2; exit 1; }
 	@mkdir -p $(dir $(BENCH_LOG))
 	rm -rf $(BENCH_REPORT_DIR) && mkdir -p $(BENCH_REPORT_DIR)
 	RTSHIM_BIN_DIR=$(abspath $(BIN_DIR)) RTSHIM_FP_BIN_DIR=$(abspath $(FP_BIN_DIR)) RTSHIM_TOOLS_DIR=$(abspath $(TOOLS_DIR)) RTSHIM_ROOTFS=$(abspath $(ROOTFS_BENCH)) \
 		RTSHIM_BENCH_ROUNDS=$(BENCH_ROUNDS) RTSHIM_BENCH_SECONDS=$(BENCH_SECONDS) RTSHIM_BENCH_SCALE=$(BENCH_SCALE) \
 		RTSHIM_BENCH_CONCURRENCY=$(BENCH_CONCURRENCY) RTSHIM_BENCH_REPORT_DIR=$(abspath $(BENCH_REPORT_DIR)) \
+		RTSHIM_DOCKERD_29=$(abspath $(DOCKER29_DIR))/dockerd RTSHIM_DOCKER_CLI=$(abspath $(DOCKER_CLI_DIR))/docker \
 		$(GO) test -json -count=1 -run '^$$' -bench . -benchtime 1x -timeout $(BENCH_TIMEOUT) \
 		./bench/ 2>&1 | $(TESTJSON) -log $(BENCH_LOG)
 	$(GO) run ./bench/cmd/benchreport -in $(BENCH_REPORT_DIR) -out $(BENCH_DOC) -note "$$BENCH_NOTE" \

@@ -74,7 +74,7 @@ func TestDocker29(t *testing.T) {
 	k := startDockerd(t, d, dockerd, cli, shimForm.daemonConfig(t, nil))
 	t.Logf("dockerd %s", strings.TrimSpace(k.MustDocker(t, "version", "--format",
 		"{{.Server.Version}} (API {{.Server.APIVersion}}), containerd {{range .Server.Components}}{{if eq .Name \"containerd\"}}{{.Version}}{{end}}{{end}}")))
-	k.importRootfs(t)
+	importRootfs(t, k)
 	r := &dockerRig{k: k, d: d, before: before}
 	r.checks(t)
 	t.Run("compose", func(t *testing.T) { r.compose(t, compose) })
@@ -103,7 +103,7 @@ func TestDocker28(t *testing.T) {
 	t.Run("runtimeType form refused", func(t *testing.T) {
 		shimForm.Runtimes["rt"].Options.ConfigPath = dockerRtshimConfig(t, t.TempDir())
 		k := startDockerd(t, d, dockerd, cli, shimForm.daemonConfig(t, nil))
-		k.importRootfs(t)
+		importRootfs(t, k)
 		_, stderr, err := k.Docker(t, "run", "--rm", "--network", "none", "--runtime=rt",
 			"--annotation", "rtshim.io/policy=SCHED_FIFO", dockerImage, "/bin/schedinfo")
 		if err == nil {
@@ -130,7 +130,7 @@ func TestDocker28(t *testing.T) {
 	k := startDockerd(t, d, dockerd, cli, pathForm.daemonConfig(t, nil))
 	t.Logf("dockerd %s", strings.TrimSpace(k.MustDocker(t, "version", "--format",
 		"{{.Server.Version}} (API {{.Server.APIVersion}}), containerd {{range .Server.Components}}{{if eq .Name \"containerd\"}}{{.Version}}{{end}}{{end}}")))
-	k.importRootfs(t)
+	importRootfs(t, k)
 	r := &dockerRig{k: k, d: d, before: before}
 	t.Run("containerd 1.7's runc shim", func(t *testing.T) {
 		// As Docker 28 ships: the path runtime runs under containerd 1.7's own runc shim.

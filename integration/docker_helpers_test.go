@@ -10,12 +10,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/rtshim/rtshim/internal/harness"
 )
@@ -73,17 +70,8 @@ func (c dockerDaemonJSON) daemonConfig(t testing.TB, extra map[string]any) map[s
 	return m
 }
 
-// Dockerd is a private dockerd started by startDockerd: its data root, exec root, pid file,
-// API socket and log are under Dir (inside its containerd's dir), and it uses that containerd.
-type Dockerd struct {
-	Dir    string
-	Socket string
-	cli    string // the docker CLI that drives it
-	proc   *os.Process
-	exited chan struct{}
-	// args and env start the daemon (again, for Restart).
-	args, env []string
-}
+// Dockerd is a private dockerd (harness.Env.StartDockerd).
+type Dockerd = harness.Dockerd
 
 // requireDockerd returns the dockerd binary, or skips.
 func requireDockerd(t testing.TB) string {
@@ -95,108 +83,17 @@ func requireDockerd(t testing.TB) string {
 	return p
 }
 
-// startDockerd starts dockerd with daemon.json config (written to its dir) against containerd
-// d, in d's namespace, and drives it with the docker CLI cli: no iptables, no bridge, no IP
-// forwarding (the host's network settings are left alone), the cgroupfs driver with the
-// containers' cgroups under /<d.Namespace>/docker (which d's cleanup removes, whatever
-// happens), and nothing written outside d.Dir. t.Cleanup removes every container, stops the
-// daemon and logs its log if t failed.
+// startDockerd starts dockerd with daemon.json config against containerd d, driven by the
+// docker CLI cli (see harness.Env.StartDockerd).
 func startDockerd(t testing.TB, d *harness.Daemon, dockerd, cli string, config map[string]any) *Dockerd {
 	t.Helper()
-	k := &Dockerd{Dir: filepath.Join(d.Dir, "docker"), cli: cli}
-	k.Socket = filepath.Join(k.Dir, "docker.sock")
-	b, err := json.MarshalIndent(config, "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	configPath := writeFile(t, k.Dir, "daemon.json", string(b))
-	if err := os.MkdirAll(filepath.Join(k.Dir, "cli"), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	host := snapshotHost(d.Dir)
-
-	k.args = []string{dockerd,
-		"--config-file", configPath,
-		"--data-root", filepath.Join(k.Dir, "data"),
-		"--exec-root", filepath.Join(k.Dir, "exec"),
-		"--pidfile", filepath.Join(k.Dir, "dockerd.pid"),
-		"-H", "unix://" + k.Socket,
-		"--containerd", d.Address,
-		// The namespace's runc state and claims are then d's, which its cleanup knows.
-		"--containerd-namespace", d.Namespace, "--containerd-plugins-namespace", d.Namespace + "-plugins",
-		"--cgroup-parent", "/" + d.Namespace + "/docker",
-		"--exec-opt", "native.cgroupdriver=cgroupfs",
-		"--iptables=false", "--ip6tables=false", "--ip-forward=false", "--ip-masq=false", "--bridge=none", "--userland-proxy=false",
-	}
-	// The default runtime's "runc" is found on the PATH of containerd (and so of its shims),
-	// which startContainerd set; dockerd's own PATH only serves `docker info`.
-	k.env = append(slices.DeleteFunc(os.Environ(), func(kv string) bool {
-		return strings.HasPrefix(kv, "DOCKER_") || strings.HasPrefix(kv, "PATH=")
-	}), "PATH="+env.ToolsDir+":"+os.Getenv("PATH"))
-	t.Cleanup(func() { k.cleanup(t, host) })
-	k.launch(t)
-	return k
+	return env.StartDockerd(t, d, harness.DockerdOptions{Dockerd: dockerd, CLI: cli, Config: config})
 }
 
-// launch starts dockerd (its log appended to) and waits until it serves.
-func (k *Dockerd) launch(t testing.TB) {
+// importRootfs makes image dockerImage from the test rootfs with `docker import`.
+func importRootfs(t testing.TB, k *Dockerd) {
 	t.Helper()
-	logFile, err := os.OpenFile(filepath.Join(k.Dir, "dockerd.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logFile.Close()
-	cmd := exec.Command(k.args[0], k.args[1:]...)
-	cmd.Env = k.env
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	k.proc, k.exited = cmd.Process, exited
-	go func() {
-		_ = cmd.Wait()
-		close(exited)
-	}()
-
-	deadline := time.Now().Add(env.Timeouts.Start)
-	for {
-		select {
-		case <-exited:
-			t.Fatalf("dockerd exited during start: %v", cmd.ProcessState)
-		default:
-		}
-		if harness.Serving(k.Socket) {
-			if _, _, err := k.Docker(t, "version"); err == nil {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("dockerd did not serve on %s within %v", k.Socket, env.Timeouts.Start)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-// Stop stops dockerd with SIGTERM, as a service manager does (without live-restore it stops
-// its containers first); Start starts it again with the same configuration.
-func (k *Dockerd) Stop(t testing.TB) {
-	t.Helper()
-	if err := k.proc.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-k.exited:
-	case <-time.After(60 * time.Second):
-		t.Fatal("dockerd did not stop within 60s of SIGTERM")
-	}
-}
-
-// Start starts a stopped dockerd again (see Stop).
-func (k *Dockerd) Start(t testing.TB) {
-	t.Helper()
-	k.launch(t)
+	k.ImportRootfs(t, env.Rootfs, dockerImage)
 }
 
 // dockerdMajor is dockerd's major version ("Docker version 20.10.24+dfsg1, build 5d6db84").
@@ -226,81 +123,6 @@ func dockerCLI(dockerd string) string {
 		}
 	}
 	return "docker"
-}
-
-func (k *Dockerd) cleanup(t testing.TB, before hostState) {
-	if k.serves() {
-		if ids, _, err := k.Docker(t, "ps", "-aq", "--no-trunc"); err == nil && strings.TrimSpace(ids) != "" {
-			if _, _, err := k.Docker(t, append([]string{"rm", "-f"}, strings.Fields(ids)...)...); err != nil {
-				t.Errorf("cleanup: %v", err)
-			}
-		}
-	}
-	if k.proc != nil {
-		_ = k.proc.Signal(syscall.SIGTERM)
-		select {
-		case <-k.exited:
-		case <-time.After(20 * time.Second):
-			t.Errorf("cleanup: dockerd did not stop on SIGTERM within 20s")
-			_ = k.proc.Kill()
-			<-k.exited
-		}
-	}
-	// dockerd's data root is a mount point of its own; the daemon's cleanup unmounts what
-	// is left under its dir.
-	if before["path /run/docker"] == "false" {
-		_ = os.Remove("/run/docker/plugins")
-		_ = os.Remove("/run/docker")
-	}
-	for _, d := range before.diff(snapshotHost(filepath.Dir(k.Dir))) {
-		t.Errorf("dockerd changed the host: %s", d)
-	}
-	if t.Failed() {
-		if b, err := os.ReadFile(filepath.Join(k.Dir, "dockerd.log")); err == nil {
-			t.Logf("dockerd log:\n%s", b)
-		}
-	}
-}
-
-func (k *Dockerd) serves() bool {
-	select {
-	case <-k.exited:
-		return false
-	default:
-		return harness.Serving(k.Socket)
-	}
-}
-
-// Docker runs the docker CLI against the daemon, with a 60s timeout and its own config dir
-// (nothing in ~/.docker). err, when docker fails, quotes its stderr.
-func (k *Dockerd) Docker(t testing.TB, args ...string) (stdout, stderr string, err error) {
-	t.Helper()
-	env := append(slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "DOCKER_") }),
-		"DOCKER_HOST=unix://"+k.Socket, "DOCKER_CONFIG="+filepath.Join(k.Dir, "cli"))
-	return runTool(env, "docker", []string{k.cli}, args)
-}
-
-// MustDocker is Docker that fails the test on error and returns stdout.
-func (k *Dockerd) MustDocker(t testing.TB, args ...string) string {
-	t.Helper()
-	out, _, err := k.Docker(t, args...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
-// importRootfs makes image dockerImage from the test rootfs with `docker import`.
-func (k *Dockerd) importRootfs(t testing.TB) {
-	t.Helper()
-	tarball := filepath.Join(k.Dir, "rootfs.tar")
-	if out, err := exec.Command("tar", "-C", env.Rootfs, "-cf", tarball, ".").CombinedOutput(); err != nil {
-		t.Fatalf("tar %s: %v\n%s", env.Rootfs, err, out)
-	}
-	k.MustDocker(t, "import", tarball, dockerImage)
-	if err := os.Remove(tarball); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // claimsNaming lists rtshim's claims and runc-rt's records whose name holds id.

@@ -52,7 +52,7 @@ func TestDocker(t *testing.T) {
 		extra["deprecated-key-path"] = filepath.Join(d.Dir, "docker", "key.json")
 	}
 	k := startDockerd(t, d, dockerd, dockerCLI(dockerd), pathForm.daemonConfig(t, extra))
-	k.importRootfs(t)
+	importRootfs(t, k)
 	env := []string{"-e", "RTSHIM_POLICY=SCHED_FIFO", "-e", "RTSHIM_PRIORITY=70"}
 	run := func(args ...string) []string {
 		return append(append([]string{"run", "--network", "none"}, args...), env...)

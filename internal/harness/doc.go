@@ -13,6 +13,7 @@
 //	d.Run, d.MustRun, d.Start       ctr run a container from the test rootfs (RunOpts)
 //	d.Remove, d.RemoveErr           kill and delete, as docker rm -f
 //	d.PID, d.UpdateCPU              containerd's Go client, for what ctr cannot do
+//	env.StartDockerd(t, d, opts)    a private dockerd on d (Docker tests, Docker benchmark)
 //	ParseSched, HasCap              /bin/schedinfo's output
 //	cgroup*.go                      cgroup helpers: both versions, v1 only, v2 only
 //	state.go                        rtshim's claims and the shim processes

@@ -1,6 +1,6 @@
 //go:build linux
 
-package integration
+package harness
 
 import (
 	"bufio"
@@ -13,13 +13,11 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/rtshim/rtshim/internal/harness"
 )
 
-// What a dockerd may touch on the host although startDockerd moves its data root, exec root,
-// pid file and socket into the test's dir: hostState records it before the daemon starts, and
-// the daemon's cleanup fails the test on any difference once it stopped.
+// What a dockerd may touch on the host although StartDockerd moves its data root, exec root,
+// pid file and socket into the test's dir: SnapshotDockerHost records it before the daemon
+// starts, and the daemon's cleanup fails the test on any difference once it stopped.
 var (
 	// dockerHostPaths are where a dockerd (20.10, 28 and 29) writes by default, the CDI spec
 	// dirs it watches, containerd's default root and state, and the named netns dir. dockerd
@@ -44,16 +42,17 @@ var (
 	firewallDumps = [][]string{{"iptables-save"}, {"ip6tables-save"}, {"nft", "list", "ruleset"}}
 )
 
-// hostState is what hostSnapshot saw: every entry is "what: value", comparable as strings.
-type hostState map[string]string
+// DockerHost is what SnapshotDockerHost saw: every entry is "what: value", comparable as
+// strings.
+type DockerHost map[string]string
 
-// snapshotHost records dockerHostPaths (whether each exists), the listings of dockerHostDirs,
+// SnapshotDockerHost records dockerHostPaths (whether each exists), the listings of dockerHostDirs,
 // dockerSysctls, the network interfaces, the firewall rules, and the mount points outside own
 // (the test's daemon dir, whose mounts its cleanup handles) and other live test runs' dirs.
-func snapshotHost(own string) hostState {
-	s := hostState{}
+func SnapshotDockerHost(own string) DockerHost {
+	s := DockerHost{}
 	for _, p := range dockerHostPaths {
-		s["path "+p] = fmt.Sprint(harness.Exists(p))
+		s["path "+p] = fmt.Sprint(Exists(p))
 	}
 	for _, dir := range dockerHostDirs {
 		ents, _ := os.ReadDir(dir)
@@ -111,16 +110,16 @@ func under(path, dir string) bool {
 
 // foreignMount reports whether mount point p is inside another live test run's temp dir.
 func foreignMount(p string) bool {
-	rel, ok := strings.CutPrefix(p, harness.TempRoot+"/")
+	rel, ok := strings.CutPrefix(p, TempRoot+"/")
 	if !ok {
 		return false
 	}
 	first, _, _ := strings.Cut(rel, "/")
-	return harness.ForeignRun(first)
+	return ForeignRun(first)
 }
 
-// diff lists what changed from s to now, one "what: before -> after" each, sorted.
-func (s hostState) diff(now hostState) []string {
+// Diff lists what changed from s to now, one "what: before -> after" each, sorted.
+func (s DockerHost) Diff(now DockerHost) []string {
 	var out []string
 	for _, k := range slices.Sorted(maps.Keys(s)) {
 		if v, ok := now[k]; !ok {
