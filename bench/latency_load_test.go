@@ -86,12 +86,13 @@ func latencyScenarios() []latencyScenario {
 			about: "`stress-ng --cache " + cpus + "`: reads and writes across the last-level cache, with cache flushes"},
 		{key: "io", label: "I/O\n--hdd", name: "I/O (stress-ng --hdd)", neighbour: stressNG("--hdd", cpus, "--hdd-bytes", "16M", "--temp-path", loadTmp),
 			about: "`stress-ng --hdd " + cpus + " --hdd-bytes 16M --temp-path " + loadTmp + "`: writes and reads 16 MiB files on the host's disk file system (the rootfs directory's)"},
-		// One pair of processes for the two CPUs: with a pair per CPU (--switch 2) the pairs'
-		// cgroup starves the root cgroup's SCHED_OTHER tasks here (`ctr --version` took 1.7 s
-		// instead of 0.04 s), containerd and the shims among them, so that every container's
-		// lifecycle took half a minute; one pair does not (0.01 s).
+		// One pair of processes for the two CPUs: with a pair per CPU (--switch 2) in a
+		// container, the pairs' cgroup was seen to starve the root cgroup's SCHED_OTHER tasks
+		// (`ctr --version` took 1.7 s instead of 0.04 s, with other work on the host),
+		// containerd and the shims among them, so that every container's lifecycle took half
+		// a minute; with one pair it took 0.01 s.
 		{key: "switch", label: "switches\n--switch", name: "context switches (stress-ng --switch)", neighbour: stressNG("--switch", strconv.Itoa(max(runtime.NumCPU()/2, 1))),
-			about: "`stress-ng --switch " + strconv.Itoa(max(runtime.NumCPU()/2, 1)) + "`: pairs of processes (one process per CPU) that wake each other through a POSIX message queue"},
+			about: "`stress-ng --switch " + strconv.Itoa(max(runtime.NumCPU()/2, 1)) + "`: pairs of processes (one process per CPU) that wake each other through a pipe"},
 		{key: "hackbench", label: "hackbench", name: "hackbench", neighbour: func(root string, secs int) []string {
 			// hackbench does a fixed amount of work (about a second per run here): repeat it.
 			return []string{"/bin/sh", "-c", `end=$(($(date +%s) + $1)); shift; echo ` + loadReady +
@@ -112,12 +113,14 @@ func loadShell(argv ...string) []string {
 // neighbourLoad is a scenario's load, on the host or in a neighbour container: at most one
 // runs at a time, and each stops before the other starts.
 type neighbourLoad struct {
-	b    *testing.B
-	d    *harness.Daemon
-	sc   latencyScenario
-	secs int
-	host *exec.Cmd // the host's load, running
-	ctr  string    // the neighbour container, running
+	b        *testing.B
+	d        *harness.Daemon
+	sc       latencyScenario
+	secs     int
+	host     *exec.Cmd  // the host's load, running
+	hostOut  string     // its output file
+	hostDone chan error // its exit
+	ctr      string     // the neighbour container, running
 }
 
 // newNeighbourLoad prepares sc's load; it is stopped when b ends, whatever happens.
@@ -181,7 +184,8 @@ func (l *neighbourLoad) startHost(argv []string) error {
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start the host's load %v: %w", argv, err)
 	}
-	l.host = cmd
+	l.host, l.hostOut, l.hostDone = cmd, out, make(chan error, 1)
+	go func() { l.hostDone <- cmd.Wait() }()
 	for deadline := time.Now().Add(env.Timeouts.Output); ; time.Sleep(50 * time.Millisecond) {
 		b, _ := os.ReadFile(out)
 		if strings.Contains(string(b), loadReady) {
@@ -194,33 +198,43 @@ func (l *neighbourLoad) startHost(argv []string) error {
 }
 
 // stop stops the running load: the host's process group (SIGTERM, so that stress-ng removes
-// its files; SIGKILL after 10 s), or the neighbour container.
+// its files; SIGKILL after 10 s), or the neighbour container. A load that ended before it is
+// an error: the runs since it started did not have their load.
 func (l *neighbourLoad) stop() error {
+	var early error
 	if cmd := l.host; cmd != nil {
 		l.host = nil
 		pgid := cmd.Process.Pid
-		_ = syscall.Kill(-pgid, syscall.SIGTERM)
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
 		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = syscall.Kill(-pgid, syscall.SIGKILL)
-			<-done
+		case err := <-l.hostDone:
+			out, _ := os.ReadFile(l.hostOut)
+			early = fmt.Errorf("the host's load %v ended before the measurement did (%v): %s", cmd.Args, err, out)
+		default:
+			_ = syscall.Kill(-pgid, syscall.SIGTERM)
+			select {
+			case <-l.hostDone:
+			case <-time.After(10 * time.Second):
+				_ = syscall.Kill(-pgid, syscall.SIGKILL)
+				<-l.hostDone
+			}
 		}
 		// The group's other members (stress-ng's workers, hackbench's tasks) may outlive the
 		// leader by a moment.
 		if err := waitGroupGone(pgid, 10*time.Second); err != nil {
-			return err
+			return errors.Join(early, err)
 		}
 	}
 	if id := l.ctr; id != "" {
 		l.ctr = ""
+		if taskStopped(l.b, l.d, id) {
+			out, _ := os.ReadFile(l.d.OutputFile(id))
+			early = fmt.Errorf("the neighbour %s ended before the measurement did: %s", id, out)
+		}
 		if err := l.d.RemoveErr(id); err != nil {
-			return fmt.Errorf("remove the neighbour %s: %w", id, err)
+			return errors.Join(early, fmt.Errorf("remove the neighbour %s: %w", id, err))
 		}
 	}
-	return nil
+	return early
 }
 
 // waitGroupGone waits until process group pgid has no member left, killing what is left

@@ -64,7 +64,10 @@ func reportLatency(b *testing.B, r latencyReport) {
 		"on the host (SCHED_OTHER, root cpu cgroup) during the host's runs, in a plain container of the stock runc shim "+
 		"during the containers' runs, and stops in between. Each stressor has one worker per CPU, unpinned like "+
 		"cyclictest: wherever the measuring thread wakes up, a stressor shares its CPU, and the load is the same on "+
-		"both sides.\n\n%s", toolVersion(stressNGPath, "--version", "stress-ng, version "), strings.TrimRight(about.String(), "\n"))
+		"both sides. `--switch` has one pair of processes per two CPUs: with a pair per CPU in the neighbour "+
+		"container, the pairs' cgroup was seen to starve the root cgroup's SCHED_OTHER tasks (`ctr --version` "+
+		"took 1.7 s instead of 0.04 s, with other work on the host), containerd and the shims among them, and each "+
+		"container's lifecycle took half a minute.\n\n%s", toolVersion(stressNGPath, "--version", "stress-ng, version "), strings.TrimRight(about.String(), "\n"))
 	s.para("Apply mode with `rtshim.io/reset-on-fork=true` (the container starts SCHED_FIFO, its children and "+
 		"threads SCHED_OTHER) cannot run cyclictest: cyclictest first checks that it may switch to SCHED_FIFO, which "+
 		"clears reset-on-fork and so needs CAP_SYS_NICE, and its measuring thread is a new thread, started "+

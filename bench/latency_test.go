@@ -386,6 +386,7 @@ func BenchmarkLatency(b *testing.B) {
 	scenarios := latencyScenarios()
 	results := map[string]latencyRun{} // scenario/mode
 	for _, sc := range scenarios {
+		scBegin := time.Now()
 		load := newNeighbourLoad(b, d, sc, secs)
 		for _, m := range modesOf(sc) {
 			load.on(m.onHost)
@@ -398,6 +399,8 @@ func BenchmarkLatency(b *testing.B) {
 		if err := load.stop(); err != nil {
 			b.Fatalf("%s: %v", sc.name, err)
 		}
+		// For the time budget of `make bench`: what each scenario costs.
+		fmt.Printf("latency scenario %s: %v\n", sc.key, time.Since(scBegin).Round(100*time.Millisecond))
 	}
 	reportLatency(b, latencyReport{secs: secs, scenarios: scenarios, results: results,
 		loadBefore: loadBefore, loadAfter: loadAvg(), took: time.Since(begin),
