@@ -66,9 +66,15 @@ type latencyScenario struct {
 func latencyScenarios() []latencyScenario {
 	cpus := strconv.Itoa(runtime.NumCPU())
 	loops := strconv.Itoa(busyLoops())
+	// stressNG runs stress-ng with args; "<root>" in them is the root (the I/O stressor's
+	// directory).
 	stressNG := func(args ...string) func(string, int) []string {
 		return func(root string, secs int) []string {
-			return loadShell(append([]string{root + stressNGPath}, append(args, "--timeout", strconv.Itoa(secs)+"s")...)...)
+			argv := []string{root + stressNGPath}
+			for _, a := range args {
+				argv = append(argv, strings.ReplaceAll(a, "<root>", root))
+			}
+			return loadShell(append(argv, "--timeout", strconv.Itoa(secs)+"s")...)
 		}
 	}
 	return []latencyScenario{
@@ -84,7 +90,7 @@ func latencyScenarios() []latencyScenario {
 			about: "`stress-ng --vm " + cpus + " --vm-bytes 128M`: mmap, write, check and munmap 128 MiB per worker (page faults, memory bandwidth)"},
 		{key: "cache", label: "cache\n--cache", name: "cache (stress-ng --cache)", neighbour: stressNG("--cache", cpus),
 			about: "`stress-ng --cache " + cpus + "`: reads and writes across the last-level cache, with cache flushes"},
-		{key: "io", label: "I/O\n--hdd", name: "I/O (stress-ng --hdd)", neighbour: stressNG("--hdd", cpus, "--hdd-bytes", "16M", "--temp-path", loadTmp),
+		{key: "io", label: "I/O\n--hdd", name: "I/O (stress-ng --hdd)", neighbour: stressNG("--hdd", cpus, "--hdd-bytes", "16M", "--temp-path", "<root>"+loadTmp),
 			about: "`stress-ng --hdd " + cpus + " --hdd-bytes 16M --temp-path " + loadTmp + "`: writes and reads 16 MiB files on the host's disk file system (the rootfs directory's)"},
 		// One pair of processes for the two CPUs: with a pair per CPU (--switch 2) in a
 		// container, the pairs' cgroup was seen to starve the root cgroup's SCHED_OTHER tasks
@@ -253,4 +259,33 @@ func waitGroupGone(pgid int, timeout time.Duration) error {
 		time.Sleep(100 * time.Millisecond)
 	}
 	return nil
+}
+
+// TestLatencyScenarios: on the host, a neighbour's load names every file of the rootfs under
+// the rootfs (a host's stressor that writes to a directory missing on the host aborts at
+// once, and the host's run has no load); in a container, at the container's path.
+func TestLatencyScenarios(t *testing.T) {
+	rootfsPaths := []string{busyPath, stressNGPath, hackbenchPath, loadTmp}
+	for _, sc := range latencyScenarios() {
+		if sc.neighbour == nil {
+			continue
+		}
+		for _, root := range []string{"", "/rootfs"} {
+			argv := sc.neighbour(root, 5)
+			named := 0
+			for _, a := range argv {
+				for _, p := range rootfsPaths {
+					if strings.HasSuffix(a, p) {
+						named++
+						if a != root+p {
+							t.Errorf("%s, root %q: %q, want %q", sc.key, root, a, root+p)
+						}
+					}
+				}
+			}
+			if named == 0 || argv[0] != "/bin/sh" {
+				t.Errorf("%s, root %q: %q runs no program of the rootfs through /bin/sh", sc.key, root, argv)
+			}
+		}
+	}
 }
