@@ -127,6 +127,7 @@ type neighbourLoad struct {
 	hostOut  string     // its output file
 	hostDone chan error // its exit
 	ctr      string     // the neighbour container, running
+	starts   int        // of a neighbour container, for a new id each time
 }
 
 // newNeighbourLoad prepares sc's load; it is stopped when b ends, whatever happens.
@@ -166,7 +167,10 @@ func (l *neighbourLoad) on(host bool) {
 			l.b.Fatalf("%s: %v", l.sc.name, err)
 		}
 	} else {
-		l.ctr = "load-" + l.sc.key
+		// A new id each time: a neighbour that reused the id of one just removed was once
+		// found stopped at its end with nothing wrong in its output (not looked into).
+		l.starts++
+		l.ctr = fmt.Sprintf("load-%s-%d", l.sc.key, l.starts)
 		l.d.Start(l.b, harness.RunOpts{ID: l.ctr, Runtime: harness.StockRuntime, Args: l.sc.neighbour("", secs)}, loadReady)
 	}
 	time.Sleep(loadSettle)
