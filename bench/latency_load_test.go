@@ -217,8 +217,11 @@ func (l *neighbourLoad) stop() error {
 		pgid := cmd.Process.Pid
 		select {
 		case err := <-l.hostDone:
+			if err == nil {
+				err = errors.New("exit status 0")
+			}
 			out, _ := os.ReadFile(l.hostOut)
-			early = fmt.Errorf("the host's load %v ended before the measurement did (%v): %s", cmd.Args, err, out)
+			early = fmt.Errorf("the host's load %v ended before the measurement did (%w): %s", cmd.Args, err, out)
 		default:
 			_ = syscall.Kill(-pgid, syscall.SIGTERM)
 			select {
