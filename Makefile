@@ -106,11 +106,14 @@ TESTDATA_SRCS := $(wildcard integration/testdata/*.c)
 TESTDATA_BINS := $(patsubst integration/testdata/%.c,$(ROOTFS)/bin/%,$(TESTDATA_SRCS))
 ROOTFS_STAMP := $(OUTPUT)/rootfs.stamp
 
-# The benchmarks' rootfs: the test rootfs plus Debian's cyclictest (rt-tests) and the
-# shared libraries it links, at the host's paths.
+# The benchmarks' rootfs: the test rootfs plus Debian's cyclictest and hackbench (rt-tests) and
+# stress-ng, and the shared libraries they link, at the host's paths.
 ROOTFS_BENCH ?= $(OUTPUT)/rootfs-bench
 ROOTFS_BENCH_STAMP := $(OUTPUT)/rootfs-bench.stamp
 CYCLICTEST ?= /usr/bin/cyclictest
+HACKBENCH ?= /usr/bin/hackbench
+STRESS_NG ?= /usr/bin/stress-ng
+BENCH_PROGS = $(CYCLICTEST) $(HACKBENCH) $(STRESS_NG)
 
 # Packages for unit tests: everything but the integration tests and the Kubernetes tier, which
 # need root and the binaries above (run by `make integration` and `make test-k8s`).
@@ -181,30 +184,36 @@ $(ROOTFS)/bin/%: integration/testdata/%.c
 $(BUSYBOX):
 	@echo "$(BUSYBOX) is missing: run 'make deps-build' (installs busybox-static)" >&2; exit 1
 
-rootfs-bench: $(ROOTFS_BENCH_STAMP) ## build the benchmarks' rootfs (the test rootfs plus cyclictest and its libraries) in _output/rootfs-bench
+rootfs-bench: $(ROOTFS_BENCH_STAMP) ## build the benchmarks' rootfs (the test rootfs plus cyclictest, hackbench, stress-ng and their libraries) in _output/rootfs-bench
 
-$(ROOTFS_BENCH_STAMP): $(ROOTFS_STAMP) $(CYCLICTEST) Makefile
+$(ROOTFS_BENCH_STAMP): $(ROOTFS_STAMP) $(BENCH_PROGS) Makefile
 	rm -rf $(ROOTFS_BENCH).tmp
 	cp -a $(ROOTFS) $(ROOTFS_BENCH).tmp
-	for f in $(CYCLICTEST) $$(ldd $(CYCLICTEST) | awk '$$2 == "=>" && $$3 ~ /^\// { print $$3 } $$1 ~ /^\// { print $$1 }'); do \
+	for f in $$(printf '%s\n' $(BENCH_PROGS) $$(for p in $(BENCH_PROGS); do ldd $$p; done | \
+			awk '$$2 == "=>" && $$3 ~ /^\// { print $$3 } $$1 ~ /^\// { print $$1 }') | sort -u); do \
 		mkdir -p $(ROOTFS_BENCH).tmp$$(dirname $$f) && cp -L $$f $(ROOTFS_BENCH).tmp$$f; \
 	done
 	@if [ "$$(id -u)" -eq 0 ]; then \
-		out=$$(chroot $(ROOTFS_BENCH).tmp $(CYCLICTEST) --help 2>&1 || true); \
-		case "$$out" in "cyclictest V"*) ;; *) echo "$(CYCLICTEST) does not run in $(ROOTFS_BENCH).tmp: $$out" | head -5 >&2; exit 1;; esac; \
+		for check in "$(CYCLICTEST) --help|cyclictest V" "$(HACKBENCH) --help|hackbench V" "$(STRESS_NG) --version|stress-ng, version"; do \
+			out=$$(chroot $(ROOTFS_BENCH).tmp $${check%|*} 2>&1 || true); \
+			case "$$out" in "$${check#*|}"*) ;; *) echo "$${check%|*} does not run in $(ROOTFS_BENCH).tmp: $$out" | head -5 >&2; exit 1;; esac; \
+		done; \
 	fi
 	rm -rf $(ROOTFS_BENCH) && mv $(ROOTFS_BENCH).tmp $(ROOTFS_BENCH)
 	touch $@
 
-$(CYCLICTEST):
-	@echo "$(CYCLICTEST) is missing: run 'make deps' (installs rt-tests)" >&2; exit 1
+$(CYCLICTEST) $(HACKBENCH):
+	@echo "$@ is missing: run 'make deps' (installs rt-tests)" >&2; exit 1
+
+$(STRESS_NG):
+	@echo "$@ is missing: run 'make deps' (installs stress-ng)" >&2; exit 1
 
 demo: deps-build build tools rootfs ## start a private containerd and run an RT container through rtshim and the stock runc shim (root)
 	@[ "$$(id -u)" -eq 0 ] || { echo "make demo needs root (containerd, runc, cgroups)" >&2; exit 1; }
 	OUTPUT=$(OUTPUT) bash hack/demo.sh
 
 # hack/install-deps.sh's groups: build (what make build, tools, rootfs and demo need) and test
-# (that plus docker.io, podman, rt-tests, libseccomp2 for the integration tests and benchmarks).
+# (that plus docker.io, podman, rt-tests, stress-ng, libseccomp2 for the integration tests and benchmarks).
 deps: ## install the Debian packages the build, the demo and all tests need (root; hack/install-deps.sh)
 	bash hack/install-deps.sh
 

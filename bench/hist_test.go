@@ -44,6 +44,17 @@ func (l latencies) percentile(p float64) float64 {
 	return math.Inf(1)
 }
 
+// above is the number of samples later than limit µs, overflows included.
+func (l latencies) above(limit float64) int64 {
+	n := l.overflow
+	for v, c := range l.counts {
+		if float64(v) > limit {
+			n += c
+		}
+	}
+	return n
+}
+
 // series is l for a histogram plot; overflows are drawn at the maximum.
 func (l latencies) series(name string) plot.Series {
 	s := plot.Series{Name: name, Counts: map[float64]float64{}}
@@ -184,6 +195,9 @@ func TestLatencyParsers(t *testing.T) {
 		if got := l.percentile(p); got != want {
 			t.Errorf("p%v = %v, want %v", p, got, want)
 		}
+	}
+	if a, b := l.above(4), l.above(899.5); a != 5 || b != 5 {
+		t.Errorf("above(4), above(899.5) = %d, %d; want 5, 5", a, b)
 	}
 	if s := l.series("x"); s.Counts[1500000] != 2 || s.Counts[3] != 90 {
 		t.Errorf("series %+v", s)

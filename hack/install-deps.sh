@@ -12,8 +12,9 @@
 #   test   build's packages, plus what the integration tests and the benchmarks add:
 #          libseccomp2 (Debian's runc binary, which `make test-compat` unpacks rather than
 #          installs, links it), docker.io (dockerd 20.10, run privately against the tests'
-#          containerd) and podman for the Docker and Podman tests, rt-tests (cyclictest, which
-#          `make rootfs-bench` copies into the benchmarks' rootfs). docker.io and podman bring
+#          containerd) and podman for the Docker and Podman tests, rt-tests (cyclictest and
+#          hackbench) and stress-ng, which `make rootfs-bench` copies into the benchmarks'
+#          rootfs (the latency benchmark's measurer and loads). docker.io and podman bring
 #          Debian's containerd 1.6 and runc 1.1 onto PATH; the tests never use them.
 #
 # Without a group it installs `test` (everything): what `.ci/run`, `make deps` and
@@ -49,7 +50,7 @@ for g in "${groups[@]}"; do
 	required+=(make gcc libc6-dev busybox-static)
 	optional+=(libseccomp-dev pkg-config)
 	if [[ $g == test ]]; then
-		required+=(libseccomp2 docker.io podman rt-tests)
+		required+=(libseccomp2 docker.io podman rt-tests stress-ng)
 	fi
 done
 mapfile -t required < <(printf '%s\n' "${required[@]}" | awk '!seen[$0]++')

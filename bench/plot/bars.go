@@ -90,7 +90,14 @@ func (b Bars) WriteSVG(w io.Writer) error {
 			x, y := gx+groupW*0.1+float64(i)*barW, at(v)
 			c.printf(`<rect x="%s" y="%s" width="%s" height="%s" fill="%s"><title>%s</title></rect>`+"\n",
 				num(x), num(y), num(barW*0.92), num(a.y1-y), color(i), esc(s.Name+": "+format(v)))
-			c.text(x+barW*0.46, y-3, "middle", 10, "", format(v))
+			label := format(v)
+			if textWidth(label)*10/12 <= barW {
+				c.text(x+barW*0.46, y-3, "middle", 10, "", label)
+			} else {
+				// Too wide for its bar (many groups): upright, so that neighbours do not overlap.
+				c.printf(`<text transform="translate(%s %s) rotate(-90)" text-anchor="start" font-size="10">%s</text>`+"\n",
+					num(x+barW*0.46+3.5), num(y-3), esc(label))
+			}
 		}
 	}
 	c.legend(names)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -110,6 +111,9 @@ func TestBars(t *testing.T) {
 				t.Errorf("logY=%v: no label %q in %s", logY, want, text)
 			}
 		}
+		if bytes.Contains(buf.Bytes(), []byte("rotate(-90)\" text-anchor=\"start\"")) {
+			t.Errorf("logY=%v: a value label of a wide bar is upright", logY)
+		}
 		// NaN never has a bar; 0 has one (of height 0) only on a linear axis.
 		want := 3
 		if !logY {
@@ -118,6 +122,29 @@ func TestBars(t *testing.T) {
 		if n := bytes.Count(buf.Bytes(), []byte("<rect x=")); n != want+3 { // + 3 legend swatches
 			t.Errorf("logY=%v: %d rects, want %d bars and 3 swatches", logY, n, want)
 		}
+	}
+}
+
+// TestBarsNarrow: value labels wider than their bars stand upright, so that they do not overlap.
+func TestBarsNarrow(t *testing.T) {
+	b := Bars{Title: "p99", YFormat: Micros, LogY: true}
+	for g := range 8 {
+		b.Groups = append(b.Groups, strconv.Itoa(g))
+	}
+	for _, name := range []string{"host", "rt shim", "runc shim"} {
+		s := BarSeries{Name: name}
+		for range b.Groups {
+			s.Values = append(s.Values, 1234)
+		}
+		b.Series = append(b.Series, s)
+	}
+	var buf bytes.Buffer
+	if err := b.WriteSVG(&buf); err != nil {
+		t.Fatal(err)
+	}
+	text := wellFormed(t, buf.Bytes())
+	if n := bytes.Count(buf.Bytes(), []byte("rotate(-90)\" text-anchor=\"start\"")); n != 24 || !strings.Contains(text, "1.23 ms|") {
+		t.Errorf("%d upright value labels, want 24; labels %s", n, text)
 	}
 }
 
