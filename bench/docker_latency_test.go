@@ -60,7 +60,7 @@ func (r *dockerRig) latencies(b *testing.B) dockerLatency {
 			// containerd and the shim finish starting it before anything is measured.
 			time.Sleep(neighbourSettle)
 		}
-		out, code, err := runOnHost(b, expect+60*time.Second, tree(env.Rootfs, cyclictestArgs(env.Rootfs+cyclictestPath, l.secs, rtPriority))...)
+		out, code, err := runOnHost(b, expect+60*time.Second, tree(env.Rootfs, onHost(env.Rootfs, cyclictestArgs(l.secs, rtPriority)))...)
 		if err != nil || code != 0 {
 			b.Fatalf("%s, host: exit %d, %v; output:\n%s", sc.name, code, err, out)
 		}
@@ -71,7 +71,7 @@ func (r *dockerRig) latencies(b *testing.B) dockerLatency {
 		l.results[sc.key+"/host"] = host
 		for _, k := range dockerKinds(true) {
 			run := latencyRun{policy: fmt.Sprintf("SCHED_FIFO %d", rtPriority), tool: "cyclictest"}
-			measure := cyclictestArgs(cyclictestPath, l.secs, rtPriority)
+			measure := cyclictestArgs(l.secs, rtPriority)
 			if !k.rt {
 				// The stock runtime gives no budget, and cyclictest will not start without
 				// SCHED_FIFO (see BenchmarkLatency): wakelat, its loop, at SCHED_OTHER.
@@ -192,4 +192,10 @@ func (r *dockerRig) reportLatency(b *testing.B, s *benchSection, l dockerLatency
 		t2.add(sc.name, us(d), us(rt), us(rr), ratio(d/rt))
 	}
 	s.table(t2)
+}
+
+// onHost is argv with its program's path under root, where the host runs it.
+func onHost(root string, argv []string) []string {
+	argv[0] = root + argv[0]
+	return argv
 }
