@@ -23,8 +23,6 @@ var dockerScenarios = []struct{ key, name string }{
 	{"neighbour", "busy neighbour"},
 }
 
-// neighbourSettle is how long the busy neighbour runs before the first measurement.
-const neighbourSettle = 3 * time.Second
 
 // dockerLatency is what latencies measured: by "scenario/mode", mode "host" or a kind's key.
 type dockerLatency struct {
@@ -58,7 +56,7 @@ func (r *dockerRig) latencies(b *testing.B) dockerLatency {
 			// The first run after the neighbour's start measured worse in every trial (host p99
 			// 253 and 333 µs against 44-86 µs for the next run, 10 s each): let dockerd,
 			// containerd and the shim finish starting it before anything is measured.
-			time.Sleep(neighbourSettle)
+			time.Sleep(loadSettle)
 		}
 		out, code, err := runOnHost(b, expect+60*time.Second, tree(env.Rootfs, onHost(env.Rootfs, cyclictestArgs(l.secs, rtPriority)))...)
 		if err != nil || code != 0 {
@@ -128,7 +126,7 @@ func (r *dockerRig) reportLatency(b *testing.B, s *benchSection, l dockerLatency
 		"Docker's route); the control, without any budget, measures with wakelat at SCHED_OTHER (cyclictest will not start "+
 		"there, see *Wake-up latency*). The host row is the same process tree under `chrt -R -f %d` in the root cpu cgroup. "+
 		"Load average (1 min) before and after: %s → %s.",
-		dockerDaemonRT, l.secs, l.loops, l.loops, neighbourSettle, rtPriority, dockerContainerRT, rtPriority, l.loadBefore, l.loadAfter)
+		dockerDaemonRT, l.secs, l.loops, l.loops, loadSettle, rtPriority, dockerContainerRT, rtPriority, l.loadBefore, l.loadAfter)
 	t := newTable("scenario", "runs on", "tool", "measuring thread", "samples", "p50 µs", "p99 µs", "p99.9 µs", "max µs")
 	bars := plot.Bars{Title: "Wake-up latency p99 under Docker (1 kHz)", YLabel: "p99 latency", LogY: true, YFormat: plot.Micros}
 	for _, m := range modes {
