@@ -23,7 +23,6 @@ var dockerScenarios = []struct{ key, name string }{
 	{"neighbour", "busy neighbour"},
 }
 
-
 // dockerLatency is what latencies measured: by "scenario/mode", mode "host" or a kind's key.
 type dockerLatency struct {
 	results    map[string]latencyRun
