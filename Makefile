@@ -264,10 +264,10 @@ $(NRI_SCHED): hack/nri-sched/go.mod hack/nri-sched/go.sum $(wildcard hack/nri-sc
 # emulation, booted from an initramfs holding containerd, runc, both shims, the test rootfs
 # and the vmtest binary. hack/vm/install-deps.sh installs qemu and unpacks the kernel in VM_DIR.
 VM_DIR ?= $(OUTPUT)/vm
-VM_TIMEOUT ?= 9m
+VM_TIMEOUT ?= 11m
 # vCPUs of the guest: 4, so that exclusive CPUs (TestV2Tuning) leave some to the rest.
 VM_CPUS ?= 4
-VM_GUEST_TIMEOUT ?= 8m
+VM_GUEST_TIMEOUT ?= 10m
 VM_LOG ?= $(VM_DIR)/test-v2.log
 # The guest's -test.run: every TestV2 test by default (make test-v2 VM_RUN='^TestV2(NRIRoute|NoResidue)$$'
 # runs two); the host expects a result from each test it selects.

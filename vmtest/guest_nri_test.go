@@ -27,7 +27,7 @@ const nriReport = "rtshim-vm-nri: "
 
 // nriRounds is how many containers each case runs: a few, as each takes seconds under
 // emulation.
-const nriRounds = 5
+const nriRounds = 3
 
 type nriVMCase struct {
 	name, handler string

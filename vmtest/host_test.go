@@ -46,7 +46,7 @@ func vmConfigFromEnv(t *testing.T) vmConfig {
 	if c.cpus, err = strconv.Atoi(envOr("RTSHIM_VM_CPUS", "2")); err != nil {
 		t.Fatalf("RTSHIM_VM_CPUS: %v", err)
 	}
-	if c.timeout, err = time.ParseDuration(envOr("RTSHIM_VM_TIMEOUT", "9m")); err != nil {
+	if c.timeout, err = time.ParseDuration(envOr("RTSHIM_VM_TIMEOUT", "11m")); err != nil {
 		t.Fatalf("RTSHIM_VM_TIMEOUT: %v", err)
 	}
 	for _, f := range []string{c.kernel, c.initrd} {

@@ -39,6 +39,9 @@ const (
 
 type plugin struct{}
 
+// The stub finds the events a plugin handles by their interfaces.
+var _ stub.CreateContainerInterface = plugin{}
+
 // CreateContainer adjusts the container's OCI spec before containerd hands it to the runtime:
 // runc then applies process.scheduler in `runc init`.
 func (plugin) CreateContainer(_ context.Context, pod *api.PodSandbox, c *api.Container) (*api.ContainerAdjustment, []*api.ContainerUpdate, error) {

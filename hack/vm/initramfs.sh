@@ -17,7 +17,7 @@
 set -euo pipefail
 
 [[ $# -ge 6 ]] || { sed -n '2,13p' "$0" >&2; exit 2; }
-out=$1 bin_dir=$2 tools_dir=$3 rootfs=$4 vmtest=$5 kernel=$6 guest_timeout=${7:-8m}
+out=$1 bin_dir=$2 tools_dir=$3 rootfs=$4 vmtest=$5 kernel=$6 guest_timeout=${7:-10m}
 busybox=${BUSYBOX:-/bin/busybox}
 here=$(dirname "$0")
 
