@@ -228,7 +228,8 @@ func nriPluginsBuild(b *testing.B) string {
 		strings.Join(why, "\n") + "\n```\n\n" +
 		"Its go.mod takes its own nested module `github.com/containers/nri-plugins/pkg/topology` from " +
 		"`./pkg/topology` by a replace directive, which the go command ignores in a dependency, and the " +
-		"proxy serves no version of that module. Were it built, v0.10.1 could not set SCHED_FIFO anyway: " +
+		"proxy serves no version of that module. Without Kubernetes it would take its policy config from " +
+		"`--config-file` (instead of a CustomResource, `pkg/agent`). Were it built, v0.10.1 could not set SCHED_FIFO anyway: " +
 		"it has no scheduling classes (no `process.scheduler` and no RT budget anywhere in its source), and " +
 		"the NRI library it links (v0.9.1-0.20250530003506-6120e633d4ad) predates NRI's scheduler adjustment."
 }
