@@ -376,7 +376,12 @@ func procKiB(pid int, file, key string) (float64, error) {
 // containerdVersion is the version of the containerd module binary was built
 // from or links, from its Go build info; "?" when unknown.
 func containerdVersion(binary string) string {
-	const mod = "github.com/containerd/containerd/v2"
+	return moduleVersion(binary, "github.com/containerd/containerd/v2")
+}
+
+// moduleVersion is the version of module mod that binary was built from or links, from its
+// Go build info; "?" when unknown.
+func moduleVersion(binary, mod string) string {
 	bi, err := buildinfo.ReadFile(binary)
 	if err != nil {
 		return "?"

@@ -100,19 +100,19 @@ func TestCRI(t *testing.T) {
 		Env: []string{"RTSHIM_CONFIG=" + shimConfig},
 	})
 
-	images := []ociImage{{name: criPauseImage, layer: layerWithFile(t, "pause", pause), entrypoint: []string{"/pause"}}}
-	app := layerFromDir(t, env.Rootfs)
+	images := []harness.OCIImage{{Name: criPauseImage, Layer: harness.LayerWithFile(t, "pause", pause), Entrypoint: []string{"/pause"}}}
+	app := harness.LayerFromDir(t, env.Rootfs)
 	for _, c := range pod.Spec.Containers {
 		ref, err := reference.ParseDockerRef(c.Image)
 		if err != nil {
 			t.Fatalf("%s: container %s: image %q: %v", contribPod, c.Name, c.Image, err)
 		}
 		// The test rootfs (busybox) stands in for the pod's image, under the pod's name for it.
-		if !slices.ContainsFunc(images, func(i ociImage) bool { return i.name == ref.String() }) {
-			images = append(images, ociImage{name: ref.String(), layer: app, cmd: []string{"sh"}})
+		if !slices.ContainsFunc(images, func(i harness.OCIImage) bool { return i.Name == ref.String() }) {
+			images = append(images, harness.OCIImage{Name: ref.String(), Layer: app, Cmd: []string{"sh"}})
 		}
 	}
-	importImages(t, d, criNamespace, images...)
+	d.ImportImages(t, criNamespace, images...)
 	c := dialCRI(t, d)
 
 	t.Run("runtime features", func(t *testing.T) { checkRuntimeFeatures(t, d, c, runtimes) })

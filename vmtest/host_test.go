@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -44,7 +46,7 @@ func vmConfigFromEnv(t *testing.T) vmConfig {
 	if c.cpus, err = strconv.Atoi(envOr("RTSHIM_VM_CPUS", "2")); err != nil {
 		t.Fatalf("RTSHIM_VM_CPUS: %v", err)
 	}
-	if c.timeout, err = time.ParseDuration(envOr("RTSHIM_VM_TIMEOUT", "9m")); err != nil {
+	if c.timeout, err = time.ParseDuration(envOr("RTSHIM_VM_TIMEOUT", "11m")); err != nil {
 		t.Fatalf("RTSHIM_VM_TIMEOUT: %v", err)
 	}
 	for _, f := range []string{c.kernel, c.initrd} {
@@ -78,10 +80,11 @@ func (c vmConfig) args() []string {
 }
 
 // guestTests lists the TestV2 tests of the binary the VM runs (RTSHIM_VM_TEST_BINARY, else
-// this one: both are built from this package), so a test that never reported is a failure.
+// this one: both are built from this package) that RTSHIM_VM_RUN selects (the initramfs's
+// -test.run, make test-v2's VM_RUN), so a test that never reported is a failure.
 func guestTests(t *testing.T) []string {
 	t.Helper()
-	out, err := exec.Command(envOr("RTSHIM_VM_TEST_BINARY", os.Args[0]), "-test.list", "^TestV2").Output()
+	out, err := exec.Command(envOr("RTSHIM_VM_TEST_BINARY", os.Args[0]), "-test.list", envOr("RTSHIM_VM_RUN", "^TestV2")).Output()
 	if err != nil {
 		t.Fatalf("list the guest's tests: %v", err)
 	}
@@ -127,6 +130,7 @@ func TestVM(t *testing.T) {
 	}()
 
 	var c console
+	var nriLines []string
 	sc := bufio.NewScanner(pr)
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
 	for sc.Scan() {
@@ -134,6 +138,9 @@ func TestVM(t *testing.T) {
 		fmt.Fprintln(logFile, line)
 		fmt.Println(line)
 		c.feed(line)
+		if rest, ok := strings.CutPrefix(line, nriReport); ok {
+			nriLines = append(nriLines, rest)
+		}
 	}
 	if err := sc.Err(); err != nil {
 		t.Errorf("read the console: %v", err)
@@ -164,4 +171,26 @@ func TestVM(t *testing.T) {
 		t.Errorf("the VM run did not pass:\n  %s\nlast console lines:\n%s", strings.Join(p, "\n  "), strings.Join(c.lines, "\n"))
 	}
 	t.Logf("VM: boot, tests and poweroff took %v", elapsed)
+	saveNRIReport(t, c, nriLines)
+}
+
+// saveNRIReport writes TestV2NRIRoute's figures to RTSHIM_VM_NRI_REPORT (make test-v2 sets
+// it), dated, for BenchmarkNRIRoute to include: only from a run where that test passed, and
+// a failed run removes an older file, so the report never shows stale figures as the last.
+func saveNRIReport(t *testing.T, c console, lines []string) {
+	path := os.Getenv("RTSHIM_VM_NRI_REPORT")
+	if path == "" {
+		return
+	}
+	passed := slices.ContainsFunc(c.results, func(r result) bool { return r.name == "TestV2NRIRoute" && r.status == "PASS" })
+	if !passed || len(lines) == 0 {
+		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			t.Error(err)
+		}
+		return
+	}
+	out := "date " + time.Now().UTC().Format(time.RFC3339) + "\n" + strings.Join(lines, "\n") + "\n"
+	if err := os.WriteFile(path, []byte(out), 0o644); err != nil {
+		t.Errorf("save the NRI route's figures: %v", err)
+	}
 }

@@ -39,7 +39,7 @@ hostname rtshim-vm
 echo "rtshim-vm: $(uname -r), cgroup v2 controllers: $(cat /sys/fs/cgroup/cgroup.subtree_control)"
 
 cd /
-RTSHIM_VM_GUEST=1 /vmtest.test -test.v -test.count=1 -test.run '^TestV2' -test.timeout "$(cat /vmtest.timeout)"
+RTSHIM_VM_GUEST=1 /vmtest.test -test.v -test.count=1 -test.run "$(cat /vmtest.run)" -test.timeout "$(cat /vmtest.timeout)"
 echo "rtshim-vm: exit status $?"
 sync
 poweroff -f

@@ -81,10 +81,24 @@ var criPlugins = []string{
 	"io.containerd.podsandbox.controller.v1.podsandbox",
 }
 
+// nriPlugin is the NRI plugin Options.NRI takes off DaemonConfig's disabled_plugins, and
+// nriConfig its config: socket and plugin directories in the daemon's dir, not /var/run/nri
+// and /opt/nri. Only CRI containers go through NRI in containerd.
+const (
+	nriPlugin = "io.containerd.nri.v1.nri"
+	nriConfig = `
+[plugins."io.containerd.nri.v1.nri"]
+  socket_path = "{{dir}}/nri.sock"
+  plugin_path = "{{dir}}/` + nriPluginDir + `"
+  plugin_config_path = "{{dir}}/nri/conf.d"
+`
+	nriPluginDir = "nri/plugins"
+)
+
 // configFor is the config.toml of a daemon in dir: DaemonConfig (daemonConfigV1 for
-// containerd 1.x), with CRI if asked, the socket_dir of daemons that have one, and extra TOML
-// (which must not repeat those tables).
-func configFor(dir string, version Release, cri bool, extra []string) string {
+// containerd 1.x), with CRI and NRI if asked, the socket_dir of daemons that have one, and
+// extra TOML (which must not repeat those tables).
+func configFor(dir string, version Release, cri, nri bool, extra []string) string {
 	config := DaemonConfig
 	if version.Major < 2 {
 		config = daemonConfigV1
@@ -93,6 +107,9 @@ func configFor(dir string, version Release, cri bool, extra []string) string {
 		for _, p := range criPlugins {
 			config = strings.Replace(config, "  \""+p+"\",\n", "", 1)
 		}
+	}
+	if nri {
+		config = strings.Replace(config, "  \""+nriPlugin+"\",\n", "", 1) + nriConfig
 	}
 	if version.AtLeast(2, 3) {
 		config += socketDirConfig

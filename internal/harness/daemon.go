@@ -29,10 +29,11 @@ type Daemon struct {
 	// output/ (detached containers' stdout and stderr).
 	Dir string
 
-	env    *Env
-	proc   *os.Process
-	exited chan struct{}
-	runs   atomic.Int64
+	env         *Env
+	snapshotter string // Options.Snapshotter
+	proc        *os.Process
+	exited      chan struct{}
+	runs        atomic.Int64
 	// args and env start the daemon process (again, for Restart).
 	args, environ []string
 }
@@ -49,6 +50,13 @@ type Options struct {
 	// CRI keeps containerd's CRI plugins and the pod sandbox controller, which the generated
 	// config disables; the caller configures them in TOML.
 	CRI bool
+	// NRI enables containerd's NRI, with its socket and plugin directory in Dir, and
+	// installs these plugin binaries there: containerd starts them as 10-<name>, 11-<name>,
+	// ... and they end with it. NRI only sees CRI containers: it goes with CRI.
+	NRI []string
+	// Snapshotter is CRI's snapshotter and the one ImportImages unpacks for, when not
+	// containerd's default (overlayfs): "native" where the kernel has no overlay (the VM).
+	Snapshotter string
 	// Dir and Namespace, for a daemon that is alone on its machine (vmtest's); by default a
 	// new temp dir under /tmp (socket paths have a 108-byte limit) whose name, unique to
 	// this run, is the namespace.
@@ -108,7 +116,7 @@ func (e *Env) LaunchContainerd(o Options) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Daemon{Namespace: o.Namespace, Address: filepath.Join(dir, socketName), Dir: dir, env: e}
+	d := &Daemon{Namespace: o.Namespace, Address: filepath.Join(dir, socketName), Dir: dir, env: e, snapshotter: o.Snapshotter}
 	if d.Namespace == "" {
 		d.Namespace = filepath.Base(dir)
 	}
@@ -129,7 +137,10 @@ func (d *Daemon) setUp(o Options) error {
 		return err
 	}
 	configPath := filepath.Join(d.Dir, "config.toml")
-	if err := os.WriteFile(configPath, []byte(configFor(d.Dir, d.env.ContainerdVersion, o.CRI, o.TOML)), 0o644); err != nil {
+	if err := os.WriteFile(configPath, []byte(configFor(d.Dir, d.env.ContainerdVersion, o.CRI, len(o.NRI) > 0, o.TOML)), 0o644); err != nil {
+		return err
+	}
+	if err := installNRIPlugins(filepath.Join(d.Dir, nriPluginDir), o.NRI); err != nil {
 		return err
 	}
 	if err := os.Mkdir(filepath.Join(d.Dir, "output"), 0o755); err != nil {
@@ -273,4 +284,18 @@ func (d *Daemon) CgroupPath(id string) string {
 		return "/" + d.Namespace
 	}
 	return "/" + d.Namespace + "/" + id
+}
+
+// installNRIPlugins links each plugin binary into dir under the name containerd starts
+// pre-installed NRI plugins by: an index, a dash, a name.
+func installNRIPlugins(dir string, plugins []string) error {
+	for i, p := range plugins {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		if err := os.Symlink(p, filepath.Join(dir, fmt.Sprintf("%02d-%s", 10+i, filepath.Base(p)))); err != nil {
+			return fmt.Errorf("install NRI plugin: %w", err)
+		}
+	}
+	return nil
 }

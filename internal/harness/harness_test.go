@@ -37,7 +37,7 @@ func TestParseRelease(t *testing.T) {
 
 func TestConfigFor(t *testing.T) {
 	old, _ := ParseRelease("v2.0.14")
-	cfg := configFor("/tmp/d", old, false, []string{"[x]\n  y = 1\n"})
+	cfg := configFor("/tmp/d", old, false, false, []string{"[x]\n  y = 1\n"})
 	for _, want := range []string{`root = "/tmp/d/root"`, `address = "/tmp/d/containerd.sock"`, `"io.containerd.grpc.v1.cri",`, "[x]\n  y = 1\n"} {
 		if !strings.Contains(cfg, want) {
 			t.Errorf("config lacks %q:\n%s", want, cfg)
@@ -46,11 +46,16 @@ func TestConfigFor(t *testing.T) {
 	if strings.Contains(cfg, "{{dir}}") || strings.Contains(cfg, "socket_dir") {
 		t.Errorf("containerd 2.0 config:\n%s", cfg)
 	}
-	cfg = configFor("/tmp/d", Release{Major: 2, Minor: 4}, true, nil)
+	cfg = configFor("/tmp/d", Release{Major: 2, Minor: 4}, true, false, nil)
 	if !strings.Contains(cfg, `socket_dir = "/tmp/d/s"`) || strings.Contains(cfg, "cri") || !strings.Contains(cfg, `"io.containerd.nri.v1.nri",`) {
 		t.Errorf("containerd 2.4 CRI config:\n%s", cfg)
 	}
-	cfg = configFor("/tmp/d", Release{Major: 1, Minor: 7, Patch: 35}, false, nil)
+	cfg = configFor("/tmp/d", Release{Major: 2, Minor: 4}, true, true, nil)
+	if strings.Contains(cfg, `"io.containerd.nri.v1.nri",`) || !strings.Contains(cfg, `socket_path = "/tmp/d/nri.sock"`) ||
+		!strings.Contains(cfg, `plugin_path = "/tmp/d/nri/plugins"`) {
+		t.Errorf("containerd 2.4 CRI and NRI config:\n%s", cfg)
+	}
+	cfg = configFor("/tmp/d", Release{Major: 1, Minor: 7, Patch: 35}, false, false, nil)
 	if !strings.HasPrefix(cfg, "version = 2\n") || strings.Contains(cfg, "io.containerd.cri.v1") || strings.Contains(cfg, "socket_dir") {
 		t.Errorf("containerd 1.7 config:\n%s", cfg)
 	}

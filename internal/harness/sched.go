@@ -62,3 +62,11 @@ func HasCap(t testing.TB, out string, bit uint) bool {
 	t.Helper()
 	return CapEff(t, out)&(1<<bit) != 0
 }
+
+// PolicyName names a scheduling policy number as sched_getattr reports it.
+func PolicyName(p uint32) string {
+	if name, ok := map[uint32]string{0: "SCHED_OTHER", 1: "SCHED_FIFO", 2: "SCHED_RR", 3: "SCHED_BATCH", 5: "SCHED_IDLE", 6: "SCHED_DEADLINE"}[p]; ok {
+		return name
+	}
+	return fmt.Sprint(p)
+}

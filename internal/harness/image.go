@@ -1,6 +1,9 @@
 //go:build linux
 
-package integration
+package harness
+
+// Local images for CRI tests: a node without a registry imports them, as `ctr -n k8s.io
+// images import` does.
 
 import (
 	"archive/tar"
@@ -17,20 +20,18 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-
-	"github.com/rtshim/rtshim/internal/harness"
 )
 
-// ociImage is a one-layer image for importImages.
-type ociImage struct {
-	name       string // full reference, e.g. docker.io/library/busybox:1.37
-	layer      []byte // an uncompressed tar
-	entrypoint []string
-	cmd        []string
+// OCIImage is a one-layer image for Daemon.ImportImages.
+type OCIImage struct {
+	Name       string // full reference, e.g. docker.io/library/busybox:1.37
+	Layer      []byte // an uncompressed tar
+	Entrypoint []string
+	Cmd        []string
 }
 
-// layerFromDir is an image layer holding dir's tree, owned by root.
-func layerFromDir(t testing.TB, dir string) []byte {
+// LayerFromDir is an image layer holding dir's tree, owned by root.
+func LayerFromDir(t testing.TB, dir string) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
@@ -84,8 +85,8 @@ func layerFromDir(t testing.TB, dir string) []byte {
 	return buf.Bytes()
 }
 
-// layerWithFile is an image layer holding one executable file, name, with src's content.
-func layerWithFile(t testing.TB, name, src string) []byte {
+// LayerWithFile is an image layer holding one executable file, name, with src's content.
+func LayerWithFile(t testing.TB, name, src string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(src)
 	if err != nil {
@@ -105,10 +106,10 @@ func layerWithFile(t testing.TB, name, src string) []byte {
 	return buf.Bytes()
 }
 
-// importImages writes images as an OCI image layout archive and imports it with
+// ImportImages writes images as an OCI image layout archive and imports it with
 // `ctr images import` into namespace ns of the daemon, under their names, unpacked for the
 // default snapshotter, as `ctr -n k8s.io images import` does for a node without a registry.
-func importImages(t testing.TB, d *harness.Daemon, ns string, images ...ociImage) {
+func (d *Daemon) ImportImages(t testing.TB, ns string, images ...OCIImage) {
 	t.Helper()
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
@@ -135,13 +136,13 @@ func importImages(t testing.TB, d *harness.Daemon, ns string, images ...ociImage
 	platform := ocispec.Platform{OS: "linux", Architecture: runtime.GOARCH}
 	index := ocispec.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageIndex}
 	for _, img := range images {
-		layer := blob(ocispec.MediaTypeImageLayer, img.layer)
+		layer := blob(ocispec.MediaTypeImageLayer, img.Layer)
 		config := blob(ocispec.MediaTypeImageConfig, mustJSON(ocispec.Image{
 			Platform: platform,
 			Config: ocispec.ImageConfig{
 				Env:        []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
-				Entrypoint: img.entrypoint,
-				Cmd:        img.cmd,
+				Entrypoint: img.Entrypoint,
+				Cmd:        img.Cmd,
 			},
 			RootFS: ocispec.RootFS{Type: "layers", DiffIDs: []digest.Digest{layer.Digest}},
 		}))
@@ -153,7 +154,7 @@ func importImages(t testing.TB, d *harness.Daemon, ns string, images ...ociImage
 		}))
 		manifest.Platform = &platform
 		// containerd's importer names the image after this annotation.
-		manifest.Annotations = map[string]string{"io.containerd.image.name": img.name}
+		manifest.Annotations = map[string]string{"io.containerd.image.name": img.Name}
 		index.Manifests = append(index.Manifests, manifest)
 	}
 	add(ocispec.ImageLayoutFile, mustJSON(ocispec.ImageLayout{Version: ocispec.ImageLayoutVersion}))
@@ -161,11 +162,21 @@ func importImages(t testing.TB, d *harness.Daemon, ns string, images ...ociImage
 	if err := tw.Close(); err != nil {
 		t.Fatal(err)
 	}
-	archive := writeFile(t, t.TempDir(), "images.tar", buf.String())
+	archive := filepath.Join(t.TempDir(), "images.tar")
+	if err := os.WriteFile(archive, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), env.Timeouts.Ctr)
+	ctx, cancel := context.WithTimeout(context.Background(), d.env.Timeouts.Ctr)
 	defer cancel()
-	if _, _, err := d.CtrContext(ctx, ns, "images", "import", archive); err != nil {
+	args := []string{"images", "import"}
+	if d.snapshotter != "" {
+		// The daemon's transfer service unpacks only for the snapshotters of its
+		// unpack_config (overlayfs by default); ctr's local import for any.
+		args = append(args, "--local", "--snapshotter", d.snapshotter)
+	}
+	args = append(args, archive)
+	if _, _, err := d.CtrContext(ctx, ns, args...); err != nil {
 		t.Fatal(err)
 	}
 }
