@@ -215,9 +215,7 @@ func (m *Manager) withClaim(namespace, id string, f func(*Claim) error) error {
 // delete waits for the lock's holder.
 func (m *Manager) sweep(ctx context.Context) {
 	m.State.Swept() // first: a sweep that fails must not run on every release after it
-	// Records miss what siblings gave back outside rtshim; dropping them bounds how long an
-	// ancestor holds more than its children need (see childSums).
-	m.State.dropSums()
+	m.recount(ctx)
 	claims, ok := m.claims(ctx)
 	if !ok {
 		return

@@ -18,8 +18,8 @@ import (
 // Changes to siblings from outside rtshim do not show in the record: one that takes budget
 // can only be made within room the cgroup has (the kernel refuses the rest), and a write
 // planned from a record the kernel refuses is planned again from the children; one that
-// gives budget back leaves the cgroup holding more than needed, which the next sweep (it
-// drops every record) corrects.
+// gives budget back leaves the cgroup holding more than needed until the next sweep counts
+// the children again (Manager.recount) and the next release lowers it.
 type childSums struct {
 	Cgroup  string `json:"cgroup"`
 	Runtime int64  `json:"runtime"` // µs per Period
@@ -69,12 +69,20 @@ func (s State) saveSums(r childSums) error { return writeJSON(s.sumsPath(r.Cgrou
 
 func (s State) deleteSums(cg string) error { return removeFile(s.sumsPath(cg)) }
 
-// dropSums forgets every record, so that each cgroup's children are read again once. It
-// removes the files, not the directory, which a grant may be writing a record into.
-func (s State) dropSums() {
+// allSums lists the records; unreadable ones are removed (the next grant or release reads
+// the children instead).
+func (s State) allSums() []childSums {
 	dir := filepath.Join(s.Dir, "sums")
 	ents, _ := os.ReadDir(dir)
+	var out []childSums
 	for _, e := range ents {
-		_ = os.Remove(filepath.Join(dir, e.Name()))
+		p := filepath.Join(dir, e.Name())
+		var r childSums
+		if ok, err := readJSON(p, &r); !ok || err != nil || s.sumsPath(r.Cgroup) != p {
+			_ = os.Remove(p)
+			continue
+		}
+		out = append(out, r)
 	}
+	return out
 }

@@ -149,28 +149,38 @@ func TestRecordOfChangedParent(t *testing.T) {
 	}
 }
 
-// TestSweepDropsRecords: records miss budget siblings give back outside rtshim; a sweep drops
-// them, so the next release reads the children and gives that back too.
-func TestSweepDropsRecords(t *testing.T) {
+// TestSweepRecountsRecords: records miss budget a sibling gives back outside rtshim; a sweep
+// counts the children again, so the next release gives that back too. A claim's leaf counts
+// at its claim's budget even at 0 (BeforeDelete), as its release will take that away.
+func TestSweepRecountsRecords(t *testing.T) {
 	ctx := context.Background()
 	m, f := newTestManager(t)
-	grantN(t, m, 2, 100000)
-	if err := f.WriteFile("/ns/c0", fileRTRuntime, "50000"); err != nil { // from outside rtshim
+	f.add("/ns", 100000) // an operator's budget, and another program's container in it
+	f.add("/ns/other", 100000)
+	grantN(t, m, 3, 100000)
+	if err := f.WriteFile("/ns/other", fileRTRuntime, "0"); err != nil { // given back outside rtshim
+		t.Fatal(err)
+	}
+	if err := f.WriteFile("/ns/c0", fileRTRuntime, "0"); err != nil { // c0's BeforeDelete
 		t.Fatal(err)
 	}
 	m.State.MarkDirty() // the next release sweeps
 	if err := m.Release(ctx, "ns", "none"); err != nil {
 		t.Fatal(err)
 	}
-	if m.State.loadSums("/ns") != nil {
-		t.Fatal("the sweep left the record of /ns")
+	rec := m.State.loadSums("/ns")
+	if rec == nil || rec.need() != 300000 {
+		t.Fatalf("record of /ns after the sweep: %+v, want the 3 claims' 300000", rec)
 	}
-	if err := m.Release(ctx, "ns", "c1"); err != nil {
-		t.Fatal(err)
+	for i, want := range []int64{200000, 100000, 100000} {
+		if err := m.Release(ctx, "ns", fmt.Sprintf("c%d", i)); err != nil {
+			t.Fatal(err)
+		}
+		if got := f.runtime("/ns"); got != want {
+			t.Errorf("c%d released: /ns holds %d, want %d", i, got, want)
+		}
 	}
-	if got := f.runtime("/ns"); got != 50000 {
-		t.Errorf("/ns holds %d, want the 50000 its one child holds", got)
-	}
+	assertNoState(t, m)
 }
 
 // TestLeafPeriodWrittenOnlyWhenItDiffers: every RT write makes the kernel check the whole task
