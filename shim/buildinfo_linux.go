@@ -49,7 +49,7 @@ func parseBuildInfo(data []byte) (string, error) {
 		return "", errors.New("no Go build info header")
 	}
 	if data[i+buildInfoFlags]&buildInfoInline == 0 {
-		return "", errors.New("Go build info of Go before 1.18 (pointers, not inline strings)")
+		return "", errors.New("build info of Go before 1.18 (pointers, not inline strings)")
 	}
 	rest := data[i+buildInfoHeaderSize:]
 	var mod []byte
@@ -61,12 +61,12 @@ func parseBuildInfo(data []byte) (string, error) {
 		mod, rest = rest[w:w+int(n)], rest[w+int(n):]
 	}
 	if len(mod) < 2*sentinelSize+1 || mod[len(mod)-sentinelSize-1] != '\n' {
-		return "", errors.New("Go build info without module info")
+		return "", errors.New("build info without module info")
 	}
 	for line := range strings.SplitSeq(string(mod[sentinelSize:len(mod)-sentinelSize]), "\n") {
 		if p, ok := strings.CutPrefix(line, "path\t"); ok {
 			return p, nil
 		}
 	}
-	return "", errors.New("Go build info without a main package path")
+	return "", errors.New("build info without a main package path")
 }
