@@ -224,8 +224,20 @@ func BenchmarkScale(b *testing.B) {
 		at10, n []float64
 	}{{"grant", lo.grant, hi.grant}, {"release", lo.release, hi.release}} {
 		a, z := median(k.at10), median(k.n)
+		pass := z <= goalScaleFlat*a
 		s.goal(fmt.Sprintf("scale: %s time (median, lock wait included), %d running / %d running", k.name, hi.running, lo.running),
-			fmt.Sprintf("%s (%.2f / %.2f ms)", ratio(z/a), z, a), fmt.Sprintf("≤ %.1f", goalScaleFlat), z <= goalScaleFlat*a)
+			fmt.Sprintf("%s (%.2f / %.2f ms)", ratio(z/a), z, a), fmt.Sprintf("≤ %.1f", goalScaleFlat), pass)
+		if !pass {
+			// The spread at each size, to tell growth from the host's noise (other work on it
+			// moves single probes by milliseconds); what still grows with the cgroups on a host
+			// is the kernel's own check of each RT write, which walks every task group.
+			s.para("MISS, %s: the %d probes took %.2f–%.2f ms (quartiles %.2f–%.2f) with %d running and %.2f–%.2f ms "+
+				"(quartiles %.2f–%.2f) with %d; the shim's own work reads and writes as many files at both sizes "+
+				"(cgroupfix TestGrantReleaseCostFlat); the RT writes it makes (a grant writes the leaf and its parent, a "+
+				"release the parent) make the kernel check every task group on the host.",
+				k.name, scaleProbes, percentile(k.at10, 0), percentile(k.at10, 100), percentile(k.at10, 25), percentile(k.at10, 75),
+				lo.running, percentile(k.n, 0), percentile(k.n, 100), percentile(k.n, 25), percentile(k.n, 75), hi.running)
+		}
 	}
 	left := "none"
 	if len(residue) > 0 {
