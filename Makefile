@@ -53,7 +53,7 @@ BENCH_LOG ?= $(OUTPUT)/bench.txt
 # Seconds of each latency run (cyclictest, the mixed application); containers of the scale
 # benchmark and how many are created at once.
 BENCH_SECONDS ?= 10
-BENCH_SCALE ?= 270
+BENCH_SCALE ?= 400
 BENCH_CONCURRENCY ?= 10
 # The report `make bench` writes: a Markdown page and its SVG plots in the directory of the
 # same name (docs/benchmarks/), from the sections the benchmarks leave in BENCH_REPORT_DIR.

@@ -22,6 +22,7 @@ type fakeCPU struct {
 	mu     sync.Mutex
 	groups map[string]*fakeGroup
 	writes []string // "cgroup file=value", in order
+	reads  int      // ReadFile calls
 	// failWrite makes the next write of "cgroup file" fail with the given errno, failAlways
 	// every write but of 0 (a kernel that keeps refusing a budget, rather than a removed
 	// child's budget that lingers for an RCU grace period).
@@ -52,6 +53,7 @@ func (f *fakeCPU) get(cg string) (*fakeGroup, error) {
 func (f *fakeCPU) ReadFile(cg, file string) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.reads++
 	g, err := f.get(cg)
 	if err != nil {
 		return "", err

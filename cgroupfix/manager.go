@@ -11,6 +11,7 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
+	"golang.org/x/sys/unix"
 )
 
 // Manager grants and gives back what real-time containers need on one host.
@@ -65,15 +66,19 @@ func (m *Manager) Grant(ctx context.Context, c *Claim) (retErr error) {
 	if err := m.checkLeafFree(c); err != nil {
 		return err
 	}
-	var plan []rtWrite
+	var plan grantPlan
 	if c.RuntimeUS > 0 {
-		plan, err = m.planV1(c)
+		plan, err = m.planV1(c, true)
 		var nf *noFit
+		if errors.As(err, &nf) && plan.fromRecords {
+			// A record may count budget a sibling gave back outside rtshim: ask the children.
+			plan, err = m.planV1(c, false)
+		}
 		if errors.As(err, &nf) && m.reconcile(ctx) > 0 {
 			// Crashed shims' leftovers are cleared on every Release, and here only when
 			// they stand in the way: reading every claim on every create would make creates
 			// cost more the more containers run.
-			plan, err = m.planV1(c)
+			plan, err = m.planV1(c, false)
 		}
 		if errors.As(err, &nf) {
 			return m.refusal(c, nf)
@@ -88,6 +93,7 @@ func (m *Manager) Grant(ctx context.Context, c *Claim) (retErr error) {
 	}
 	defer func() {
 		if retErr != nil {
+			m.forgetSums(c.Leaf) // the rollback reads the children: whatever was written, the records no longer say
 			if err := m.release(ctx, c); err != nil {
 				m.State.MarkDirty()
 				log.G(ctx).WithError(err).WithField("id", c.ID).Warn("roll back RT budget")
@@ -97,12 +103,34 @@ func (m *Manager) Grant(ctx context.Context, c *Claim) (retErr error) {
 	if err := m.hook(StepGrantClaimed); err != nil {
 		return err
 	}
-	if err := m.applyV1(plan); err != nil {
+	if err := m.apply(c, plan); err != nil {
 		return err
 	}
 	if c.ExemptQuota && c.Pod != "" {
 		return m.exemptPod(c.Pod)
 	}
+	return nil
+}
+
+// apply writes a grant's plan and keeps its records. A plan made from records that the kernel
+// refuses (EINVAL: a sibling took budget from outside rtshim, which no record shows) is made
+// again from the children and written with the retries of writeRuntime.
+func (m *Manager) apply(c *Claim, plan grantPlan) error {
+	err := m.applyV1(plan.writes, !plan.fromRecords)
+	if err != nil && plan.fromRecords && errors.Is(err, unix.EINVAL) {
+		m.forgetSums(c.Leaf)
+		var nf *noFit
+		if plan, err = m.planV1(c, false); errors.As(err, &nf) {
+			return m.refusal(c, nf)
+		}
+		if err == nil {
+			err = m.applyV1(plan.writes, true)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	m.keepSums(plan.sums)
 	return nil
 }
 
@@ -144,12 +172,22 @@ func (m *Manager) checkLeafFree(c *Claim) error {
 // reconciles at once; a grant that does not fit reconciles before it refuses. Reading every
 // claim on every release would make deletes cost more the more containers run.
 func (m *Manager) Release(ctx context.Context, namespace, id string) error {
-	err := m.withClaim(namespace, id, func(c *Claim) error { return m.release(ctx, c) })
+	start := time.Now()
+	var held *Claim
+	err := m.withClaim(namespace, id, func(c *Claim) error {
+		held = c
+		return m.release(ctx, c)
+	})
 	if err != nil {
 		m.State.MarkDirty()
 	}
 	if m.State.Dirty() || m.State.SinceSweep() >= sweepInterval {
 		m.sweep(ctx)
+	}
+	if held != nil && err == nil {
+		// took includes the wait for the host-wide lock and a sweep: what a delete paid.
+		log.G(ctx).WithField("took", time.Since(start).Round(time.Microsecond)).WithField("id", id).
+			WithField("cgroup", held.Leaf).WithField("rt_runtime_us", held.RuntimeUS).Info("released real-time resources")
 	}
 	return err
 }
@@ -177,6 +215,7 @@ func (m *Manager) withClaim(namespace, id string, f func(*Claim) error) error {
 // delete waits for the lock's holder.
 func (m *Manager) sweep(ctx context.Context) {
 	m.State.Swept() // first: a sweep that fails must not run on every release after it
+	m.recount(ctx)
 	claims, ok := m.claims(ctx)
 	if !ok {
 		return
@@ -268,9 +307,13 @@ func (m *Manager) hasTasks(cg string) bool {
 func (m *Manager) release(ctx context.Context, c *Claim) error {
 	var errs []error
 	if c.RuntimeUS > 0 {
-		errs = append(errs, m.releaseLeaf(c))
+		err := m.releaseLeaf(c)
+		errs = append(errs, err)
+		// The leaf's part, as the grant counted it in its ancestors' records.
+		child := change{old: group{c.RuntimeUS, c.PeriodUS}, new: group{0, c.PeriodUS}, known: err == nil}
 		for _, a := range reverse(Ancestors(c.Leaf)) {
-			errs = append(errs, m.settleV1(a))
+			child, err = m.settleV1(a, child)
+			errs = append(errs, err)
 		}
 	}
 	if c.ExemptQuota && c.Pod != "" {
@@ -306,8 +349,12 @@ func (m *Manager) releaseLeaf(c *Claim) error {
 	if m.hasTasks(c.Leaf) {
 		return fmt.Errorf("cgroup %s still has processes", c.Leaf)
 	}
-	if err := m.CPU.WriteFile(c.Leaf, fileRTRuntime, "0"); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
+	// BeforeDelete's Quiesce has set it to 0 already, as a rule: a write would make the kernel
+	// check the whole task group tree again (see applyV1).
+	if rt, err := m.readInt(c.Leaf, fileRTRuntime); err != nil || rt != 0 {
+		if err := m.CPU.WriteFile(c.Leaf, fileRTRuntime, "0"); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
 	}
 	if c.CreatedLeaf {
 		if err := m.CPU.Rmdir(c.Leaf); err != nil && !errors.Is(err, os.ErrNotExist) {

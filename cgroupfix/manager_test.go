@@ -28,7 +28,7 @@ func claim(id, leaf string, runtime int64) *Claim {
 // assertNoState fails when rtshim still records anything: every budget was given back.
 func assertNoState(t *testing.T, m *Manager) {
 	t.Helper()
-	for _, d := range []string{"claims", "baselines"} {
+	for _, d := range []string{"claims", "baselines", "sums"} {
 		ents, _ := os.ReadDir(filepath.Join(m.State.Dir, d))
 		for _, e := range ents {
 			t.Errorf("state left behind: %s/%s", d, e.Name())

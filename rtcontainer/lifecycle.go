@@ -214,8 +214,15 @@ func (h Host) Forget(ctx context.Context, stateDir, ns, id string) error {
 	return err
 }
 
+// Holds reports whether container ns/id still has a claim on the host: after its shim is
+// gone, that its shim died before giving it back.
+func (h Host) Holds(stateDir, ns, id string) bool {
+	c, err := cgroupfix.State{Dir: stateDir}.LoadClaim(ns, id)
+	return err != nil || c != nil // a record that cannot be read counts: it may hold something
+}
+
 // Recover finishes, at once, whatever crashed shims left on the host (cgroupfix Reconcile):
-// `containerd-shim-rt-v2 delete` runs it, since it runs because a shim died.
+// `containerd-shim-rt-v2 delete` runs it when a shim died holding a claim.
 func (h Host) Recover(ctx context.Context, stateDir string) error {
 	cg, err := h.cgroups(stateDir)
 	if err != nil {

@@ -1,7 +1,6 @@
 package shim
 
 import (
-	"debug/buildinfo"
 	"fmt"
 	"strings"
 
@@ -18,11 +17,11 @@ func refuseOldDaemon(args []string) error {
 	if bin == "" {
 		return nil
 	}
-	bi, err := buildinfo.ReadFile(bin)
+	main, err := goMainPath(bin)
 	if err != nil {
 		return nil // not a Go binary we can read: let the start go on
 	}
-	if !strings.HasPrefix(bi.Path, "github.com/containerd/containerd/cmd/") {
+	if !strings.HasPrefix(main, "github.com/containerd/containerd/cmd/") {
 		return nil // v2 is github.com/containerd/containerd/v2/cmd/...
 	}
 	return fmt.Errorf("%w: %s is containerd 1.x, which cannot start containerd-shim-rt-v2 (a containerd 2.x shim): "+

@@ -70,10 +70,10 @@ func ClaimOf(t testing.TB, ns, id string) *cgroupfix.Claim {
 	return c
 }
 
-// StateRecords lists rtshim's claim and baseline records ("claims/<file>", "baselines/<file>").
+// StateRecords lists rtshim's claim, baseline and children's-sums records ("claims/<file>", …).
 func StateRecords() []string {
 	var out []string
-	for _, sub := range []string{"claims", "baselines"} {
+	for _, sub := range []string{"claims", "baselines", "sums"} {
 		ents, _ := os.ReadDir(filepath.Join(StateDir, sub))
 		for _, e := range ents {
 			out = append(out, path.Join(sub, e.Name()))
