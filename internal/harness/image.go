@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -33,11 +34,28 @@ type OCIImage struct {
 // LayerFromDir is an image layer holding dir's tree, owned by root.
 func LayerFromDir(t testing.TB, dir string) []byte {
 	t.Helper()
+	b, err := Layer(dir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// Layer is an image layer holding dir's tree (or, when only is set, just that file and its
+// directory), owned by root.
+func Layer(dir, only string) ([]byte, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || path == dir {
 			return err
+		}
+		rel, _ := filepath.Rel(dir, path)
+		if only != "" && rel != only && (!d.IsDir() || rel != filepath.Dir(only)) {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
 		}
 		info, err := d.Info()
 		if err != nil {
@@ -56,7 +74,6 @@ func LayerFromDir(t testing.TB, dir string) []byte {
 		if err != nil {
 			return err
 		}
-		rel, _ := filepath.Rel(dir, path)
 		hdr.Name = filepath.ToSlash(rel)
 		if info.IsDir() {
 			hdr.Name += "/"
@@ -80,9 +97,9 @@ func LayerFromDir(t testing.TB, dir string) []byte {
 		err = tw.Close()
 	}
 	if err != nil {
-		t.Fatalf("layer from %s: %v", dir, err)
+		return nil, fmt.Errorf("layer from %s: %w", dir, err)
 	}
-	return buf.Bytes()
+	return buf.Bytes(), nil
 }
 
 // LayerWithFile is an image layer holding one executable file, name, with src's content.
@@ -111,14 +128,41 @@ func LayerWithFile(t testing.TB, name, src string) []byte {
 // default snapshotter, as `ctr -n k8s.io images import` does for a node without a registry.
 func (d *Daemon) ImportImages(t testing.TB, ns string, images ...OCIImage) {
 	t.Helper()
+	b, err := OCIArchive(images...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	archive := filepath.Join(t.TempDir(), "images.tar")
+	if err := os.WriteFile(archive, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), d.env.Timeouts.Ctr)
+	defer cancel()
+	args := []string{"images", "import"}
+	if d.snapshotter != "" {
+		// The daemon's transfer service unpacks only for the snapshotters of its
+		// unpack_config (overlayfs by default); ctr's local import for any.
+		args = append(args, "--local", "--snapshotter", d.snapshotter)
+	}
+	args = append(args, archive)
+	if _, _, err := d.CtrContext(ctx, ns, args...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// OCIArchive is an OCI image layout archive holding images, named by the annotation
+// containerd's importer reads.
+func OCIArchive(images ...OCIImage) ([]byte, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
+	var werr error
 	add := func(name string, b []byte) {
-		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(b)), Typeflag: tar.TypeReg}); err != nil {
-			t.Fatal(err)
+		if werr == nil {
+			werr = tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(b)), Typeflag: tar.TypeReg})
 		}
-		if _, err := tw.Write(b); err != nil {
-			t.Fatal(err)
+		if werr == nil {
+			_, werr = tw.Write(b)
 		}
 	}
 	blob := func(mediaType string, b []byte) ocispec.Descriptor {
@@ -128,8 +172,8 @@ func (d *Daemon) ImportImages(t testing.TB, ns string, images ...OCIImage) {
 	}
 	mustJSON := func(v any) []byte {
 		b, err := json.Marshal(v)
-		if err != nil {
-			t.Fatal(err)
+		if err != nil && werr == nil {
+			werr = err
 		}
 		return b
 	}
@@ -159,24 +203,8 @@ func (d *Daemon) ImportImages(t testing.TB, ns string, images ...OCIImage) {
 	}
 	add(ocispec.ImageLayoutFile, mustJSON(ocispec.ImageLayout{Version: ocispec.ImageLayoutVersion}))
 	add(ocispec.ImageIndexFile, mustJSON(index))
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
+	if werr == nil {
+		werr = tw.Close()
 	}
-	archive := filepath.Join(t.TempDir(), "images.tar")
-	if err := os.WriteFile(archive, buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-
-	ctx, cancel := context.WithTimeout(context.Background(), d.env.Timeouts.Ctr)
-	defer cancel()
-	args := []string{"images", "import"}
-	if d.snapshotter != "" {
-		// The daemon's transfer service unpacks only for the snapshotters of its
-		// unpack_config (overlayfs by default); ctr's local import for any.
-		args = append(args, "--local", "--snapshotter", d.snapshotter)
-	}
-	args = append(args, archive)
-	if _, _, err := d.CtrContext(ctx, ns, args...); err != nil {
-		t.Fatal(err)
-	}
+	return buf.Bytes(), werr
 }
