@@ -17,9 +17,6 @@ import (
 
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/rtshim/rtshim/cgroupfix"
 	"github.com/rtshim/rtshim/internal/harness"
@@ -32,37 +29,7 @@ const criNamespace = "k8s.io"
 const criTimeout = 30 * time.Second
 
 // criClient is a CRI client of a test daemon: what the kubelet talks to.
-type criClient struct {
-	cri.RuntimeServiceClient
-	cri.ImageServiceClient
-}
-
-// dialCRI connects to the CRI plugin on the daemon's gRPC socket and waits until it reports
-// the runtime ready (it initializes after the daemon serves).
-func dialCRI(t testing.TB, d *harness.Daemon) criClient {
-	t.Helper()
-	conn, err := grpc.NewClient("unix://"+d.Address, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	c := criClient{cri.NewRuntimeServiceClient(conn), cri.NewImageServiceClient(conn)}
-	deadline := time.Now().Add(env.Timeouts.Start)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		st, err := c.Status(ctx, &cri.StatusRequest{})
-		cancel()
-		if err == nil && slices.ContainsFunc(st.GetStatus().GetConditions(), func(c *cri.RuntimeCondition) bool {
-			return c.Type == cri.RuntimeReady && c.Status
-		}) {
-			return c
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("CRI not ready within %v: %v %v", env.Timeouts.Start, st, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
+type criClient = harness.CRIClient
 
 func criCtx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), criTimeout)

@@ -113,7 +113,7 @@ func TestCRI(t *testing.T) {
 		}
 	}
 	d.ImportImages(t, criNamespace, images...)
-	c := dialCRI(t, d)
+	c := d.DialCRI(t)
 
 	t.Run("runtime features", func(t *testing.T) { checkRuntimeFeatures(t, d, c, runtimes) })
 	budget := contribBudget(t)
