@@ -323,7 +323,7 @@ bench: build tools rootfs-bench tools-nri $(BENCH_DOCKER_BINS) ## measure lifecy
 
 # The same benchmarks, tiny: to prove in CI that `make bench` works, not to measure.
 BENCH_SMOKE_DIR ?= $(OUTPUT)/bench-smoke
-bench-smoke: ## run `make bench` with tiny durations and counts (about a minute; root); report in _output/bench-smoke
+bench-smoke: ## run `make bench` with tiny durations and counts (a few minutes; root); report in _output/bench-smoke
 	$(MAKE) --no-print-directory bench BENCH_SECONDS=2 BENCH_ROUNDS=2 BENCH_SCALE=20 \
 		BENCH_LOG=$(BENCH_SMOKE_DIR)/bench.txt BENCH_DOC=$(BENCH_SMOKE_DIR)/benchmarks.md \
 		BENCH_REPORT_DIR=$(BENCH_SMOKE_DIR)/report BENCH_COMMAND='make bench-smoke' \
