@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/rtshim/rtshim/cgroupfix"
+	"github.com/rtshim/rtshim/internal/harness"
 )
 
 // fifo is what the bandwidth scenario's RT pods ask: SCHED_FIFO at priority 20.
@@ -130,7 +131,7 @@ func (bw *bandwidth) after(t *testing.T, step string, done bool) {
 // kernel's 20-bit fixed point, fit in the root's).
 func (bw *bandwidth) testAllocatable(t *testing.T) {
 	c, n := bw.c, bw.c.node
-	if dirs, err := cgroupTree(kubepods); err == nil {
+	if dirs, err := harness.CgroupTree(kubepods); err == nil {
 		for _, d := range dirs {
 			if v, err := readInt(filepath.Join(d, "cpu.rt_runtime_us")); err == nil && v != 0 {
 				t.Fatalf("%s holds %d µs before any RT pod", d, v)
@@ -226,7 +227,7 @@ func (bw *bandwidth) testOutside(t *testing.T) {
 		}
 		t0 := <-granted
 		if i == 0 {
-			pids := cgroupProcs(filepath.Dir(file))
+			pids := harness.CgroupProcs(filepath.Dir(file))
 			if len(pids) == 0 {
 				t.Fatal("the outside container has no process")
 			}

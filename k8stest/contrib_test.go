@@ -173,7 +173,7 @@ func testRefused(t *testing.T, c *cluster, used int64) {
 	}
 	// Nothing was granted: the tree is as before but for the pod's own cgroups the kubelet
 	// and the pause container made, which hold no budget.
-	diff := diffTree(before, snapshotCPUTree(t))
+	diff := harness.DiffCPUTree(before, snapshotCPUTree(t))
 	for _, d := range diff {
 		if !strings.Contains(d, "/pod"+p.Metadata.UID) || !strings.HasSuffix(d, "<none> -> 0") && !strings.HasSuffix(d, "<none> -> -1") {
 			t.Errorf("refused pod changed the cpu tree: %s", d)

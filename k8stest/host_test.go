@@ -3,7 +3,6 @@
 package k8stest
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -17,6 +16,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/rtshim/rtshim/internal/harness"
 )
 
 // cgroupRoot is where the host mounts its cgroup hierarchies.
@@ -61,7 +62,7 @@ func schedOf(pid int) (policy, priority uint32, err error) {
 var cpuTreeFiles = []string{"cpu.rt_runtime_us", "cpu.cfs_quota_us"}
 
 // snapshotCPUTree records every cpu.rt_runtime_us and cpu.cfs_quota_us of the v1 cpu
-// hierarchy: path → value. One before and one after (diffTree) prove a test gave back every
+// hierarchy: path → value. One before and one after (harness.DiffCPUTree) prove a test gave back every
 // budget and quota it changed.
 func snapshotCPUTree(t testing.TB) map[string]string {
 	t.Helper()
@@ -90,92 +91,10 @@ func snapshotCPUTree(t testing.TB) map[string]string {
 	return snap
 }
 
-// diffTree lists the differences between two snapshots, one sorted line each.
-func diffTree(before, after map[string]string) []string {
-	var diff []string
-	for path, b := range before {
-		if a, ok := after[path]; !ok {
-			diff = append(diff, fmt.Sprintf("%s: %s -> <none>", path, b))
-		} else if a != b {
-			diff = append(diff, fmt.Sprintf("%s: %s -> %s", path, b, a))
-		}
-	}
-	for path, a := range after {
-		if _, ok := before[path]; !ok {
-			diff = append(diff, fmt.Sprintf("%s: <none> -> %s", path, a))
-		}
-	}
-	slices.Sort(diff)
-	return diff
-}
-
-// cgroupMounts are the mount points of every cgroup hierarchy (v1, and a hybrid host's v2).
-func cgroupMounts() ([]string, error) {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var dirs []string
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		// id parent major:minor root mountpoint options... - fstype source superoptions
-		fields := strings.Fields(s.Text())
-		i := slices.Index(fields, "-")
-		if i > 4 && i+1 < len(fields) && (fields[i+1] == "cgroup" || fields[i+1] == "cgroup2") {
-			dirs = append(dirs, fields[4])
-		}
-	}
-	return dirs, s.Err()
-}
-
-// cgroupTree is rel's cgroup and all its descendants in every hierarchy, deepest first.
-func cgroupTree(rel string) ([]string, error) {
-	mounts, err := cgroupMounts()
-	if err != nil {
-		return nil, err
-	}
-	var dirs []string
-	for _, m := range mounts {
-		err := filepath.WalkDir(filepath.Join(m, rel), func(path string, d fs.DirEntry, err error) error {
-			if err != nil {
-				if errors.Is(err, fs.ErrNotExist) {
-					return nil
-				}
-				return err
-			}
-			if d.IsDir() {
-				dirs = append(dirs, path)
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, err
-		}
-	}
-	slices.SortStableFunc(dirs, func(a, b string) int { return strings.Count(b, "/") - strings.Count(a, "/") })
-	return dirs, nil
-}
-
-// cgroupProcs lists the processes of one cgroup directory.
-func cgroupProcs(dir string) []int {
-	b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
-	if err != nil {
-		return nil
-	}
-	var pids []int
-	for _, f := range strings.Fields(string(b)) {
-		if pid, err := strconv.Atoi(f); err == nil {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
-}
-
 // killCgroupTree SIGKILLs every process in rel's cgroups (all hierarchies), thawing frozen
 // ones first, and waits up to 10 s for them to be gone. It returns what it killed.
 func killCgroupTree(rel string) ([]int, error) {
-	dirs, err := cgroupTree(rel)
+	dirs, err := harness.CgroupTree(rel)
 	if err != nil {
 		return nil, err
 	}
@@ -187,7 +106,7 @@ func killCgroupTree(rel string) ([]int, error) {
 	for {
 		var pids []int
 		for _, dir := range dirs {
-			pids = append(pids, cgroupProcs(dir)...)
+			pids = append(pids, harness.CgroupProcs(dir)...)
 		}
 		if len(pids) == 0 {
 			return killed, nil
@@ -208,7 +127,7 @@ func killCgroupTree(rel string) ([]int, error) {
 // removeCgroupTree removes rel's cgroups in every hierarchy, deepest first, retrying EBUSY
 // briefly (the kernel lets go of a cgroup a moment after its last process exits).
 func removeCgroupTree(rel string) []error {
-	dirs, err := cgroupTree(rel)
+	dirs, err := harness.CgroupTree(rel)
 	if err != nil {
 		return []error{err}
 	}

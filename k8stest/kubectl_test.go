@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rtshim/rtshim/internal/harness"
 )
 
 // kubectl runs kubectl as the cluster admin, with its caches in the cluster's dir, and returns
@@ -169,7 +171,7 @@ func (p *pod) initPID(t testing.TB, name string) int {
 		t.Fatalf("pod %s: no container %s", p.Metadata.Name, name)
 	}
 	dir := cpuCgroup(p.podCgroup() + "/" + id)
-	pids := cgroupProcs(dir)
+	pids := harness.CgroupProcs(dir)
 	if len(pids) == 0 {
 		t.Fatalf("pod %s container %s: no process in %s", p.Metadata.Name, name, dir)
 	}

@@ -46,7 +46,7 @@ func testRestart(t *testing.T, c *cluster) {
 			}
 			checkCgroup(t, name+" pod", p.podCgroup(), map[string]int64{"cpu.cfs_quota_us": -1})
 		}
-		if diff := diffTree(during, snapshotCPUTree(t)); len(diff) > 0 {
+		if diff := harness.DiffCPUTree(during, snapshotCPUTree(t)); len(diff) > 0 {
 			t.Errorf("cpu tree changed across the restart:\n%s", strings.Join(diff, "\n"))
 		}
 		if got := c.node.claimsLeft(); !slices.Equal(got, claims) {

@@ -20,6 +20,8 @@ import (
 
 	"github.com/BurntSushi/toml"
 	"gopkg.in/yaml.v3"
+
+	"github.com/rtshim/rtshim/internal/harness"
 )
 
 // manifest is one Kubernetes object as generic JSON.
@@ -253,7 +255,7 @@ func waitCgroupsGone(t testing.TB, pods ...*pod) {
 	t.Helper()
 	err := waitFor("the deleted pods' cgroups to go", 60*time.Second, nil, func() error {
 		for _, p := range pods {
-			dirs, err := cgroupTree(p.podCgroup())
+			dirs, err := harness.CgroupTree(p.podCgroup())
 			if err != nil {
 				return fmt.Errorf("%s: %w", p.Metadata.Name, err)
 			}
@@ -275,7 +277,7 @@ func assertTreeRestored(t testing.TB, before map[string]string) {
 	// The kubelet's own periodic writes to kubepods' QoS cgroups do not touch these files, so
 	// any difference is a leak (or a grant that was not given back).
 	err := waitFor("the cpu tree as before", 10*time.Second, nil, func() error {
-		diff = diffTree(before, snapshotCPUTree(t))
+		diff = harness.DiffCPUTree(before, snapshotCPUTree(t))
 		if len(diff) > 0 {
 			return errors.New(strings.Join(diff, "\n"))
 		}

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rtshim/rtshim/internal/harness"
 )
 
 // kubepods is the kubelet's cgroup root for pods (cgroupfs driver, cgroup root "/"), which it
@@ -53,7 +55,7 @@ func (c *cluster) teardown(t testing.TB, before map[string]string) {
 			}
 		}
 		// Before the kubepods cgroups go, with their budgets: what every cgroup still holds.
-		if dirs, err := cgroupTree(kubepods); err == nil {
+		if dirs, err := harness.CgroupTree(kubepods); err == nil {
 			for _, dir := range dirs {
 				if v, err := readInt(filepath.Join(dir, "cpu.rt_runtime_us")); err == nil && v != 0 {
 					fail("%s/cpu.rt_runtime_us = %d after every container was removed", dir, v)
@@ -106,7 +108,7 @@ func (c *cluster) teardown(t testing.TB, before map[string]string) {
 			fail("cgroups left: %v", left)
 		}
 	}
-	if diff := diffTree(before, snapshotCPUTree(t)); len(diff) > 0 {
+	if diff := harness.DiffCPUTree(before, snapshotCPUTree(t)); len(diff) > 0 {
 		fail("cpu cgroup tree not as before:\n%s", strings.Join(diff, "\n"))
 	}
 	for _, p := range hostPaths {
