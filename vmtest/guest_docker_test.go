@@ -4,9 +4,7 @@ package vmtest
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -139,16 +137,7 @@ func (k *guestDocker) stop(t *testing.T) {
 // docker runs the docker CLI against the guest's dockerd.
 func (k *guestDocker) docker(t testing.TB, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), k.timeouts.Ctr)
-	defer cancel()
-	var o, e bytes.Buffer
-	cmd := exec.CommandContext(ctx, guestDockerCLI, args...)
-	cmd.Env = append(os.Environ(), "DOCKER_HOST=unix://"+k.socket, "DOCKER_CONFIG="+filepath.Join(k.dir, "cli"))
-	cmd.Stdout, cmd.Stderr = &o, &e
-	if err := cmd.Run(); err != nil {
-		return o.String(), e.String(), fmt.Errorf("docker %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(e.String()))
-	}
-	return o.String(), e.String(), nil
+	return harness.DockerCLI(k.timeouts.Ctr, guestDockerCLI, k.socket, filepath.Join(k.dir, "cli"), args...)
 }
 
 func (k *guestDocker) mustDocker(t testing.TB, args ...string) string {

@@ -219,12 +219,18 @@ func (k *Dockerd) Docker(t testing.TB, args ...string) (stdout, stderr string, e
 
 // DockerFor is Docker with a timeout of its own, for a container run that takes longer.
 func (k *Dockerd) DockerFor(timeout time.Duration, args ...string) (stdout, stderr string, err error) {
+	return DockerCLI(timeout, k.cli, k.Socket, filepath.Join(k.Dir, "cli"), args...)
+}
+
+// DockerCLI runs the docker CLI cli against the daemon at socket, with its own config
+// directory and none of the caller's DOCKER_ variables, and returns its stdout and stderr.
+func DockerCLI(timeout time.Duration, cli, socket, configDir string, args ...string) (stdout, stderr string, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	environ := append(slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "DOCKER_") }),
-		"DOCKER_HOST=unix://"+k.Socket, "DOCKER_CONFIG="+filepath.Join(k.Dir, "cli"))
+		"DOCKER_HOST=unix://"+socket, "DOCKER_CONFIG="+configDir)
 	var out, errOut bytes.Buffer
-	cmd := exec.CommandContext(ctx, k.cli, args...)
+	cmd := exec.CommandContext(ctx, cli, args...)
 	cmd.Env = environ
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	if err := cmd.Run(); err != nil {
