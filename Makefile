@@ -306,7 +306,12 @@ test-v2: build tools rootfs $(VM_DOCKER_BINS) $(NRI_SCHED) ## run the cgroup v2 
 # fails the target (TESTJSON). Then bench/cmd/benchreport assembles the sections into $(BENCH_DOC).
 # BenchmarkDocker runs Docker 29 (dockerd and the docker CLI of make tools-docker).
 BENCH_DOCKER_BINS = $(DOCKER29_DIR)/dockerd $(DOCKER_CLI_DIR)/docker
-bench: build tools rootfs-bench tools-nri $(BENCH_DOCKER_BINS) ## measure lifecycle, shim memory, wake-up latency (cyclictest), quota, scale, Docker's own RT route and the NRI route against the host and the stock runc shim (root); writes docs/benchmarks.md
+# The stock runc shim built from the containerd module the rt shim links (go.mod), the same
+# way as the rt shim: BenchmarkShimMemory tells the libraries' share of the memory from rtshim's.
+BENCH_LIBS_SHIM = $(OUTPUT)/bench-bin/containerd-shim-runc-v2
+$(BENCH_LIBS_SHIM): go.mod go.sum
+	CGO_ENABLED=0 $(GO) build $(GO_BUILD_FLAGS) -ldflags '$(GO_LDFLAGS)' -o $@ github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2
+bench: build tools rootfs-bench tools-nri $(BENCH_DOCKER_BINS) $(BENCH_LIBS_SHIM) ## measure lifecycle, shim memory, wake-up latency (cyclictest), quota, scale, Docker's own RT route and the NRI route against the host and the stock runc shim (root); writes docs/benchmarks.md
 	@[ "$$(id -u)" -eq 0 ] || { echo "make bench needs root: it runs a private containerd and real containers on the host's cgroups" >&2; exit 1; }
 	@mkdir -p $(dir $(BENCH_LOG))
 	rm -rf $(BENCH_REPORT_DIR) && mkdir -p $(BENCH_REPORT_DIR)
@@ -315,7 +320,7 @@ bench: build tools rootfs-bench tools-nri $(BENCH_DOCKER_BINS) ## measure lifecy
 		RTSHIM_BENCH_CONCURRENCY=$(BENCH_CONCURRENCY) RTSHIM_BENCH_REPORT_DIR=$(abspath $(BENCH_REPORT_DIR)) \
 		RTSHIM_DOCKERD_29=$(abspath $(DOCKER29_DIR))/dockerd RTSHIM_DOCKER_CLI=$(abspath $(DOCKER_CLI_DIR))/docker \
 		RTSHIM_NRI_PLUGIN=$(abspath $(NRI_SCHED)) RTSHIM_NRI_PLUGINS_BUILD=$(abspath $(NRI_PLUGINS_BUILD)) \
-		RTSHIM_NRI_VM_REPORT=$(abspath $(VM_NRI_REPORT)) \
+		RTSHIM_NRI_VM_REPORT=$(abspath $(VM_NRI_REPORT)) RTSHIM_BENCH_LIBS_SHIM=$(abspath $(BENCH_LIBS_SHIM)) \
 		$(GO) test -json -count=1 -run '^$$' -bench . -benchtime 1x -timeout $(BENCH_TIMEOUT) \
 		./bench/ 2>&1 | $(TESTJSON) -log $(BENCH_LOG)
 	$(GO) run ./bench/cmd/benchreport -in $(BENCH_REPORT_DIR) -out $(BENCH_DOC) -note "$$BENCH_NOTE" \

@@ -16,6 +16,10 @@ package bench
 //	                         RTSHIM_TOOLS_DIR's. With one built from the
 //	                         containerd release the rt shim links, the ratios
 //	                         show the wrapper's cost alone.
+//	RTSHIM_BENCH_LIBS_SHIM   BenchmarkShimMemory's third comparison: the
+//	                         stock runc shim built from the containerd module
+//	                         the rt shim links (make bench builds it), to tell
+//	                         the libraries' share of the memory from rtshim's
 //	RTSHIM_BENCH_LOG_DIR     if set, where to copy each benchmark's containerd
 //	                         log (debug level, with the shims' logs), e.g. to
 //	                         see where a lifecycle's time goes
@@ -178,6 +182,7 @@ func BenchmarkShimMemory(b *testing.B) {
 
 	// The first two are the comparison; the third tells the RT handling's
 	// share from the binary's.
+	libsBinary := libsShim(b)
 	runtimes := []struct {
 		name, metric, runtime, binary string
 		annotations                   map[string]string
@@ -185,12 +190,13 @@ func BenchmarkShimMemory(b *testing.B) {
 		{"rt shim, SCHED_FIFO 80", "rt", harness.RTRuntime, rtBinary, fifo80},
 		{"runc shim, same annot.", "runc", stock, runcBinary, fifo80}, // it ignores them
 		{"rt shim, no request", "rt-nonrt", harness.RTRuntime, rtBinary, nil},
+		{"runc shim, rt's libraries", "runc-libs", libsBinary, libsBinary, fifo80},
 	}
 	mem := make([][]memSample, len(runtimes))
-	// The comparison's two runtimes interleaved and running at once, so they
-	// see the same host; then the third alone, so that in each phase 5 shims
-	// share a binary's pages (which Pss splits among them).
-	for _, phase := range [][]int{{0, 1}, {2}} {
+	// The comparisons' runtimes interleaved and running at once, so they see
+	// the same host (each binary's 5 shims share its pages, which Pss splits
+	// among them); then the rt shim without a request alone, for the same.
+	for _, phase := range [][]int{{0, 1, 3}, {2}} {
 		var ids []string
 		var idRuntime []int
 		for i := range perRuntime {
@@ -255,16 +261,21 @@ func BenchmarkShimMemory(b *testing.B) {
 	fmt.Fprintf(&t, "  %-32s %7.3f\n", "Pss rt FIFO / runc (median)", pssRatio)
 	fmt.Fprintf(&t, "  %-32s %7.3f\n", "USS rt FIFO / runc (median)", ussRatio)
 	fmt.Fprintf(&t, "  %-32s %7.3f\n", "RSS rt no request / runc", nonRTRatio)
+	libsRSS, libsUSS := med(0, rss)/med(3, rss), med(0, uss)/med(3, uss)
+	fmt.Fprintf(&t, "  %-32s %7.3f   USS %.3f  (the same containerd libraries: rtshim's own share)\n",
+		"RSS rt FIFO / runc, rt's libs", libsRSS, libsUSS)
 	b.ReportMetric(rssRatio, "rt/runc-rss-ratio")
 	b.ReportMetric(pssRatio, "rt/runc-pss-ratio")
 	b.ReportMetric(ussRatio, "rt/runc-uss-ratio")
 	b.ReportMetric(nonRTRatio, "rt/runc-nonrt-rss-ratio")
+	b.ReportMetric(libsRSS, "rt/runc-libs-rss-ratio")
 
-	fmt.Fprintf(&t, "\n  binary sizes (both static and stripped; the containerd module each is built from or links):\n")
+	fmt.Fprintf(&t, "\n  binary sizes (all static and stripped; the containerd module each is built from or links):\n")
 	var sizes []int64
 	for _, bin := range []struct{ name, metric, path string }{
 		{"rt shim", "rt", rtBinary},
 		{"runc shim", "runc", runcBinary},
+		{"runc shim, rt's libs", "runc-libs", libsBinary},
 	} {
 		st, err := os.Stat(bin.path)
 		if err != nil {
@@ -277,13 +288,18 @@ func BenchmarkShimMemory(b *testing.B) {
 	}
 	fmt.Fprintf(&t, "  %-24s %10.3f\n", "size rt / runc", float64(sizes[0])/float64(sizes[1]))
 	if rssRatio > goalRSS {
-		// Where the difference lives, for the MISS: the binary's pages (a larger binary, built
-		// from another containerd module, whose pages the kernel maps in 64 KiB around each
-		// fault) or the process's own memory.
-		fmt.Fprintf(&t, "\n  MISS: rt FIFO − runc (medians): RssFile %+.0f KiB (the binary's pages; it is %+d KiB larger), RssAnon %+.0f KiB\n",
-			med(0, func(m memSample) float64 { return m.file })-med(1, func(m memSample) float64 { return m.file }),
-			(sizes[0]-sizes[1])/1024,
-			med(0, func(m memSample) float64 { return m.anon })-med(1, func(m memSample) float64 { return m.anon }))
+		// Where the difference lives, for the MISS: in the containerd libraries the rt shim
+		// links (the stock shim built from them against the control) or in rtshim's own code
+		// (the rt shim against that stock shim); in the binary's pages (which the kernel maps
+		// in 64 KiB around each fault, so nearly all of them) or the process's own memory.
+		anon := func(m memSample) float64 { return m.anon }
+		file := func(m memSample) float64 { return m.file }
+		fmt.Fprintf(&t, "\n  MISS: rt FIFO − runc (medians): RssFile %+.0f KiB, RssAnon %+.0f KiB. Of it:\n",
+			med(0, file)-med(1, file), med(0, anon)-med(1, anon))
+		fmt.Fprintf(&t, "    containerd %s's libraries (runc shim on them − runc shim): RssFile %+.0f KiB, RssAnon %+.0f KiB, binary %+d KiB\n",
+			containerdVersion(libsBinary), med(3, file)-med(1, file), med(3, anon)-med(1, anon), (sizes[2]-sizes[1])/1024)
+		fmt.Fprintf(&t, "    rtshim's code (rt FIFO − runc shim on the same libraries): RssFile %+.0f KiB, RssAnon %+.0f KiB, binary %+d KiB\n",
+			med(0, file)-med(3, file), med(0, anon)-med(3, anon), (sizes[0]-sizes[2])/1024)
 	}
 	s := newSection("20-memory", "Shim memory and binary size")
 	s.pre(t.String())
@@ -291,6 +307,17 @@ func BenchmarkShimMemory(b *testing.B) {
 		Goal: fmt.Sprintf("≤ %.2f", goalRSS), Verdict: verdict(rssRatio, goalRSS)})
 	s.save(b)
 	b.ReportMetric(0, "ns/op")
+}
+
+// libsShim is RTSHIM_BENCH_LIBS_SHIM: the stock runc shim built from the containerd module
+// the rt shim links.
+func libsShim(b *testing.B) string {
+	b.Helper()
+	p := os.Getenv("RTSHIM_BENCH_LIBS_SHIM")
+	if _, err := os.Stat(p); err != nil || !filepath.IsAbs(p) {
+		b.Fatalf("RTSHIM_BENCH_LIBS_SHIM=%q: want the absolute path of the runc shim built from the rt shim's containerd module (make bench builds it) (%v)", p, err)
+	}
+	return p
 }
 
 // shimPid returns the pid of container id's shim: the one process serving it, which must
