@@ -201,9 +201,15 @@ func (c *Container) Abort(ctx context.Context) {
 // without its own Container at hand: `containerd-shim-rt-v2 delete` after a shim died, and
 // runc-rt.
 func (h Host) Forget(ctx context.Context, stateDir, ns, id string) error {
-	cg, err := h.cgroups(stateDir)
-	if err == nil {
-		err = cg.Release(ctx, ns, id)
+	var err error
+	// Without a claim there is nothing to give back up the tree: no mount table to read, no
+	// host-wide lock to wait for. containerd runs `containerd-shim-rt-v2 delete` after every
+	// shim's exit, most often after the shim gave everything back.
+	if h.Holds(stateDir, ns, id) {
+		var cg *cgroupfix.Manager
+		if cg, err = h.cgroups(stateDir); err == nil {
+			err = cg.Release(ctx, ns, id)
+		}
 	}
 	if terr := h.forgetTuning(ctx, stateDir, ns, id); err == nil {
 		err = terr
