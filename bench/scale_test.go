@@ -232,6 +232,16 @@ func BenchmarkScale(b *testing.B) {
 	p99rt, p99runc := percentile(rt.create, 99), percentile(runc.create, 99)
 	s.goal("scale: create p99, rt shim / runc shim", fmt.Sprintf("%s (%.0f / %.0f ms)", ratio(p99rt/p99runc), p99rt, p99runc),
 		fmt.Sprintf("≤ %.2f", goalScaleCreate), p99rt <= goalScaleCreate*p99runc)
+	if p99rt > goalScaleCreate*p99runc {
+		// p99 of a few hundred creates is their few slowest: how far the run's own data lets it move.
+		ciLo, ciHi := quantileRatioCI(rt.create, runc.create, 99)
+		p50rt, p50runc := percentile(rt.create, 50), percentile(runc.create, 50)
+		s.para("MISS, create p99: rt shim %.0f ms, runc shim %.0f ms (%+.0f ms); p50 %.0f and %.0f ms (%s). Of an rt shim "+
+			"create, rtshim's grant took a median %.2f ms with %d running (the probes above). The creates run %d at a time "+
+			"on a host that does other work: over these %d and %d creates the p99 ratio's 95%% bootstrap interval is %s–%s.",
+			p99rt, p99runc, p99rt-p99runc, p50rt, p50runc, ratio(p50rt/p50runc), median(probes[1].grant.took),
+			probes[1].running, width, len(rt.create), len(runc.create), ratio(ciLo), ratio(ciHi))
+	}
 	for _, q := range []float64{50, 99} {
 		r, c := percentile(rt.remove, q), percentile(runc.remove, q)
 		s.goal(fmt.Sprintf("scale: delete p%.0f, rt shim / runc shim", q), fmt.Sprintf("%s (%.0f / %.0f ms)", ratio(r/c), r, c),
