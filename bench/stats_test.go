@@ -39,7 +39,14 @@ func percentile(xs []float64, p float64) float64 {
 // ratioCI is a 95% percentile-bootstrap confidence interval of
 // median(num)/median(den), resampling each sample independently with a fixed
 // seed (so a rerun over the same data prints the same interval).
-func ratioCI(num, den []float64) (lo, hi float64) {
+func ratioCI(num, den []float64) (lo, hi float64) { return quantileRatioCI(num, den, 50) }
+
+// quantileRatioCI is ratioCI of the q-th percentiles (q = 50: the medians).
+func quantileRatioCI(num, den []float64, q float64) (lo, hi float64) {
+	stat := func(xs []float64) float64 { return percentile(xs, q) }
+	if q == 50 {
+		stat = median
+	}
 	if len(num) == 0 || len(den) == 0 {
 		return math.NaN(), math.NaN()
 	}
@@ -54,7 +61,7 @@ func ratioCI(num, den []float64) (lo, hi float64) {
 	nb, db := make([]float64, len(num)), make([]float64, len(den))
 	ratios := make([]float64, resamples)
 	for i := range ratios {
-		ratios[i] = median(resample(num, nb)) / median(resample(den, db))
+		ratios[i] = stat(resample(num, nb)) / stat(resample(den, db))
 	}
 	return percentile(ratios, 2.5), percentile(ratios, 97.5)
 }

@@ -24,6 +24,8 @@ type Manager struct {
 	// Hook, when set, runs before the named steps of a grant (StepGrantClaimed,
 	// StepGrantAncestors); an error fails the grant there. Only the crash-safety tests set it.
 	Hook func(step string) error
+
+	cost Cost // of the last Grant or Release
 }
 
 // Steps of a grant at which Hook runs.
@@ -57,7 +59,8 @@ func (m *Manager) Grant(ctx context.Context, c *Claim) (retErr error) {
 		// An owner that cannot be told apart from a reused PID would keep the claim forever.
 		return fmt.Errorf("%w: claim of %s: owner pid %d has no start time in /proc/<pid>/stat", errdefs.ErrFailedPrecondition, c.ID, c.Owner.PID)
 	}
-	unlock, err := m.State.Lock()
+	m.cost = Cost{}
+	unlock, err := m.lock()
 	if err != nil {
 		return err
 	}
@@ -173,6 +176,7 @@ func (m *Manager) checkLeafFree(c *Claim) error {
 // claim on every release would make deletes cost more the more containers run.
 func (m *Manager) Release(ctx context.Context, namespace, id string) error {
 	start := time.Now()
+	m.cost = Cost{}
 	var held *Claim
 	err := m.withClaim(namespace, id, func(c *Claim) error {
 		held = c
@@ -186,7 +190,11 @@ func (m *Manager) Release(ctx context.Context, namespace, id string) error {
 	}
 	if held != nil && err == nil {
 		// took includes the wait for the host-wide lock and a sweep: what a delete paid.
-		log.G(ctx).WithField("took", time.Since(start).Round(time.Microsecond)).WithField("id", id).
+		entry := log.G(ctx)
+		if log.GetLevel() >= log.DebugLevel {
+			entry = entry.WithFields(m.cost.LogFields())
+		}
+		entry.WithField("took", time.Since(start).Round(time.Microsecond)).WithField("id", id).
 			WithField("cgroup", held.Leaf).WithField("rt_runtime_us", held.RuntimeUS).Info("released real-time resources")
 	}
 	return err
@@ -197,7 +205,7 @@ const sweepInterval = 10 * time.Second
 
 // withClaim runs f on the container's claim under the lock; nothing when it has none.
 func (m *Manager) withClaim(namespace, id string, f func(*Claim) error) error {
-	unlock, err := m.State.Lock()
+	unlock, err := m.lock()
 	if err != nil {
 		return err
 	}
@@ -243,7 +251,7 @@ func (m *Manager) Adopt(namespace, id string, owner Owner) error {
 // removed it; a grant creates the cgroup before it returns), are released. Release runs it
 // when it sees such a claim, and so does a Grant whose budget does not fit.
 func (m *Manager) Reconcile(ctx context.Context) error {
-	unlock, err := m.State.Lock()
+	unlock, err := m.lock()
 	if err != nil {
 		return err
 	}
@@ -337,7 +345,7 @@ func (m *Manager) Quiesce(ctx context.Context, namespace, id string) {
 	if err != nil || c == nil || c.RuntimeUS == 0 || !m.CPU.Exists(c.Leaf) || m.hasTasks(c.Leaf) {
 		return
 	}
-	if err := m.CPU.WriteFile(c.Leaf, fileRTRuntime, "0"); err != nil {
+	if err := m.writeRT(c.Leaf, fileRTRuntime, 0); err != nil {
 		log.G(ctx).WithError(err).WithField("cgroup", c.Leaf).Debug("quiesce RT budget")
 	}
 }
@@ -352,7 +360,7 @@ func (m *Manager) releaseLeaf(c *Claim) error {
 	// BeforeDelete's Quiesce has set it to 0 already, as a rule: a write would make the kernel
 	// check the whole task group tree again (see applyV1).
 	if rt, err := m.readInt(c.Leaf, fileRTRuntime); err != nil || rt != 0 {
-		if err := m.CPU.WriteFile(c.Leaf, fileRTRuntime, "0"); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := m.writeRT(c.Leaf, fileRTRuntime, 0); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
 	}

@@ -22,7 +22,7 @@ func (m *Manager) recount(ctx context.Context) {
 	if len(records) == 0 {
 		return
 	}
-	unlock, err := m.State.Lock()
+	unlock, err := m.lock()
 	if err != nil {
 		return
 	}

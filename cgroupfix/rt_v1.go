@@ -283,7 +283,7 @@ func (m *Manager) writePeriod(cg string, period int64) error {
 	if cur, err := m.readInt(cg, fileRTPeriod); err == nil && cur == period {
 		return nil
 	}
-	return m.CPU.WriteFile(cg, fileRTPeriod, strconv.FormatInt(period, 10))
+	return m.writeRT(cg, fileRTPeriod, period)
 }
 
 // change is how a child's RT bandwidth changed in a release, for its parent's record; !known
@@ -364,7 +364,7 @@ func (m *Manager) settleV1(cg string, child change) (change, error) {
 func (m *Manager) writeRuntime(cg string, runtime int64, retry bool) error {
 	deadline := time.Now().Add(rcuRetry)
 	for {
-		err := m.CPU.WriteFile(cg, fileRTRuntime, strconv.FormatInt(runtime, 10))
+		err := m.writeRT(cg, fileRTRuntime, runtime)
 		if err == nil || !retry || !errors.Is(err, unix.EINVAL) || time.Now().After(deadline) {
 			return err
 		}

@@ -65,7 +65,18 @@ func (s State) loadSums(cg string) *childSums {
 	return &r
 }
 
-func (s State) saveSums(r childSums) error { return writeJSON(s.sumsPath(r.Cgroup), &r) }
+// saveSums replaces cg's record. It removes the old record first rather than renaming the new
+// one over it: ext4 (auto_da_alloc) writes a file's data out to disk when it replaces another
+// by rename, which made this one write 0.3–0.4 ms of every grant and release. A record that
+// is missing for a moment (or for good, after a crash in between) only makes the next grant
+// or release read the children, and all of them read records under the host-wide lock.
+func (s State) saveSums(r childSums) error {
+	p := s.sumsPath(r.Cgroup)
+	if err := removeFile(p); err != nil {
+		return err
+	}
+	return writeJSON(p, &r)
+}
 
 func (s State) deleteSums(cg string) error { return removeFile(s.sumsPath(cg)) }
 

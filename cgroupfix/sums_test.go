@@ -46,6 +46,30 @@ func TestGrantReleaseCostFlat(t *testing.T) {
 	}
 }
 
+// TestRTWritesPerGrantRelease: a grant writes the RT budget of its leaf and of the parent it
+// raises, a release after BeforeDelete's Quiesce only the parent's, and Cost counts them: each
+// such write makes the kernel check every task group on the host, so each is one more cost
+// that grows with the cgroups there.
+func TestRTWritesPerGrantRelease(t *testing.T) {
+	ctx := context.Background()
+	m, _ := newTestManager(t)
+	m.State.Swept()
+	grantN(t, m, 3, 2000)
+	if err := m.Grant(ctx, claim("x", "/ns/x", 2000)); err != nil {
+		t.Fatal(err)
+	}
+	if got := m.Cost().RTWrites; got != 2 {
+		t.Errorf("grant: %d RT writes, want 2 (the parent, the leaf's runtime; its period is the default)", got)
+	}
+	m.Quiesce(ctx, "ns", "x")
+	if err := m.Release(ctx, "ns", "x"); err != nil {
+		t.Fatal(err)
+	}
+	if got := m.Cost().RTWrites; got != 1 {
+		t.Errorf("release after quiesce: %d RT writes, want 1 (the parent)", got)
+	}
+}
+
 // TestRecordsStayExact: grants and releases in any order, made from records, leave every
 // ancestor exactly where reading the children would (the same round numbers), and nothing
 // behind.

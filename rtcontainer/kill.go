@@ -7,6 +7,8 @@ import (
 	"syscall"
 
 	"github.com/containerd/log"
+
+	"github.com/rtshim/rtshim/cgroupfix"
 )
 
 // BeforeKill is the step before a signal reaches the container: before SIGKILL, every
@@ -17,7 +19,7 @@ import (
 // engine's SIGKILL after its stop timeout still lands.
 func (c *Container) BeforeKill(ctx context.Context, sig syscall.Signal) {
 	if sig == syscall.SIGKILL {
-		c.host.Demote(ctx, c.stateDir, c.Namespace, c.ID)
+		c.host.demote(ctx, c.cg, c.stateDir, c.Namespace, c.ID)
 	}
 }
 
@@ -26,13 +28,21 @@ func (c *Container) BeforeKill(ctx context.Context, sig syscall.Signal) {
 // delete` after a shim died, runc-rt's kill and delete --force. Best effort: what fails is
 // logged.
 func (h Host) Demote(ctx context.Context, stateDir, ns, id string) {
-	cg, err := h.cgroups(stateDir)
-	if err != nil {
-		return
-	}
-	claim, err := cg.State.LoadClaim(ns, id)
+	h.demote(ctx, nil, stateDir, ns, id)
+}
+
+// demote is Demote with the container's own cgroup manager when the caller has one (nil: found
+// here). The claim first: finding the cpu hierarchy reads the mount table, which grows with the
+// containers on the host, and most containers have no claim.
+func (h Host) demote(ctx context.Context, cg *cgroupfix.Manager, stateDir, ns, id string) {
+	claim, err := cgroupfix.State{Dir: stateDir}.LoadClaim(ns, id)
 	if err != nil || claim == nil {
 		return // not a real-time container
+	}
+	if cg == nil {
+		if cg, err = h.cgroups(stateDir); err != nil {
+			return
+		}
 	}
 	procs, err := cg.CPU.ReadFile(claim.Leaf, "cgroup.procs")
 	if err != nil {

@@ -159,7 +159,7 @@ func (c *Container) BeforeDelete(ctx context.Context) {
 func (c *Container) AfterDelete(ctx context.Context) error {
 	return c.step(StepDeleteDeleted, func() error {
 		c.stopGuarding()
-		return c.host.Forget(ctx, c.stateDir, c.Namespace, c.ID)
+		return c.host.forget(ctx, c.cg, c.stateDir, c.Namespace, c.ID)
 	})
 }
 
@@ -191,7 +191,7 @@ func (c *Container) stopGuarding() {
 // Abort gives back what Prepare granted to a container whose create failed.
 func (c *Container) Abort(ctx context.Context) {
 	c.stopGuarding()
-	if err := c.host.Forget(ctx, c.stateDir, c.Namespace, c.ID); err != nil {
+	if err := c.host.forget(ctx, c.cg, c.stateDir, c.Namespace, c.ID); err != nil {
 		log.G(ctx).WithError(err).WithField("id", c.ID).Warn("release RT budget after failed create")
 	}
 }
@@ -201,9 +201,23 @@ func (c *Container) Abort(ctx context.Context) {
 // without its own Container at hand: `containerd-shim-rt-v2 delete` after a shim died, and
 // runc-rt.
 func (h Host) Forget(ctx context.Context, stateDir, ns, id string) error {
-	cg, err := h.cgroups(stateDir)
-	if err == nil {
-		err = cg.Release(ctx, ns, id)
+	return h.forget(ctx, nil, stateDir, ns, id)
+}
+
+// forget is Forget with the container's own cgroup manager when the caller has one (nil: found
+// here): finding it reads the mount table, which grows with the containers on the host.
+func (h Host) forget(ctx context.Context, cg *cgroupfix.Manager, stateDir, ns, id string) error {
+	var err error
+	// Without a claim there is nothing to give back up the tree: no mount table to read, no
+	// host-wide lock to wait for. containerd runs `containerd-shim-rt-v2 delete` after every
+	// shim's exit, most often after the shim gave everything back.
+	if h.Holds(stateDir, ns, id) {
+		if cg == nil {
+			cg, err = h.cgroups(stateDir)
+		}
+		if err == nil {
+			err = cg.Release(ctx, ns, id)
+		}
 	}
 	if terr := h.forgetTuning(ctx, stateDir, ns, id); err == nil {
 		err = terr

@@ -95,7 +95,11 @@ func (h Host) Prepare(ctx context.Context, o Options) (_ *Container, retErr erro
 			return nil, err
 		}
 		// took includes the wait for the host-wide lock: what a create paid for its budget.
-		log.G(ctx).WithField("took", time.Since(start).Round(time.Microsecond)).WithField("policy", req.Sched.Policy).
+		entry := log.G(ctx)
+		if log.GetLevel() >= log.DebugLevel {
+			entry = entry.WithFields(cg.Cost().LogFields())
+		}
+		entry.WithField("took", time.Since(start).Round(time.Microsecond)).WithField("policy", req.Sched.Policy).
 			WithField("priority", req.Sched.Priority).WithField("mode", req.Mode).WithField("cgroup", c.leaf).
 			WithField("rt_runtime_us", claim.RuntimeUS).WithField("pod", claim.Pod).Info("granted real-time resources")
 		defer func() {
