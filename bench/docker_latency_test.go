@@ -8,7 +8,6 @@ package bench
 
 import (
 	"fmt"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -38,19 +37,12 @@ type dockerLatency struct {
 // dockerd with the daemon flag.
 func (r *dockerRig) latencies(b *testing.B) dockerLatency {
 	b.Helper()
-	l := dockerLatency{results: map[string]pooledRun{}, rounds: latencyRounds(b), secs: latencySeconds(b), loops: 4 * runtime.NumCPU(),
+	l := dockerLatency{results: map[string]pooledRun{}, rounds: latencyRounds(b), secs: latencySeconds(b), loops: busyLoops(),
 		loadBefore: loadAvg()}
 	expect := time.Duration(l.secs) * time.Second
 	kinds := dockerKinds(true)
 	for _, sc := range dockerScenarios {
-		// tree is the measured process tree (BenchmarkLatency's), with its busy loops' path
-		// under root.
-		tree := func(root string, measure []string) []string {
-			if sc.key != "own" {
-				return measure
-			}
-			return append([]string{root + busyPath, "-n", strconv.Itoa(l.loops), "-t", strconv.Itoa(l.secs + 120), "--"}, measure...)
-		}
+		own := sc.key == "own"
 		if sc.key == "neighbour" {
 			// Through every round of every row, with their containers' start and end.
 			r.k.MustDocker(b, "run", "-d", "--name", "neighbour", "--network", "none", dockerImage,
@@ -62,7 +54,7 @@ func (r *dockerRig) latencies(b *testing.B) dockerLatency {
 			time.Sleep(loadSettle)
 		}
 		sides := []latencySide{{key: "host", measure: func(int) (latencyRun, error) {
-			out, code, err := runOnHost(b, expect+60*time.Second, tree(env.Rootfs, onHost(env.Rootfs, cyclictestArgs(l.secs, rtPriority)))...)
+			out, code, err := runOnHost(b, expect+60*time.Second, measuredTree(own, env.Rootfs, l.secs, cyclictestArgs(l.secs, rtPriority))...)
 			return result(fifo80Run, out, code, err)
 		}}}
 		for _, k := range kinds {
@@ -75,7 +67,7 @@ func (r *dockerRig) latencies(b *testing.B) dockerLatency {
 					measure = []string{wakelatPath, "-i", "1000", "-D", strconv.Itoa(l.secs), "-p", "0"}
 				}
 				args := append(append([]string{"run", "--rm", "--name", fmt.Sprintf("%s-%s-%d", sc.key, k.key, round)}, k.runArgs()...), dockerImage)
-				out, _, err := r.k.DockerFor(expect+90*time.Second, append(args, tree("", measure)...)...)
+				out, _, err := r.k.DockerFor(expect+90*time.Second, append(args, measuredTree(own, "", l.secs, measure)...)...)
 				return result(run, out, 0, err)
 			}})
 		}
@@ -119,15 +111,15 @@ func (r *dockerRig) reportLatency(b *testing.B, s *benchSection, l dockerLatency
 	}
 	s.para("**Wake-up latency under load** under the same dockerd (with `--cpu-rt-runtime=%d`): cyclictest, one thread at "+
 		"1 kHz, in %d interleaved rounds of %d s per row as in *Wake-up latency* (ABBA order, the rounds pooled, *rounds* the "+
-		"range of the rounds' own figures), in BenchmarkLatency's scenarios: *own container busy* (`busy -n %d -- cyclictest ...`, %d SCHED_OTHER "+
-		"loops forked around it) and *busy neighbour* (the loops in another container of the default runtime, started %v "+
+		"range of the rounds' own figures, a container's measurer started %v after its container), in BenchmarkLatency's "+
+		"scenarios: *own container busy* (`busy -n %d -- cyclictest ...`, %d SCHED_OTHER loops forked around it) and *busy neighbour* (the loops in another container of the default runtime, started %v "+
 		"before the first round and running through all of them, for every row). Docker's route "+
 		"runs `cyclictest -p %d` with `--cpu-rt-runtime=%d --cap-add=sys_nice`; rtshim's forms run it with the annotations "+
 		"and `rtshim.io/mode=grant` (the container gets CAP_SYS_NICE and a budget, the program switches itself, as on "+
 		"Docker's route); the control, without any budget, measures with wakelat at SCHED_OTHER (cyclictest will not start "+
 		"there, see *Wake-up latency*). The host row is the same process tree under `chrt -R -f %d` in the root cpu cgroup. "+
 		"Load average (1 min) before and after: %s → %s.",
-		dockerDaemonRT, l.rounds, l.secs, l.loops, l.loops, loadSettle, rtPriority, dockerContainerRT, rtPriority, l.loadBefore, l.loadAfter)
+		dockerDaemonRT, l.rounds, l.secs, measureDelay, l.loops, l.loops, loadSettle, rtPriority, dockerContainerRT, rtPriority, l.loadBefore, l.loadAfter)
 	t := newTable(append([]string{"scenario", "runs on", "tool", "measuring thread"}, latencyHead...)...)
 	bars := plot.Bars{Title: fmt.Sprintf("Wake-up latency p99 under Docker (1 kHz, %d rounds pooled)", l.rounds), YLabel: "p99 latency", LogY: true, YFormat: plot.Micros}
 	for _, m := range modes {
@@ -187,10 +179,4 @@ func (r *dockerRig) reportLatency(b *testing.B, s *benchSection, l dockerLatency
 		t2.add(sc.name, us(d), us(rt), us(rr), ratio(d/rt))
 	}
 	s.table(t2)
-}
-
-// onHost is argv with its program's path under root, where the host runs it.
-func onHost(root string, argv []string) []string {
-	argv[0] = root + argv[0]
-	return argv
 }

@@ -194,3 +194,17 @@ func TestLatencyScenarios(t *testing.T) {
 		}
 	}
 }
+
+// TestMeasuredTree: the host runs the measurer at once, under the rootfs; a container runs it
+// measureDelay after its start, through its own /bin/sh; own puts busy loops around either.
+func TestMeasuredTree(t *testing.T) {
+	host := measuredTree(false, "/rootfs", 2, []string{cyclictestPath, "-D", "2"})
+	if got := strings.Join(host, " "); got != "/rootfs"+cyclictestPath+" -D 2" {
+		t.Errorf("host: %q", got)
+	}
+	ctr := measuredTree(true, "", 2, []string{cyclictestPath, "-D", "2"})
+	want := busyPath + " -n " + strconv.Itoa(busyLoops()) + " -t 122 -- /bin/sh -c " + `sleep "$0" && exec "$@"` + " " + strconv.FormatFloat(measureDelay.Seconds(), 'f', -1, 64) + " " + cyclictestPath + " -D 2"
+	if got := strings.Join(ctr, " "); got != want {
+		t.Errorf("container:\n got %q\nwant %q", got, want)
+	}
+}

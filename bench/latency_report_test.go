@@ -67,7 +67,11 @@ func reportLatency(b *testing.B, r latencyReport) {
 		"while this ran. Pooled rather than the median of the rounds' own percentiles: a round's p99.9 rests on its "+
 		"%d slowest wake-ups, and a median of %d rounds jumps as a whole when a stretch of other work covers most of one "+
 		"row's rounds and fewer of the other's, while a pooled tail moves with the share of each row's time the stretch "+
-		"covered, which the interleaving keeps about equal.", r.rounds, r.secs, r.rounds*r.secs, r.secs, r.rounds)
+		"covered, which the interleaving keeps about equal. In a container the measurer starts %v after the container "+
+		"(`sh -c 'sleep ...; exec <measurer>'`) and the harness does not look for its end before its window is over: the "+
+		"window holds the running container, not the end of its start (containerd, the shim and runc finishing it; the "+
+		"lifecycle benchmarks time that) nor a ctr process. On the host nothing of the harness runs once chrt has exec'd "+
+		"the measurer.", r.rounds, r.secs, r.rounds*r.secs, r.secs, r.rounds, measureDelay)
 	s.para("Scenarios (stress-ng %s). A neighbour's load runs in a plain container of the stock runc shim (SCHED_OTHER), "+
 		"started %v before the first round and running through every round of every row, the host's included: each row "+
 		"wakes up next to the very same processes, and no restart of the load (which was seen to change the next "+

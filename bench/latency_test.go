@@ -126,22 +126,23 @@ func runOnHost(b *testing.B, timeout time.Duration, argv ...string) (string, int
 	return string(out), 0, nil
 }
 
-// runToEnd runs a container detached and waits for it to exit: after a quick look for an
-// early exit, it sleeps until expect has passed, then polls. started runs once the container
-// runs, stopped once it has exited and before it is deleted (its cgroup is still there).
-// The container is deleted; its output and exit status are returned.
+// runToEnd runs a container detached and waits for it to exit: it sleeps until expect has
+// passed since the container started, then polls. (Each poll is a ctr process and a call into
+// containerd: none falls into a latency measurement that ends within expect.) started runs
+// once the container runs, stopped once it has exited and before it is deleted (its cgroup is
+// still there). The container is deleted; its output and exit status are returned.
 func runToEnd(b *testing.B, d *harness.Daemon, o harness.RunOpts, expect time.Duration, started, stopped func()) (string, int, error) {
 	b.Helper()
 	o.Detach = true
-	begin := time.Now()
 	if out, _, err := d.Run(b, o); err != nil {
 		return out, -1, err
 	}
+	begin := time.Now()
 	if started != nil {
 		started()
 	}
 	deadline := begin.Add(expect + 60*time.Second)
-	wait := 300 * time.Millisecond
+	wait := expect
 	for {
 		time.Sleep(wait)
 		if taskStopped(b, d, o.ID) {
@@ -151,7 +152,7 @@ func runToEnd(b *testing.B, d *harness.Daemon, o harness.RunOpts, expect time.Du
 			_ = d.RemoveErr(o.ID)
 			return "", -1, fmt.Errorf("container %s still runs %v after its start", o.ID, time.Since(begin).Round(time.Second))
 		}
-		wait = max(time.Until(begin.Add(expect)), 200*time.Millisecond)
+		wait = 200 * time.Millisecond
 	}
 	if stopped != nil {
 		stopped()
@@ -231,14 +232,33 @@ type latencyBench struct {
 	runcRefused string
 }
 
-// tree is sc's measured process tree around measure, with paths under root ("" in a
-// container, env.Rootfs on the host).
-func (lb *latencyBench) tree(sc latencyScenario, root string, measure []string) []string {
+// measureDelay is how long a container's measurer waits before it measures: its window then
+// holds the running container, not the end of its start (containerd, the shim and the
+// runtime finishing it, the client returning), which the lifecycle benchmarks time. On the
+// host nothing of the harness runs once chrt has exec'd the measurer, which starts at once.
+const measureDelay = 500 * time.Millisecond
+
+// measureTail is how long after its window a measurer is given to print and exit before the
+// first look for its end (runToEnd).
+const measureTail = 200 * time.Millisecond
+
+// measuredTree is the measured process tree around measure, with paths under root ("" in a
+// container, env.Rootfs on the host): with own, `busy -n <loops> -t <secs + 120> -- <measure>`,
+// busy loops in its cgroup. In a container the measurer starts measureDelay after the tree.
+func measuredTree(own bool, root string, secs int, measure []string) []string {
 	measure[0] = root + measure[0]
-	if !sc.own {
+	if root == "" {
+		measure = append([]string{"/bin/sh", "-c", `sleep "$0" && exec "$@"`, strconv.FormatFloat(measureDelay.Seconds(), 'f', -1, 64)}, measure...)
+	}
+	if !own {
 		return measure
 	}
-	return append([]string{root + busyPath, "-n", strconv.Itoa(busyLoops()), "-t", strconv.Itoa(lb.secs + 120), "--"}, measure...)
+	return append([]string{root + busyPath, "-n", strconv.Itoa(busyLoops()), "-t", strconv.Itoa(secs + 120), "--"}, measure...)
+}
+
+// tree is sc's measured process tree (measuredTree).
+func (lb *latencyBench) tree(sc latencyScenario, root string, measure []string) []string {
+	return measuredTree(sc.own, root, lb.secs, measure)
 }
 
 func (lb *latencyBench) cyclictest(prio int) []string {
@@ -382,7 +402,7 @@ func BenchmarkLatency(b *testing.B) {
 	rounds, secs := latencyRounds(b), latencySeconds(b)
 	d := startContainerd(b)
 	keepLog(b, d)
-	lb := &latencyBench{b: b, d: d, rounds: rounds, secs: secs, expect: time.Duration(secs) * time.Second}
+	lb := &latencyBench{b: b, d: d, rounds: rounds, secs: secs, expect: time.Duration(secs)*time.Second + measureDelay + measureTail}
 	loadBefore := loadAvg()
 	begin := time.Now()
 
