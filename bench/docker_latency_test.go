@@ -110,8 +110,8 @@ func (r *dockerRig) reportLatency(b *testing.B, s *benchSection, l dockerLatency
 		modes = append(modes, mode{k.key, k.name, k.short})
 	}
 	s.para("**Wake-up latency under load** under the same dockerd (with `--cpu-rt-runtime=%d`): cyclictest, one thread at "+
-		"1 kHz, in %d interleaved rounds of %d s per row as in *Wake-up latency* (ABBA order, the rounds pooled, *rounds* the "+
-		"range of the rounds' own figures, a container's measurer started %v after its container), in BenchmarkLatency's "+
+		"1 kHz, in %d interleaved rounds of %d s per row as in *Wake-up latency* (ABBA order, p99 and p99.9 the median of the rounds' own, *rounds* "+
+		"their range, a container's measurer started %v after its container), in BenchmarkLatency's "+
 		"scenarios: *own container busy* (`busy -n %d -- cyclictest ...`, %d SCHED_OTHER loops forked around it) and *busy neighbour* (the loops in another container of the default runtime, started %v "+
 		"before the first round and running through all of them, for every row). Docker's route "+
 		"runs `cyclictest -p %d` with `--cpu-rt-runtime=%d --cap-add=sys_nice`; rtshim's forms run it with the annotations "+
@@ -121,7 +121,7 @@ func (r *dockerRig) reportLatency(b *testing.B, s *benchSection, l dockerLatency
 		"Load average (1 min) before and after: %s → %s.",
 		dockerDaemonRT, l.rounds, l.secs, measureDelay, l.loops, l.loops, loadSettle, rtPriority, dockerContainerRT, rtPriority, l.loadBefore, l.loadAfter)
 	t := newTable(append([]string{"scenario", "runs on", "tool", "measuring thread"}, latencyHead...)...)
-	bars := plot.Bars{Title: fmt.Sprintf("Wake-up latency p99 under Docker (1 kHz, %d rounds pooled)", l.rounds), YLabel: "p99 latency", LogY: true, YFormat: plot.Micros}
+	bars := plot.Bars{Title: fmt.Sprintf("Wake-up latency p99 under Docker (1 kHz, median of %d rounds)", l.rounds), YLabel: "p99 latency", LogY: true, YFormat: plot.Micros}
 	for _, m := range modes {
 		name := m.short
 		if r := l.results[dockerScenarios[0].key+"/"+m.key]; r.tool != "cyclictest" {
@@ -135,8 +135,9 @@ func (r *dockerRig) reportLatency(b *testing.B, s *benchSection, l dockerLatency
 		for i, m := range modes {
 			run := l.results[sc.key+"/"+m.key]
 			t.add(append([]string{sc.name, m.name, run.tool, run.policy}, latencyCells(run)...)...)
-			b.ReportMetric(run.lat.percentile(99), "us-p99-docker-"+sc.key+"-"+m.key)
-			bars.Series[i].Values = append(bars.Series[i].Values, run.lat.percentile(99))
+			b.ReportMetric(run.typical(99), "us-p99-docker-"+sc.key+"-"+m.key)
+			printRounds("docker "+sc.key+"/"+m.key, run)
+			bars.Series[i].Values = append(bars.Series[i].Values, run.typical(99))
 			h.Series = append(h.Series, run.lat.series(m.short+": "+strings.TrimPrefix(run.policy, "SCHED_")+", "+run.tool))
 		}
 		s.plot(b, "latency-"+sc.key, "latency histogram under Docker, "+sc.name, h.WriteSVG)
@@ -144,7 +145,7 @@ func (r *dockerRig) reportLatency(b *testing.B, s *benchSection, l dockerLatency
 	s.table(t)
 	s.plot(b, "latency-p99", "p99 latency under Docker by scenario and route", bars.WriteSVG)
 
-	s.para("Goals (issue 15, point 3, for every scenario): an rtshim container's pooled p99 and p99.9 within max(%.1f × host, "+
+	s.para("Goals (issue 15, point 3, for every scenario): an rtshim container's p99 and p99.9 (medians of the rounds) within max(%.1f × host, "+
 		"host + %d µs) of the host's. Docker's route has no goal: its figures stand next to rtshim's, with their ratio.",
 		goalHostFactor, goalHostSlackUS)
 	var misses []string
@@ -158,7 +159,7 @@ func (r *dockerRig) reportLatency(b *testing.B, s *benchSection, l dockerLatency
 				if miss := hostGoal(s, "docker, "+sc.name+": "+k.short, p, host, l.results[sc.key+"/"+k.key]); miss != "" {
 					docker := l.results[sc.key+"/docker"]
 					misses = append(misses, fmt.Sprintf("%s; Docker's route p%g %s µs (rounds %s)", miss, p,
-						us(docker.lat.percentile(p)), docker.spreadText(p)))
+						us(docker.typical(p)), docker.spreadText(p)))
 				}
 			}
 		}
@@ -174,8 +175,8 @@ func (r *dockerRig) reportLatency(b *testing.B, s *benchSection, l dockerLatency
 	}
 	t2 := newTable("scenario", "Docker's route p99 µs", "rt shim p99 µs", "runc-rt p99 µs", "Docker's route / rt shim")
 	for _, sc := range dockerScenarios {
-		d, rt, rr := l.results[sc.key+"/docker"].lat.percentile(99), l.results[sc.key+"/rt"].lat.percentile(99),
-			l.results[sc.key+"/runc-rt"].lat.percentile(99)
+		d, rt, rr := l.results[sc.key+"/docker"].typical(99), l.results[sc.key+"/rt"].typical(99),
+			l.results[sc.key+"/runc-rt"].typical(99)
 		t2.add(sc.name, us(d), us(rt), us(rr), ratio(d/rt))
 	}
 	s.table(t2)

@@ -61,17 +61,19 @@ func reportLatency(b *testing.B, r latencyReport) {
 	s.para("How the rows are compared: this host's own tail latency drifts between runs by more than a goal's margin "+
 		"(other work on the host, the VM's own host), so the rows do not measure one long run each, one after the other. "+
 		"Every row of a scenario measures %d rounds of %d s, in an ABBA order (round 1 in the table's order, round 2 in "+
-		"reverse, and so on), under one load that runs through them all: each row samples the same stretches of the "+
-		"host's drift. A row's figures pool the wake-ups of all its rounds (%d s at 1 kHz), and the goals read the pooled "+
-		"p99 and p99.9; *rounds* is the lowest and the highest of the rounds' own p99 (p99.9): how much the host drifted "+
-		"while this ran. Pooled rather than the median of the rounds' own percentiles: a round's p99.9 rests on its "+
-		"%d slowest wake-ups, and a median of %d rounds jumps as a whole when a stretch of other work covers most of one "+
-		"row's rounds and fewer of the other's, while a pooled tail moves with the share of each row's time the stretch "+
-		"covered, which the interleaving keeps about equal. In a container the measurer starts %v after the container "+
-		"(`sh -c 'sleep ...; exec <measurer>'`) and the harness does not look for its end before its window is over: the "+
-		"window holds the running container, not the end of its start (containerd, the shim and runc finishing it; the "+
-		"lifecycle benchmarks time that) nor a ctr process. On the host nothing of the harness runs once chrt has exec'd "+
-		"the measurer.", r.rounds, r.secs, r.rounds*r.secs, r.secs, r.rounds, measureDelay)
+		"reverse, and so on: each pair of neighbouring rows measures back to back), under one load that runs through "+
+		"them all. The goals read the *median of rounds*: each round's own p99 (p99.9), the median over the %d rounds; "+
+		"*rounds* is the lowest and the highest of them, for the host as for the containers: how much the host drifted "+
+		"while this ran. Samples, p50, max and the histograms pool the rounds (%d s at 1 kHz). The median rather than the "+
+		"pooled samples' percentile: the noise here comes in bursts shorter than a scenario, and a round that a burst "+
+		"hit was seen at 5 to 20 times the other rounds' p99.9; pooled, its slow wake-ups make the whole tail of its row, "+
+		"while the median sets aside up to %d rounds of each row, and a burst long enough to cover most rounds of one row "+
+		"covers its neighbours in the order too. The price: a round's p99.9 rests on its %d slowest wake-ups. "+
+		"In a container the measurer starts %v after the container (`sh -c 'sleep ...; exec <measurer>'`) and the "+
+		"harness does not look for its end before its window is over: the window holds the running container, not the "+
+		"end of its start (containerd, the shim and runc finishing it; the lifecycle benchmarks time that) nor a ctr "+
+		"process. On the host nothing of the harness runs once chrt has exec'd the measurer.",
+		r.rounds, r.secs, r.rounds, r.rounds*r.secs, (r.rounds-1)/2, r.secs, measureDelay)
 	s.para("Scenarios (stress-ng %s). A neighbour's load runs in a plain container of the stock runc shim (SCHED_OTHER), "+
 		"started %v before the first round and running through every round of every row, the host's included: each row "+
 		"wakes up next to the very same processes, and no restart of the load (which was seen to change the next "+
@@ -98,7 +100,8 @@ func reportLatency(b *testing.B, r latencyReport) {
 		for _, m := range modesOf(sc) {
 			run := r.results[sc.key+"/"+m.key]
 			t.add(append(append([]string{sc.name, m.name, run.tool, run.policy}, latencyCells(run)...), run.note)...)
-			b.ReportMetric(run.lat.percentile(99), "us-p99-"+sc.key+"-"+m.key)
+			b.ReportMetric(run.typical(99), "us-p99-"+sc.key+"-"+m.key)
+			printRounds(sc.key+"/"+m.key, run)
 		}
 	}
 	s.table(t)
@@ -112,7 +115,7 @@ func reportLatency(b *testing.B, r latencyReport) {
 	}
 	bars := map[float64]*plot.Bars{}
 	for _, p := range []float64{99, 99.9} {
-		bars[p] = &plot.Bars{Title: fmt.Sprintf("Wake-up latency p%v (1 kHz, %d rounds pooled)", p, r.rounds), YLabel: fmt.Sprintf("p%v latency", p),
+		bars[p] = &plot.Bars{Title: fmt.Sprintf("Wake-up latency p%v (1 kHz, median of %d rounds)", p, r.rounds), YLabel: fmt.Sprintf("p%v latency", p),
 			LogY: true, YFormat: plot.Micros}
 		for _, m := range plotted {
 			bars[p].Series = append(bars[p].Series, plot.BarSeries{Name: m.legend(r.results["own/"+m.key].latencyRun)})
@@ -123,7 +126,7 @@ func reportLatency(b *testing.B, r latencyReport) {
 		for i, m := range plotted {
 			run := r.results[sc.key+"/"+m.key]
 			for p, bs := range bars {
-				bs.Series[i].Values = append(bs.Series[i].Values, run.lat.percentile(p))
+				bs.Series[i].Values = append(bs.Series[i].Values, run.typical(p))
 			}
 			h.Series = append(h.Series, run.lat.series(m.legend(run.latencyRun)))
 		}
@@ -139,7 +142,7 @@ func reportLatency(b *testing.B, r latencyReport) {
 	// tree busy; next to a neighbour, a figure.
 	ratios := newTable("scenario", "runc shim p99 µs", "rt shim p99 µs", "runc / rt")
 	for _, sc := range r.scenarios {
-		runc, rt := r.results[sc.key+"/runc"].lat.percentile(99), r.results[sc.key+"/rt"].lat.percentile(99)
+		runc, rt := r.results[sc.key+"/runc"].typical(99), r.results[sc.key+"/rt"].typical(99)
 		ratios.add(sc.name, us(runc), us(rt), ratio(runc/rt))
 	}
 	s.para("The stock runc container (SCHED_OTHER) against the rt container. Only with its own process tree busy is "+
@@ -158,24 +161,23 @@ func reportLatency(b *testing.B, r latencyReport) {
 			}
 		}
 		if sc.own {
-			runc, rt := r.results[sc.key+"/runc"].lat.percentile(99), rt.lat.percentile(99)
+			runc, rt := r.results[sc.key+"/runc"].typical(99), rt.typical(99)
 			s.goal(sc.name+": runc shim p99 / rt shim p99", ratio(runc/rt)+" ("+us(runc)+" µs)",
 				fmt.Sprintf("≥ %d", goalVsRunc), runc/rt >= goalVsRunc)
 			if !(runc/rt >= goalVsRunc) {
 				misses = append(misses, fmt.Sprintf("%s, runc / rt: the rt container's p99 is %s µs, the host's %s µs",
-					sc.name, us(rt), us(host.lat.percentile(99))))
+					sc.name, us(rt), us(host.typical(99))))
 			}
 		}
 	}
 	if len(misses) > 0 {
-		total := r.rounds * r.secs
-		s.para("Missed goals (%d), with the wake-ups beyond each limit: %s. A pooled p99.9 of %d s at 1 kHz rests on its %d "+
-			"slowest wake-ups, a p99 on its %d slowest, so a few late wake-ups move it: from other work on the host "+
+		s.para("Missed goals (%d), with the wake-ups beyond each limit: %s. A round's p99.9 of %d s at 1 kHz rests on its %d "+
+			"slowest wake-ups, its p99 on its %d slowest, so a few late wake-ups move it: from other work on the host "+
 			"(load average %s → %s while this ran), or from this kernel (not PREEMPT_RT: interrupts and non-preemptible "+
 			"kernel sections delay even a SCHED_FIFO thread). Where the host's own count beyond the limit is of the same "+
 			"order, or the rows' ranges over the rounds overlap, the rows differ by such noise, not by the container; a "+
 			"container that is slower in every round is not noise.",
-			len(misses), strings.Join(misses, "; "), total, total, 10*total, r.loadBefore, r.loadAfter)
+			len(misses), strings.Join(misses, "; "), r.secs, r.secs, 10*r.secs, r.loadBefore, r.loadAfter)
 	}
 	s.save(b)
 	b.ReportMetric(0, "ns/op")

@@ -32,9 +32,9 @@ import (
 )
 
 // Goals of every latency scenario (BenchmarkDocker's rtshim rows too, through hostGoal): the
-// rt container's pooled p99 and p99.9 within max(goalHostFactor × the host's, the host's +
-// goalHostSlackUS). With its own container busy,
-// the rt container's p99 goalVsRunc times better than the stock runc container's. (Next to a
+// rt container's p99 and p99.9 (each the median of the rounds', pooledRun.typical) within
+// max(goalHostFactor × the host's, the host's + goalHostSlackUS). With its own container
+// busy, the rt container's p99 goalVsRunc times better than the stock runc container's. (Next to a
 // busy neighbour the stock runc container's ratio is reported without a goal: there it
 // measures the fair scheduler, which on this kernel (EEVDF) does not starve a mostly sleeping
 // SCHED_OTHER task, not the runtime.)
