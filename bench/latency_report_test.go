@@ -66,7 +66,7 @@ func reportLatency(b *testing.B, r latencyReport) {
 		"*rounds* is the lowest and the highest of them, for the host as for the containers: how much the host drifted "+
 		"while this ran. Samples, p50, max and the histograms pool the rounds (%d s at 1 kHz). The median rather than the "+
 		"pooled samples' percentile: the noise here comes in bursts shorter than a scenario, and a round that a burst "+
-		"hit was seen at 5 to 20 times the other rounds' p99.9; pooled, its slow wake-ups make the whole tail of its row, "+
+		"hit was seen at 4 to 30 times the p99.9 of its row's other rounds; pooled, its slow wake-ups make the whole tail of its row, "+
 		"while the median sets aside up to %d rounds of each row, and a burst long enough to cover most rounds of one row "+
 		"covers its neighbours in the order too. The price: a round's p99.9 rests on its %d slowest wake-ups. "+
 		"In a container the measurer starts %v after the container (`sh -c 'sleep ...; exec <measurer>'`) and the "+

@@ -16,8 +16,8 @@ package bench
 //
 // The goals read the median over the rounds of each round's own p99 and p99.9 (typical), not
 // the percentiles of the rounds' samples pooled: the noise here comes in bursts (other work on
-// the host) shorter than a scenario, and one round of one side that a burst hit was seen at
-// 5 to 20 times the others' p99.9; pooled, its slow wake-ups are the whole tail of that side,
+// the host) shorter than a scenario, and one round that a burst hit was seen at 4 to 30 times
+// the p99.9 of its row's other rounds; pooled, its slow wake-ups are the whole tail of its row,
 // while the median sets aside up to 2 of 5 rounds of each side. A stretch of noise long
 // enough to cover most of one side's rounds covers the neighbouring rounds of the other too
 // (the ABBA order keeps each pair adjacent). The price: a round of 2 s has 2000 samples, so
