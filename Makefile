@@ -50,11 +50,15 @@ N ?= 500
 BENCH_ROUNDS ?= 100
 BENCH_TIMEOUT ?= 30m
 BENCH_LOG ?= $(OUTPUT)/bench.txt
-# Seconds of each latency run (cyclictest, the mixed application); containers of the scale
-# benchmark and how many are created at once.
+# Seconds of the mixed application's run (BenchmarkQuota); containers of the scale benchmark
+# and how many are created at once.
 BENCH_SECONDS ?= 10
 BENCH_SCALE ?= 400
 BENCH_CONCURRENCY ?= 10
+# The wake-up latency benchmarks (cyclictest; BenchmarkLatency, BenchmarkDocker): rounds of every
+# scenario, each row measuring BENCH_LATENCY_SECONDS per round, the rows interleaved.
+BENCH_LATENCY_ROUNDS ?= 5
+BENCH_LATENCY_SECONDS ?= 2
 # The report `make bench` writes: a Markdown page and its SVG plots in the directory of the
 # same name (docs/benchmarks/), from the sections the benchmarks leave in BENCH_REPORT_DIR.
 BENCH_DOC ?= docs/benchmarks.md
@@ -302,8 +306,9 @@ test-v2: build tools rootfs $(VM_DOCKER_BINS) $(NRI_SCHED) ## run the cgroup v2 
 
 .PHONY: bench bench-smoke
 # -benchtime 1x: each benchmark measures once (RTSHIM_BENCH_ROUNDS rounds, RTSHIM_BENCH_SECONDS
-# seconds), whatever b.N. A missed goal is printed as MISS; an error or a skipped benchmark
-# fails the target (TESTJSON). Then bench/cmd/benchreport assembles the sections into $(BENCH_DOC).
+# seconds, RTSHIM_BENCH_LATENCY_ROUNDS rounds of RTSHIM_BENCH_LATENCY_SECONDS), whatever b.N. A
+# missed goal is printed as MISS; an error or a skipped benchmark fails the target (TESTJSON).
+# Then bench/cmd/benchreport assembles the sections into $(BENCH_DOC).
 # BenchmarkDocker runs Docker 29 (dockerd and the docker CLI of make tools-docker).
 BENCH_DOCKER_BINS = $(DOCKER29_DIR)/dockerd $(DOCKER_CLI_DIR)/docker
 # The stock runc shim built from the containerd module the rt shim links (go.mod), the same
@@ -317,19 +322,20 @@ bench: build tools rootfs-bench tools-nri $(BENCH_DOCKER_BINS) $(BENCH_LIBS_SHIM
 	rm -rf $(BENCH_REPORT_DIR) && mkdir -p $(BENCH_REPORT_DIR)
 	RTSHIM_BIN_DIR=$(abspath $(BIN_DIR)) RTSHIM_FP_BIN_DIR=$(abspath $(FP_BIN_DIR)) RTSHIM_TOOLS_DIR=$(abspath $(TOOLS_DIR)) RTSHIM_ROOTFS=$(abspath $(ROOTFS_BENCH)) \
 		RTSHIM_BENCH_ROUNDS=$(BENCH_ROUNDS) RTSHIM_BENCH_SECONDS=$(BENCH_SECONDS) RTSHIM_BENCH_SCALE=$(BENCH_SCALE) \
-		RTSHIM_BENCH_CONCURRENCY=$(BENCH_CONCURRENCY) RTSHIM_BENCH_REPORT_DIR=$(abspath $(BENCH_REPORT_DIR)) \
+		RTSHIM_BENCH_CONCURRENCY=$(BENCH_CONCURRENCY) RTSHIM_BENCH_LATENCY_ROUNDS=$(BENCH_LATENCY_ROUNDS) \
+		RTSHIM_BENCH_LATENCY_SECONDS=$(BENCH_LATENCY_SECONDS) RTSHIM_BENCH_REPORT_DIR=$(abspath $(BENCH_REPORT_DIR)) \
 		RTSHIM_DOCKERD_29=$(abspath $(DOCKER29_DIR))/dockerd RTSHIM_DOCKER_CLI=$(abspath $(DOCKER_CLI_DIR))/docker \
 		RTSHIM_NRI_PLUGIN=$(abspath $(NRI_SCHED)) RTSHIM_NRI_PLUGINS_BUILD=$(abspath $(NRI_PLUGINS_BUILD)) \
 		RTSHIM_NRI_VM_REPORT=$(abspath $(VM_NRI_REPORT)) RTSHIM_BENCH_LIBS_SHIM=$(abspath $(BENCH_LIBS_SHIM)) \
 		$(GO) test -json -count=1 -run '^$$' -bench . -benchtime 1x -timeout $(BENCH_TIMEOUT) \
 		./bench/ 2>&1 | $(TESTJSON) -log $(BENCH_LOG)
 	$(GO) run ./bench/cmd/benchreport -in $(BENCH_REPORT_DIR) -out $(BENCH_DOC) -note "$$BENCH_NOTE" \
-		-command '$(BENCH_COMMAND) BENCH_SECONDS=$(BENCH_SECONDS) BENCH_ROUNDS=$(BENCH_ROUNDS) BENCH_SCALE=$(BENCH_SCALE) BENCH_CONCURRENCY=$(BENCH_CONCURRENCY)'
+		-command '$(BENCH_COMMAND) BENCH_SECONDS=$(BENCH_SECONDS) BENCH_ROUNDS=$(BENCH_ROUNDS) BENCH_SCALE=$(BENCH_SCALE) BENCH_CONCURRENCY=$(BENCH_CONCURRENCY) BENCH_LATENCY_ROUNDS=$(BENCH_LATENCY_ROUNDS) BENCH_LATENCY_SECONDS=$(BENCH_LATENCY_SECONDS)'
 
 # The same benchmarks, tiny: to prove in CI that `make bench` works, not to measure.
 BENCH_SMOKE_DIR ?= $(OUTPUT)/bench-smoke
 bench-smoke: ## run `make bench` with tiny durations and counts (a few minutes; root); report in _output/bench-smoke
-	$(MAKE) --no-print-directory bench BENCH_SECONDS=2 BENCH_ROUNDS=2 BENCH_SCALE=20 \
+	$(MAKE) --no-print-directory bench BENCH_SECONDS=2 BENCH_ROUNDS=2 BENCH_SCALE=20 BENCH_LATENCY_ROUNDS=2 BENCH_LATENCY_SECONDS=1 \
 		BENCH_LOG=$(BENCH_SMOKE_DIR)/bench.txt BENCH_DOC=$(BENCH_SMOKE_DIR)/benchmarks.md \
 		BENCH_REPORT_DIR=$(BENCH_SMOKE_DIR)/report BENCH_COMMAND='make bench-smoke' \
 		BENCH_NOTE='a smoke run: tiny durations and counts prove the harness works; the figures mean little.'

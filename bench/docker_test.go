@@ -32,13 +32,6 @@ const (
 	dockerImage       = "rtshim-bench:latest"
 )
 
-// Goals of rtshim's rows under Docker (issue 15, point 3: every scenario): p99 and p99.9
-// within max(dockerHostFactor × host, host + dockerHostSlackUS).
-const (
-	dockerHostFactor  = 1.1
-	dockerHostSlackUS = 10
-)
-
 // dockerKind is one way to run a container under the benchmark's dockerd.
 type dockerKind struct {
 	key, name string

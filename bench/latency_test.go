@@ -7,9 +7,11 @@ package bench
 // application under a CFS quota (BenchmarkQuota), on the host, through the rt shim and through
 // the stock runc shim. `make bench` runs them with RTSHIM_ROOTFS pointing at
 // _output/rootfs-bench, the test rootfs plus cyclictest, stress-ng and hackbench and their
-// libraries (make rootfs-bench).
+// libraries (make rootfs-bench). BenchmarkLatency measures in interleaved rounds
+// (rounds_test.go: RTSHIM_BENCH_LATENCY_ROUNDS, RTSHIM_BENCH_LATENCY_SECONDS); BenchmarkQuota
+// runs once:
 //
-//	RTSHIM_BENCH_SECONDS     seconds of each measurement (default 10)
+//	RTSHIM_BENCH_SECONDS     seconds of BenchmarkQuota's measurement (default 10)
 //
 // See lifecycle_test.go for how the benchmarks run and report.
 
@@ -29,9 +31,10 @@ import (
 	"github.com/rtshim/rtshim/internal/harness"
 )
 
-// Goals of every latency scenario: the rt container's p99 and p99.9 within
-// max(goalHostFactor × the host's, the host's + goalHostSlackUS). With its own container busy,
-// the rt container's p99 goalVsRunc times better than the stock runc container's. (Next to a
+// Goals of every latency scenario (BenchmarkDocker's rtshim rows too, through hostGoal): the
+// rt container's p99 and p99.9 (each the median of the rounds', pooledRun.typical) within
+// max(goalHostFactor × the host's, the host's + goalHostSlackUS). With its own container
+// busy, the rt container's p99 goalVsRunc times better than the stock runc container's. (Next to a
 // busy neighbour the stock runc container's ratio is reported without a goal: there it
 // measures the fair scheduler, which on this kernel (EEVDF) does not starve a mostly sleeping
 // SCHED_OTHER task, not the runtime.)
@@ -123,22 +126,23 @@ func runOnHost(b *testing.B, timeout time.Duration, argv ...string) (string, int
 	return string(out), 0, nil
 }
 
-// runToEnd runs a container detached and waits for it to exit: after a quick look for an
-// early exit, it sleeps until expect has passed, then polls. started runs once the container
-// runs, stopped once it has exited and before it is deleted (its cgroup is still there).
-// The container is deleted; its output and exit status are returned.
+// runToEnd runs a container detached and waits for it to exit: it sleeps until expect has
+// passed since the container started, then polls. (Each poll is a ctr process and a call into
+// containerd: none falls into a latency measurement that ends within expect.) started runs
+// once the container runs, stopped once it has exited and before it is deleted (its cgroup is
+// still there). The container is deleted; its output and exit status are returned.
 func runToEnd(b *testing.B, d *harness.Daemon, o harness.RunOpts, expect time.Duration, started, stopped func()) (string, int, error) {
 	b.Helper()
 	o.Detach = true
-	begin := time.Now()
 	if out, _, err := d.Run(b, o); err != nil {
 		return out, -1, err
 	}
+	begin := time.Now()
 	if started != nil {
 		started()
 	}
 	deadline := begin.Add(expect + 60*time.Second)
-	wait := 300 * time.Millisecond
+	wait := expect
 	for {
 		time.Sleep(wait)
 		if taskStopped(b, d, o.ID) {
@@ -148,7 +152,7 @@ func runToEnd(b *testing.B, d *harness.Daemon, o harness.RunOpts, expect time.Du
 			_ = d.RemoveErr(o.ID)
 			return "", -1, fmt.Errorf("container %s still runs %v after its start", o.ID, time.Since(begin).Round(time.Second))
 		}
-		wait = max(time.Until(begin.Add(expect)), 200*time.Millisecond)
+		wait = 200 * time.Millisecond
 	}
 	if stopped != nil {
 		stopped()
@@ -221,20 +225,40 @@ type latencyRun struct {
 type latencyBench struct {
 	b      *testing.B
 	d      *harness.Daemon
-	secs   int
+	rounds int
+	secs   int // of one measurement, a round's
 	expect time.Duration
 	// runcRefused: why cyclictest cannot run in the stock runc container ("": it can).
 	runcRefused string
 }
 
-// tree is sc's measured process tree around measure, with paths under root ("" in a
-// container, env.Rootfs on the host).
-func (lb *latencyBench) tree(sc latencyScenario, root string, measure []string) []string {
+// measureDelay is how long a container's measurer waits before it measures: its window then
+// holds the running container, not the end of its start (containerd, the shim and the
+// runtime finishing it, the client returning), which the lifecycle benchmarks time. On the
+// host nothing of the harness runs once chrt has exec'd the measurer, which starts at once.
+const measureDelay = 500 * time.Millisecond
+
+// measureTail is how long after its window a measurer is given to print and exit before the
+// first look for its end (runToEnd).
+const measureTail = 200 * time.Millisecond
+
+// measuredTree is the measured process tree around measure, with paths under root ("" in a
+// container, env.Rootfs on the host): with own, `busy -n <loops> -t <secs + 120> -- <measure>`,
+// busy loops in its cgroup. In a container the measurer starts measureDelay after the tree.
+func measuredTree(own bool, root string, secs int, measure []string) []string {
 	measure[0] = root + measure[0]
-	if !sc.own {
+	if root == "" {
+		measure = append([]string{"/bin/sh", "-c", `sleep "$0" && exec "$@"`, strconv.FormatFloat(measureDelay.Seconds(), 'f', -1, 64)}, measure...)
+	}
+	if !own {
 		return measure
 	}
-	return append([]string{root + busyPath, "-n", strconv.Itoa(busyLoops()), "-t", strconv.Itoa(lb.secs + 120), "--"}, measure...)
+	return append([]string{root + busyPath, "-n", strconv.Itoa(busyLoops()), "-t", strconv.Itoa(secs + 120), "--"}, measure...)
+}
+
+// tree is sc's measured process tree (measuredTree).
+func (lb *latencyBench) tree(sc latencyScenario, root string, measure []string) []string {
+	return measuredTree(sc.own, root, lb.secs, measure)
 }
 
 func (lb *latencyBench) cyclictest(prio int) []string {
@@ -262,31 +286,29 @@ func result(run latencyRun, out string, code int, err error) (latencyRun, error)
 type latencyMode struct {
 	key, name string
 	short     string // for the figures' legends; "" keeps it out of the figures (the calibration run)
-	// onHost: the scenario's neighbour load runs on the host during this run, not in a
-	// neighbour container.
-	onHost bool
 	// calibration: only in the scenarios that calibrate (latencyScenario.calibrate).
 	calibration bool
-	run         func(lb *latencyBench, sc latencyScenario) (latencyRun, error)
+	// run measures once, in round (which names its containers: a fresh id each time).
+	run func(lb *latencyBench, sc latencyScenario, round int) (latencyRun, error)
 }
 
 var fifo80Run = latencyRun{policy: fmt.Sprintf("SCHED_FIFO %d", rtPriority), tool: "cyclictest"}
 
 var latencyModes = []latencyMode{
-	{key: "host", name: "host, chrt -R -f 80", short: "host", onHost: true,
-		run: func(lb *latencyBench, sc latencyScenario) (latencyRun, error) {
+	{key: "host", name: "host, chrt -R -f 80", short: "host",
+		run: func(lb *latencyBench, sc latencyScenario, _ int) (latencyRun, error) {
 			out, code, err := runOnHost(lb.b, lb.expect+60*time.Second, lb.tree(sc, env.Rootfs, lb.cyclictest(rtPriority))...)
 			return result(fifo80Run, out, code, err)
 		}},
 	{key: "rt", name: "rt shim", short: "rt shim",
-		run: func(lb *latencyBench, sc latencyScenario) (latencyRun, error) {
-			out, code, err := runToEnd(lb.b, lb.d, harness.RunOpts{ID: sc.key + "-rt", Annotations: grantFIFO80,
+		run: func(lb *latencyBench, sc latencyScenario, round int) (latencyRun, error) {
+			out, code, err := runToEnd(lb.b, lb.d, harness.RunOpts{ID: fmt.Sprintf("%s-rt-%d", sc.key, round), Annotations: grantFIFO80,
 				Args: lb.tree(sc, "", lb.cyclictest(rtPriority))}, lb.expect, nil, nil)
 			return result(fifo80Run, out, code, err)
 		}},
 	{key: "runc", name: "runc shim", short: "runc shim", run: runcLatency},
-	{key: "host-wakelat", name: "host, chrt -R -f 80", onHost: true, calibration: true,
-		run: func(lb *latencyBench, sc latencyScenario) (latencyRun, error) {
+	{key: "host-wakelat", name: "host, chrt -R -f 80", calibration: true,
+		run: func(lb *latencyBench, sc latencyScenario, _ int) (latencyRun, error) {
 			out, code, err := runOnHost(lb.b, lb.expect+60*time.Second, lb.tree(sc, env.Rootfs, lb.wakelat(rtPriority))...)
 			run := fifo80Run
 			run.tool = "wakelat"
@@ -298,13 +320,13 @@ var latencyModes = []latencyMode{
 // container's annotations: cyclictest -p 80 where it can run there, else (lb.runcRefused:
 // on a cgroup v1 host with RT group scheduling the container's cgroup has no budget) wakelat
 // at SCHED_OTHER.
-func runcLatency(lb *latencyBench, sc latencyScenario) (latencyRun, error) {
+func runcLatency(lb *latencyBench, sc latencyScenario, round int) (latencyRun, error) {
 	run, measure := fifo80Run, lb.cyclictest(rtPriority)
 	if lb.runcRefused != "" {
 		run.policy, run.tool, run.note = "SCHED_OTHER", "wakelat", lb.runcRefused
 		measure = lb.wakelat(0)
 	}
-	out, code, err := runToEnd(lb.b, lb.d, harness.RunOpts{ID: sc.key + "-runc", Runtime: harness.StockRuntime, Annotations: grantFIFO80,
+	out, code, err := runToEnd(lb.b, lb.d, harness.RunOpts{ID: fmt.Sprintf("%s-runc-%d", sc.key, round), Runtime: harness.StockRuntime, Annotations: grantFIFO80,
 		Args: lb.tree(sc, "", measure)}, lb.expect, nil, nil)
 	return result(run, out, code, err)
 }
@@ -371,16 +393,16 @@ func probe(b *testing.B, d *harness.Daemon, o harness.RunOpts) string {
 // container of the rt shim, and one of the stock runc shim. There cyclictest cannot start at
 // all (it insists on switching to SCHED_FIFO first, even with --policy=other), so
 // /bin/wakelat, cyclictest's measuring loop, measures at SCHED_OTHER instead; wakelat also
-// runs on the host in the first scenarios, to show it agrees with cyclictest. A neighbour's
-// load runs on the host during the host's runs, in a neighbour container (stock runc shim)
-// during the containers'.
+// runs on the host in the first scenarios, to show it agrees with cyclictest. Every row of a
+// scenario measures in interleaved rounds (rounds_test.go) next to one neighbour's load, in a
+// container of the stock runc shim that runs through all of them.
 func BenchmarkLatency(b *testing.B) {
 	env.RequireRoot(b)
 	requireBenchRootfs(b)
-	secs := benchSeconds(b)
+	rounds, secs := latencyRounds(b), latencySeconds(b)
 	d := startContainerd(b)
 	keepLog(b, d)
-	lb := &latencyBench{b: b, d: d, secs: secs, expect: time.Duration(secs) * time.Second}
+	lb := &latencyBench{b: b, d: d, rounds: rounds, secs: secs, expect: time.Duration(secs)*time.Second + measureDelay + measureTail}
 	loadBefore := loadAvg()
 	begin := time.Now()
 
@@ -392,17 +414,23 @@ func BenchmarkLatency(b *testing.B) {
 	lb.runcRefused = runcRefusal(b, d)
 
 	scenarios := latencyScenarios()
-	results := map[string]latencyRun{} // scenario/mode
+	results := map[string]pooledRun{} // scenario/mode
 	for _, sc := range scenarios {
 		scBegin := time.Now()
-		load := newNeighbourLoad(b, d, sc, secs)
-		for _, m := range modesOf(sc) {
-			load.on(m.onHost)
-			r, err := m.run(lb, sc)
-			if err != nil {
-				b.Fatalf("%s, %s: %v", sc.name, m.name, err)
-			}
-			results[sc.key+"/"+m.key] = r
+		modes := modesOf(sc)
+		// Long enough for every round of every row, with its container's start and end.
+		load := newNeighbourLoad(b, d, sc, rounds*len(modes)*(secs+30)+120)
+		load.start()
+		var sides []latencySide
+		for _, m := range modes {
+			sides = append(sides, latencySide{key: m.key, measure: func(round int) (latencyRun, error) { return m.run(lb, sc, round) }})
+		}
+		runs, err := interleave(rounds, sides)
+		if err != nil {
+			b.Fatalf("%s: %v", sc.name, err)
+		}
+		for k, r := range runs {
+			results[sc.key+"/"+k] = r
 		}
 		if err := load.stop(); err != nil {
 			b.Fatalf("%s: %v", sc.name, err)
@@ -410,7 +438,7 @@ func BenchmarkLatency(b *testing.B) {
 		// For the time budget of `make bench`: what each scenario costs.
 		fmt.Printf("latency scenario %s: %v\n", sc.key, time.Since(scBegin).Round(100*time.Millisecond))
 	}
-	reportLatency(b, latencyReport{secs: secs, scenarios: scenarios, results: results,
+	reportLatency(b, latencyReport{rounds: rounds, secs: secs, scenarios: scenarios, results: results,
 		loadBefore: loadBefore, loadAfter: loadAvg(), took: time.Since(begin),
 		probeApply: probeApply, probeOther: probeOther})
 }
