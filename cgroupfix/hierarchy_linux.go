@@ -30,18 +30,27 @@ type Mount struct {
 
 // Mounts lists the cgroup hierarchies mounted at their root (procRoot/self/mountinfo), in
 // mountinfo's order. Bind mounts of a sub-cgroup are left out.
-func Mounts(procRoot string) ([]Mount, error) {
+func Mounts(procRoot string) ([]Mount, error) { return readMounts(procRoot, false) }
+
+// readMounts reads procRoot/self/mountinfo; stopAtCPU: up to the cgroup v1 cpu hierarchy,
+// which cpuHierarchy takes whatever follows. The host's cgroups are mounted at boot, ahead of
+// the mounts that come with each running container, so a create's lookup does not read a
+// table that grows with the containers running.
+func readMounts(procRoot string, stopAtCPU bool) ([]Mount, error) {
 	f, err := os.Open(filepath.Join(procRoot, "self", "mountinfo"))
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	return parseMountinfo(f)
+	return parseMountinfo(f, stopAtCPU)
 }
 
-func parseMountinfo(r io.Reader) ([]Mount, error) {
+func parseMountinfo(r io.Reader, stopAtCPU bool) ([]Mount, error) {
 	infos, err := mountinfo.GetMountsFromReader(r, func(i *mountinfo.Info) (skip, stop bool) {
-		return i.Root != "/" || (i.FSType != "cgroup" && i.FSType != "cgroup2"), false
+		if i.Root != "/" || (i.FSType != "cgroup" && i.FSType != "cgroup2") {
+			return true, false
+		}
+		return false, stopAtCPU && i.FSType == "cgroup" && slices.Contains(strings.Split(i.VFSOptions, ","), "cpu")
 	})
 	if err != nil {
 		return nil, err
@@ -57,7 +66,7 @@ func parseMountinfo(r io.Reader) ([]Mount, error) {
 // as cpu,cpuacct) when there is one, else the cgroup2 mount. A hybrid host (v1 controllers
 // plus an empty cgroup2) counts as v1.
 func FindCPU(procRoot string) (Hierarchy, error) {
-	mounts, err := Mounts(procRoot)
+	mounts, err := readMounts(procRoot, true)
 	if err != nil {
 		return Hierarchy{}, err
 	}

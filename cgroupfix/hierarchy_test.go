@@ -25,17 +25,28 @@ func TestParseMountinfo(t *testing.T) {
 		{unified, Hierarchy{Mount: "/sys/fs/cgroup", V2: true}},
 		{bind, Hierarchy{Mount: "/sys/fs/cgroup x", V2: true}},
 	} {
-		mounts, err := parseMountinfo(strings.NewReader(tc.in))
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := cpuHierarchy(mounts)
-		if err != nil || got != tc.want {
-			t.Errorf("got %+v, %v; want %+v", got, err, tc.want)
+		for _, stopAtCPU := range []bool{false, true} {
+			mounts, err := parseMountinfo(strings.NewReader(tc.in), stopAtCPU)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := cpuHierarchy(mounts)
+			if err != nil || got != tc.want {
+				t.Errorf("stopAtCPU %v: got %+v, %v; want %+v", stopAtCPU, got, err, tc.want)
+			}
 		}
 	}
-	if mounts, _ := parseMountinfo(strings.NewReader("1 2 0:1 / / rw - ext4 /dev/vda rw")); len(mounts) != 0 {
+	if mounts, _ := parseMountinfo(strings.NewReader("1 2 0:1 / / rw - ext4 /dev/vda rw"), false); len(mounts) != 0 {
 		t.Errorf("non-cgroup mount listed: %v", mounts)
+	}
+	// The lookup stops at the v1 cpu hierarchy: what follows (here a line no parser takes) is
+	// not read.
+	const after = hybrid + "\nnot a mountinfo line"
+	if _, err := parseMountinfo(strings.NewReader(after), false); err == nil {
+		t.Error("the whole table: want the bad line's error")
+	}
+	if mounts, err := parseMountinfo(strings.NewReader(after), true); err != nil || len(mounts) != 2 {
+		t.Errorf("up to the cpu hierarchy: got %v, %v; want the cgroup2 and the cpu mounts", mounts, err)
 	}
 	if _, err := cpuHierarchy(nil); err == nil {
 		t.Error("no cgroup mounted must be an error")
