@@ -18,8 +18,8 @@ import (
 // would count such a container twice over when its release takes its part away, and the
 // parent would be lowered below what its children hold.
 func (m *Manager) recount(ctx context.Context) {
-	records := m.State.allSums()
-	if len(records) == 0 {
+	// A look without the lock, which removes nothing: another process may be writing a record.
+	if !m.State.hasSums() {
 		return
 	}
 	unlock, err := m.lock()

@@ -80,6 +80,12 @@ func (s State) saveSums(r childSums) error {
 
 func (s State) deleteSums(cg string) error { return removeFile(s.sumsPath(cg)) }
 
+// hasSums tells whether the sums directory holds any file.
+func (s State) hasSums() bool {
+	ents, _ := os.ReadDir(filepath.Join(s.Dir, "sums"))
+	return len(ents) > 0
+}
+
 // allSums lists the records; unreadable ones are removed (the next grant or release reads
 // the children instead).
 func (s State) allSums() []childSums {
