@@ -7,6 +7,8 @@ import (
 	"syscall"
 
 	"github.com/containerd/log"
+
+	"github.com/rtshim/rtshim/cgroupfix"
 )
 
 // BeforeKill is the step before a signal reaches the container: before SIGKILL, every
@@ -26,13 +28,13 @@ func (c *Container) BeforeKill(ctx context.Context, sig syscall.Signal) {
 // delete` after a shim died, runc-rt's kill and delete --force. Best effort: what fails is
 // logged.
 func (h Host) Demote(ctx context.Context, stateDir, ns, id string) {
+	claim, err := cgroupfix.State{Dir: stateDir}.LoadClaim(ns, id)
+	if err != nil || claim == nil {
+		return // not a real-time container: no need to find the cpu hierarchy
+	}
 	cg, err := h.cgroups(stateDir)
 	if err != nil {
 		return
-	}
-	claim, err := cg.State.LoadClaim(ns, id)
-	if err != nil || claim == nil {
-		return // not a real-time container
 	}
 	procs, err := cg.CPU.ReadFile(claim.Leaf, "cgroup.procs")
 	if err != nil {

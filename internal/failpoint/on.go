@@ -8,6 +8,9 @@ import (
 	"syscall"
 )
 
+// Enabled: failpoints are compiled in.
+const Enabled = true
+
 // Hook returns the hook that carries out, before each step, the action annotations arm for it.
 func Hook(annotations map[string]string) func(step string) error {
 	return func(step string) error {
