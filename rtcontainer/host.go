@@ -52,8 +52,8 @@ func (h Host) cgroups(stateDir string) (*cgroupfix.Manager, error) {
 }
 
 // Runtime is what differs between the front doors: where the paused init's PID comes from
-// (the shim has it from the stock Create's answer, runc-rt from runc's --pid-file or `runc state`) and which OCI
-// runtime binary runs the container.
+// (the shim has it from the stock Create's answer, runc-rt from runc create's --pid-file or
+// `runc state`) and which OCI runtime binary runs the container.
 type Runtime interface {
 	// InitPID is the PID of the container's init, paused after `runc create`.
 	InitPID(ctx context.Context) (int, error)
