@@ -10,6 +10,8 @@ package rtcontainer
 import (
 	"context"
 	"os"
+	"strconv"
+	"strings"
 
 	gorunc "github.com/containerd/go-runc"
 
@@ -50,8 +52,8 @@ func (h Host) cgroups(stateDir string) (*cgroupfix.Manager, error) {
 }
 
 // Runtime is what differs between the front doors: where the paused init's PID comes from
-// (the shim has it from the stock Create's answer, runc-rt asks `runc state`) and which OCI
-// runtime binary runs the container.
+// (the shim has it from the stock Create's answer, runc-rt from runc create's --pid-file or
+// `runc state`) and which OCI runtime binary runs the container.
 type Runtime interface {
 	// InitPID is the PID of the container's init, paused after `runc create`.
 	InitPID(ctx context.Context) (int, error)
@@ -63,9 +65,19 @@ type Runtime interface {
 type Runc struct {
 	Runc *gorunc.Runc
 	ID   string
+	// PidFile is `runc create --pid-file`: runc writes the init's PID there before create
+	// returns, so reading it spares a `runc state` (another runc process) per create.
+	PidFile string
 }
 
 func (r Runc) InitPID(ctx context.Context) (int, error) {
+	if r.PidFile != "" {
+		if b, err := os.ReadFile(r.PidFile); err == nil {
+			if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 0 {
+				return pid, nil
+			}
+		}
+	}
 	st, err := r.Runc.State(ctx, r.ID)
 	if err != nil {
 		return 0, err

@@ -145,7 +145,11 @@ func (c *Container) Update(res *specs.LinuxResources) { oci.UpdateResources(res,
 // It is best effort: a failure is logged, and AfterDelete gives the budget back anyway.
 func (c *Container) BeforeDelete(ctx context.Context) {
 	err := c.step(StepDeleteBefore, func() error {
-		c.cg.Quiesce(ctx, c.Namespace, c.ID)
+		cg, err := c.manager()
+		if err != nil {
+			return err
+		}
+		cg.Quiesce(ctx, c.Namespace, c.ID)
 		return nil
 	})
 	if err != nil {
@@ -180,6 +184,21 @@ func (c *Container) guardPod(ctx context.Context) {
 	gctx, cancel := context.WithCancel(log.WithLogger(context.WithoutCancel(ctx), log.G(ctx)))
 	c.stopGuard = cancel
 	c.cg.GuardPod(gctx, claim.Pod, c.Namespace, c.ID)
+}
+
+// manager is the container's cgroup manager. Lookup leaves it to the first step that needs it
+// (BeforeDelete): finding the cpu hierarchy reads mountinfo, long on a Docker host, and
+// runc-rt's start, exec and update have no use for it.
+func (c *Container) manager() (*cgroupfix.Manager, error) {
+	if c.cg == nil {
+		cg, err := c.host.cgroups(c.stateDir)
+		if err != nil {
+			return nil, err
+		}
+		cg.Hook = c.hook
+		c.cg = cg
+	}
+	return c.cg, nil
 }
 
 func (c *Container) stopGuarding() {

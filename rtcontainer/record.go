@@ -20,6 +20,9 @@ type record struct {
 	ID        string       `json:"id"`
 	Bundle    string       `json:"bundle"`
 	Request   *oci.Request `json:"request"`
+	// Init is the container's init as create found it (PID and start time): start takes its
+	// PID from here rather than from `runc state` while that process still runs.
+	Init *cgroupfix.Owner `json:"init,omitempty"`
 }
 
 func recordPath(stateDir, ns, id string) string {
@@ -42,7 +45,12 @@ func readRecord(stateDir, ns, id string) ([]byte, error) {
 }
 
 func (c *Container) save() error {
-	b, err := json.Marshal(record{Namespace: c.Namespace, ID: c.ID, Bundle: c.bundle, Request: c.Req})
+	r := record{Namespace: c.Namespace, ID: c.ID, Bundle: c.bundle, Request: c.Req}
+	if c.Pid > 0 {
+		init := cgroupfix.OwnerOf(c.host.ProcRoot, c.Pid)
+		r.Init = &init
+	}
+	b, err := json.Marshal(r)
 	if err != nil {
 		return err
 	}
@@ -84,18 +92,30 @@ func (h Host) Lookup(ctx context.Context, o Options) (*Container, error) {
 	if r.Request == nil {
 		return nil, fmt.Errorf("corrupt record of container %s: no request", o.ID)
 	}
-	cg, err := h.cgroups(o.Config.StateDir)
-	if err != nil {
-		return nil, err
-	}
 	var annotations map[string]string
 	if failpoint.Enabled { // decoding the spec is milliseconds of every runc-rt command
 		if spec, err := ReadSpec(filepath.Join(r.Bundle, "config.json")); err == nil {
 			annotations = spec.Annotations
 		}
 	}
-	c := &Container{Namespace: o.Namespace, ID: o.ID, Req: r.Request, host: h, rt: o.Runtime, cg: cg, bundle: r.Bundle,
+	// No cgroup manager yet (see manager): of the later commands only delete needs one.
+	c := &Container{Namespace: o.Namespace, ID: o.ID, Req: r.Request, host: h, rt: o.Runtime, bundle: r.Bundle,
 		stateDir: o.Config.StateDir, detached: true, hook: failpoint.Hook(annotations)}
-	cg.Hook = c.hook
+	if r.Init != nil && r.Init.Alive(h.ProcRoot) {
+		// The same process (PID and start time) as at create: still the container's init.
+		c.Pid = r.Init.PID
+	}
 	return c, nil
+}
+
+// Knows reports whether stateDir holds container ns/id's record or claim: then it is the state
+// dir the container was created with, and its bundle record (which takes `runc state` to find)
+// has nothing more to tell.
+func (h Host) Knows(stateDir, ns, id string) bool {
+	for _, p := range []string{recordPath(stateDir, ns, id), legacyRecordPath(stateDir, ns, id)} {
+		if _, err := os.Stat(p); err == nil {
+			return true
+		}
+	}
+	return h.Holds(stateDir, ns, id)
 }

@@ -35,7 +35,11 @@ func bundle(inv Invocation) string {
 // paused init before returning, as the shim does between create and start.
 func (w Wrapper) create(inv Invocation, cfg *config.Config, runc string) int {
 	ctx := context.Background()
-	c, err := w.Host.Prepare(ctx, w.options(inv, cfg, runc))
+	o := w.options(inv, cfg, runc)
+	rt := runtime(runc, inv, inv.ID())
+	rt.PidFile = inv.Flags["pid-file"] // the init's PID for AfterCreate, without a `runc state`
+	o.Runtime = rt
+	c, err := w.Host.Prepare(ctx, o)
 	var specErr *oci.SpecError
 	switch {
 	case errors.As(err, &specErr):

@@ -2,7 +2,10 @@ package wrapper
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -13,18 +16,48 @@ import (
 	"github.com/rtshim/rtshim/rtcontainer"
 )
 
-// stateDir is the state dir container inv.ID() was created with: the one its bundle record
-// names (runc state gives the bundle), else the config's. "" when neither is known.
+// stateDir is the state dir container inv.ID() was created with. The config's (the default one
+// without a usable config) when that holds the container's record or claim: where it almost
+// always is. Else the one its bundle record names, which takes `runc state` (a runc process) to
+// find the bundle: a container created before the config changed its state_dir, or one with no
+// request. "" when neither is known.
 func (w Wrapper) stateDir(ctx context.Context, inv Invocation, cfg *config.Config, runc string) string {
-	if st, err := runtime(runc, inv, inv.ID()).Runc.State(ctx, inv.ID()); err == nil && st.Bundle != "" {
-		if rec, err := rtcontainer.ReadBundleRecord(st.Bundle); err == nil {
-			return rec.StateDir
+	first := configStateDir(cfg)
+	if w.Host.Knows(first, namespace(inv), inv.ID()) {
+		return first
+	}
+	if !runcLacks(inv) { // else runc state would fail
+		if st, err := runtime(runc, inv, inv.ID()).Runc.State(ctx, inv.ID()); err == nil && st.Bundle != "" {
+			if rec, err := rtcontainer.ReadBundleRecord(st.Bundle); err == nil {
+				return rec.StateDir
+			}
 		}
 	}
 	if cfg != nil {
 		return cfg.StateDir
 	}
 	return ""
+}
+
+// configStateDir is the config's state dir, the default one without a usable config.
+func configStateDir(cfg *config.Config) string {
+	if cfg != nil {
+		return cfg.StateDir
+	}
+	return config.Default().StateDir
+}
+
+// runcLacks reports whether runc has no container inv.ID() under the --root the engine named:
+// runc keeps each container's state in <root>/<id>, so without that directory `runc state`
+// can only fail (as on the second delete that containerd runs once the shim exited). Without
+// --root, runc's default root depends on who runs it: ask runc.
+func runcLacks(inv Invocation) bool {
+	root := inv.Global["root"]
+	if root == "" || inv.ID() == "" || strings.ContainsRune(inv.ID(), '/') {
+		return false
+	}
+	_, err := os.Stat(filepath.Join(root, inv.ID()))
+	return errors.Is(err, os.ErrNotExist)
 }
 
 // withStateDir is cfg (or, without a usable config, the defaults) with the container's state dir.
@@ -53,16 +86,13 @@ func (w Wrapper) kill(inv Invocation, cfg *config.Config, runc string) int {
 }
 
 // demote demotes the container's real-time threads before a SIGKILL (see
-// rtcontainer.BeforeKill), in the state dir its bundle record names. Finding that record takes
-// `runc state`, a child process that was seen to take 4 to 18 s while a throttled init was
-// starting (stuck in the kernel itself until it could run); so the threads are demoted first
-// through the config's state dir (the default one without a usable config), where the container
-// almost always is, and only then is stateDir, the record's dir, asked for.
+// rtcontainer.BeforeKill), in the state dir it was created with. Finding a state dir other
+// than the config's takes `runc state`, a child process that was seen to take 4 to 18 s while
+// a throttled init was starting (stuck in the kernel itself until it could run); so the
+// threads are demoted first through the config's state dir (the default one without a usable
+// config), where the container almost always is, and only then is stateDir asked for.
 func (w Wrapper) demote(ctx context.Context, inv Invocation, cfg *config.Config, stateDir func() string) {
-	first := config.Default().StateDir
-	if cfg != nil {
-		first = cfg.StateDir
-	}
+	first := configStateDir(cfg)
 	w.Host.Demote(ctx, first, namespace(inv), inv.ID())
 	if dir := stateDir(); dir != "" && dir != first {
 		w.Host.Demote(ctx, dir, namespace(inv), inv.ID())
@@ -98,8 +128,8 @@ func (w Wrapper) delete(inv Invocation, cfg *config.Config, runc string) int {
 	if err != nil {
 		fmt.Fprintf(w.Stderr, "runc-rt: %v\n", err) // the container is deleted all the same
 	}
-	if truthy(inv.Flags["force"]) {
-		w.Host.Demote(ctx, dir, o.Namespace, o.ID) // the record's state dir, if another
+	if truthy(inv.Flags["force"]) && dir != configStateDir(cfg) {
+		w.Host.Demote(ctx, dir, o.Namespace, o.ID) // the record's state dir, another one
 	}
 	if c != nil {
 		c.BeforeDelete(ctx)

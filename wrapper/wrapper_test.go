@@ -95,3 +95,22 @@ func TestNamespace(t *testing.T) {
 		t.Errorf("default namespace %q", got)
 	}
 }
+
+// runcLacks spares `runc state` only where runc keeps no state dir for the container under
+// the --root named: without --root runc's default root is runc's to know.
+func TestRuncLacks(t *testing.T) {
+	root := t.TempDir()
+	if err := os.Mkdir(filepath.Join(root, "there"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for args, want := range map[string]bool{
+		"--root " + root + " delete --force gone": true,
+		"--root " + root + " delete there":        false,
+		"delete gone":                             false,
+		"--root " + root + " delete ../x":         false,
+	} {
+		if got := runcLacks(Parse(strings.Fields(args))); got != want {
+			t.Errorf("%s: %v, want %v", args, got, want)
+		}
+	}
+}
