@@ -127,18 +127,7 @@ func (n *node) containerdConfig() (string, error) {
 	config += fmt.Sprintf(`
 [plugins."io.containerd.shim.v1.manager"]
   socket_dir = %q
-
-[plugins."io.containerd.cri.v1.images".pinned_images]
-  sandbox = %q
-
-[plugins."io.containerd.cri.v1.runtime"]
-  # Lowering a sandbox's oom_score_adj needs CAP_SYS_RESOURCE, which the test hosts lack.
-  restrict_oom_score_adj = true
-  cdi_spec_dirs = [%q]
-  [plugins."io.containerd.cri.v1.runtime".cni]
-    bin_dirs = [%q]
-    conf_dir = %q
-`, filepath.Join(dir, "s"), pauseImage, n.dir("cdi"), cniDir, n.dir("cni", "net.d"))
+`, filepath.Join(dir, "s")) + harness.CRIPluginTOML(pauseImage, n.dir("cdi"), cniDir, n.dir("cni", "net.d"))
 
 	contrib, err := os.ReadFile(contribContainerd)
 	if err != nil {

@@ -43,7 +43,17 @@ func criTOML(scratch, snapshotter string) string {
 	if snapshotter != "" {
 		images = fmt.Sprintf("[plugins.\"io.containerd.cri.v1.images\"]\n  snapshotter = %q\n", snapshotter)
 	}
-	return images + fmt.Sprintf(`
+	return images + CRIPluginTOML(criPauseImage, filepath.Join(scratch, "cdi"), filepath.Join(scratch, "cni/bin"),
+		filepath.Join(scratch, "cni/net.d")) + fmt.Sprintf(`  [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.rt]
+    runtime_type = %q
+    pod_annotations = ["rtshim.io/*"]
+`, RTRuntime)
+}
+
+// CRIPluginTOML is the CRI settings every test containerd needs: the pinned sandbox image, no
+// oom_score_adj below the daemon's, and CDI and CNI dirs of the test's own instead of /etc's.
+func CRIPluginTOML(pauseImage, cdiDir, cniBinDir, cniConfDir string) string {
+	return fmt.Sprintf(`
 [plugins."io.containerd.cri.v1.images".pinned_images]
   sandbox = %q
 
@@ -54,10 +64,7 @@ func criTOML(scratch, snapshotter string) string {
   [plugins."io.containerd.cri.v1.runtime".cni]
     bin_dirs = [%q]
     conf_dir = %q
-  [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.rt]
-    runtime_type = %q
-    pod_annotations = ["rtshim.io/*"]
-`, criPauseImage, filepath.Join(scratch, "cdi"), filepath.Join(scratch, "cni/bin"), filepath.Join(scratch, "cni/net.d"), RTRuntime)
+`, pauseImage, cdiDir, cniBinDir, cniConfDir)
 }
 
 // StartCRI starts a private containerd with CRI (and o's other settings; see
