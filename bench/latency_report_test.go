@@ -175,8 +175,9 @@ func reportLatency(b *testing.B, r latencyReport) {
 			"slowest wake-ups, its p99 on its %d slowest, so a few late wake-ups move it: from other work on the host "+
 			"(load average %s → %s while this ran), or from this kernel (not PREEMPT_RT: interrupts and non-preemptible "+
 			"kernel sections delay even a SCHED_FIFO thread). Where the host's own count beyond the limit is of the same "+
-			"order, or the rows' ranges over the rounds overlap, the rows differ by such noise, not by the container; a "+
-			"container that is slower in every round is not noise.",
+			"order, or the rows' ranges over the rounds overlap, the rows differ by such noise, not by the container. The "+
+			"rounds above the host's of the same round (measured back to back with it) tell the two apart: a container "+
+			"slower by what its runtime costs is above in every round, host noise puts it above in about half.",
 			len(misses), strings.Join(misses, "; "), r.secs, r.secs, 10*r.secs, r.loadBefore, r.loadAfter)
 	}
 	s.save(b)

@@ -92,6 +92,20 @@ func (r pooledRun) spreadText(p float64) string {
 	return us(lo) + "–" + us(hi)
 }
 
+// roundsAbove counts the rounds in which r's p-th percentile was above other's in the same
+// round. The ABBA order measures the two sides of a round back to back, so this pairs each
+// round with the host's stretch of time next to it: a container slower by its runtime is
+// above in (nearly) every round, host noise puts it above in about half.
+func (r pooledRun) roundsAbove(other pooledRun, p float64) (above, n int) {
+	n = min(len(r.rounds), len(other.rounds))
+	for i := range n {
+		if r.rounds[i].percentile(p) > other.rounds[i].percentile(p) {
+			above++
+		}
+	}
+	return above, n
+}
+
 // latencySide is one side of a scenario: measure runs its round-th measurement.
 type latencySide struct {
 	key     string
@@ -168,10 +182,12 @@ func hostGoal(s *benchSection, who string, p float64, host, got pooledRun) strin
 	if v <= limit {
 		return ""
 	}
+	above, n := got.roundsAbove(host, p)
 	return fmt.Sprintf("%s, p%v: %d of its %d wake-ups and %d of the host's %d took longer than %s µs (max %s and %s µs; "+
-		"rounds' p%v %s µs against the host's %s µs; pooled %s and %s µs)", who, p, got.lat.above(limit), got.lat.n,
-		host.lat.above(limit), host.lat.n, us(limit), us(float64(got.lat.max)), us(float64(host.lat.max)), p,
-		got.spreadText(p), host.spreadText(p), us(got.lat.percentile(p)), us(host.lat.percentile(p)))
+		"rounds' p%v %s µs against the host's %s µs, above the host's of the same round in %d of %d; pooled %s and %s µs)",
+		who, p, got.lat.above(limit), got.lat.n, host.lat.above(limit), host.lat.n, us(limit), us(float64(got.lat.max)),
+		us(float64(host.lat.max)), p, got.spreadText(p), host.spreadText(p), above, n, us(got.lat.percentile(p)),
+		us(host.lat.percentile(p)))
 }
 
 func TestInterleave(t *testing.T) {
@@ -209,6 +225,10 @@ func TestInterleave(t *testing.T) {
 	}
 	if p := b.lat.percentile(99); !math.IsInf(p, 1) {
 		t.Errorf("pooled p99 = %v, want the overflows", p)
+	}
+	// c's rounds sit at positions 3, 4 and 9, a's at 1, 6 and 7: above in rounds 1 and 3.
+	if above, n := runs["c"].roundsAbove(runs["a"], 50); above != 2 || n != 3 {
+		t.Errorf("c above a in %d of %d rounds, want 2 of 3", above, n)
 	}
 	if _, err := interleave(2, []latencySide{{key: "x", measure: func(int) (latencyRun, error) {
 		return latencyRun{}, fmt.Errorf("boom")
