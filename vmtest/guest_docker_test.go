@@ -157,8 +157,8 @@ func (k *guestDocker) mustDocker(t testing.TB, args ...string) string {
 // 80: allowed in any cgroup on a kernel without RT group scheduling). Both RT loops run
 // SCHED_FIFO 80. Under rtshim the container's cpu.max is "max" and cpu.stat's nr_throttled
 // stays 0; under stock, cpu.max is Docker's 50000 and the helper is throttled once the burners
-// spent the quota: nr_throttled grows, and the cycle's worst case with it. The figures are
-// emulated time: the test compares them as ratios.
+// spent the quota: nr_throttled grows, and the cycle's worst case with it. The latencies are
+// emulated time and only logged: the test asserts on the kernel's throttling counts.
 func TestV2Docker(t *testing.T) {
 	d := guest(t)
 	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
@@ -222,12 +222,7 @@ func TestV2Docker(t *testing.T) {
 		if res["policy"] != "SCHED_FIFO" || res["priority"] != "80" {
 			t.Errorf("%s: the RT loop ran %s %s, want SCHED_FIFO 80", r.name, res["policy"], res["priority"])
 		}
-		stat := harness.ReadCgroup(t, cg, "cpu.stat")
-		for line := range strings.Lines(stat) {
-			if v, ok := strings.CutPrefix(strings.TrimSpace(line), "nr_throttled "); ok {
-				throttled[r.name], _ = strconv.ParseInt(v, 10, 64)
-			}
-		}
+		throttled[r.name] = nrThrottled(t, cg)
 		worst[r.name], _ = strconv.ParseInt(res["max_us"], 10, 64)
 		p99[r.name], _ = strconv.ParseInt(res["p99_us"], 10, 64)
 		cycles[r.name], _ = strconv.ParseInt(res["cycles"], 10, 64)
@@ -249,14 +244,11 @@ func TestV2Docker(t *testing.T) {
 		ratio(worst, "stock", "rtshim"), worst["stock"], worst["rtshim"], ratio(p99, "stock", "rtshim"), p99["stock"], p99["rtshim"],
 		ratio(cycles, "rtshim", "stock"), cycles["rtshim"], cycles["stock"])
 	// Stock: throttled for the ~75 ms of each 100 ms period left after the burners spent 50 ms
-	// (as TestV2MixedLoad's kept quota). rtshim: the worst case is emulation's (a vCPU the
-	// busy host preempts stalls the guest for tens of ms, in either run), so the bound is on
-	// the p99: seen 5.7x to 18.5x below the stock run's on a loaded host; 3x is the bound.
+	// (as TestV2MixedLoad's kept quota), a lower bound load cannot break. How much lower
+	// rtshim's figures are is emulated time under the host's load: it is logged above, and
+	// measured on the host by make bench (BenchmarkQuota); here nr_throttled = 0 is the proof.
 	if worst["stock"] < 20000 {
 		t.Errorf("stock: worst case %d us, want the throttling to show (>= 20 ms)", worst["stock"])
-	}
-	if 3*p99["rtshim"] > p99["stock"] {
-		t.Errorf("rtshim: p99 %d us, want under a third of the stock run's %d us", p99["rtshim"], p99["stock"])
 	}
 	// Docker's --cpu-rt-runtime is cgroup v1's: dockerd refuses it on cgroup v2 before any
 	// runtime is asked (moby issue 48259), rtshim's or not. There is no budget to ask for on

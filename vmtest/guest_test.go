@@ -357,8 +357,8 @@ func TestV2RefusedRTGroupSched(t *testing.T) {
 // container three ways: no quota; cpu.max 50% exempted by the shim (the default); the same
 // quota kept (rtshim.io/cpu-quota=keep). Kept, the helper is throttled once the burners spent
 // the quota and the RT loop's worst case approaches the throttled part of the 100 ms period;
-// exempted, it stays near the unthrottled one. Software emulation makes every figure slower
-// and noisier than on hardware: the bounds are coarse.
+// exempted, the kernel never throttles it. Software emulation makes every latency slower and
+// noisier than on hardware: the test asserts on cpu.max and nr_throttled, and only logs them.
 func TestV2MixedLoad(t *testing.T) {
 	d := guest(t)
 	rt := map[string]string{"rtshim.io/policy": "SCHED_FIFO", "rtshim.io/priority": "80", "rtshim.io/reset-on-fork": "true"}
@@ -372,15 +372,22 @@ func TestV2MixedLoad(t *testing.T) {
 		{"mixed-exempt", rt, true, "max 100000"},
 		{"mixed-kept", with(rt, map[string]string{"rtshim.io/cpu-quota": "keep"}), true, "50000 100000"},
 	}
-	worst, p99 := map[string]int64{}, map[string]int64{}
+	worst := map[string]int64{}
 	for _, r := range runs {
 		o := harness.RunOpts{ID: r.id, Annotations: r.annotations, Args: []string{"/bin/mixedapp", "-d", "5", "-b", "2"}}
 		if r.quota {
 			o.CPUQuota, o.CPUPeriod = 50000, 100000
 		}
 		d.Start(t, o, "cycles=")
-		if got := harness.CPUMax(t, "/"+namespace+"/"+r.id); got != r.cpuMax {
+		cg := "/" + namespace + "/" + r.id
+		if got := harness.CPUMax(t, cg); got != r.cpuMax {
 			t.Errorf("%s: cpu.max %q, want %q", r.id, got, r.cpuMax)
+		}
+		throttled := nrThrottled(t, cg)
+		if r.cpuMax == "max 100000" && throttled != 0 {
+			t.Errorf("%s: nr_throttled %d, want 0 (no quota)", r.id, throttled)
+		} else if r.cpuMax != "max 100000" && throttled == 0 {
+			t.Errorf("%s: nr_throttled 0: the kept quota never throttled the app", r.id)
 		}
 		out, _ := os.ReadFile(d.OutputFile(r.id))
 		res := parseMixed(t, string(out))
@@ -388,23 +395,17 @@ func TestV2MixedLoad(t *testing.T) {
 			t.Errorf("%s: RT loop ran %s", r.id, res["policy"])
 		}
 		worst[r.id], _ = strconv.ParseInt(res["max_us"], 10, 64)
-		p99[r.id], _ = strconv.ParseInt(res["p99_us"], 10, 64)
-		t.Logf("%s: cycles=%s missed=%s p50=%sus p99=%sus max=%sus", r.id, res["cycles"], res["missed"], res["p50_us"], res["p99_us"], res["max_us"])
+		t.Logf("%s: nr_throttled %d; cycles=%s missed=%s p50=%sus p99=%sus max=%sus", r.id, throttled, res["cycles"], res["missed"],
+			res["p50_us"], res["p99_us"], res["max_us"])
 		d.Remove(t, r.id)
 	}
-	// Kept: throttled for the ~75 ms of each period left after two burners spent 50 ms.
+	// Kept: throttled for the ~75 ms of each period left after two burners spent 50 ms, a
+	// lower bound the host's load cannot break. Exempted, the kernel's nr_throttled = 0 above
+	// is the proof; how close its latencies come to the unthrottled run's is emulated time
+	// under the host's load, logged above and measured on the host by make bench
+	// (BenchmarkQuota, goal worst case ≤ 2 × unthrottled).
 	if worst["mixed-kept"] < 20000 {
 		t.Errorf("quota kept: worst case %d us, want the throttling to show (>= 20 ms)", worst["mixed-kept"])
-	}
-	// Exempted: near the unthrottled run, with room for emulation's hiccups (tens of ms when
-	// the host is busy; still well under the ~75 ms a throttled period stalls); its p99
-	// (robust to one hiccup) far below the kept run's.
-	if limit := max(4*worst["mixed-unthrottled"], 40000); worst["mixed-exempt"] > limit {
-		t.Errorf("quota exempted: worst case %d us, want near the unthrottled %d us (<= %d)",
-			worst["mixed-exempt"], worst["mixed-unthrottled"], limit)
-	}
-	if 4*p99["mixed-exempt"] > p99["mixed-kept"] {
-		t.Errorf("quota exempted: p99 %d us, want under a quarter of the kept run's %d us", p99["mixed-exempt"], p99["mixed-kept"])
 	}
 	assertNoResidue(t, "mixed-unthrottled", "mixed-exempt", "mixed-kept")
 }
@@ -443,4 +444,20 @@ func TestV2NoResidue(t *testing.T) {
 		}
 	}
 	assertNoResidue(t)
+}
+
+// nrThrottled is cpu.stat's nr_throttled of cgroup cg: how many periods its quota throttled it.
+func nrThrottled(t testing.TB, cg string) int64 {
+	t.Helper()
+	for line := range strings.Lines(harness.ReadCgroup(t, cg, "cpu.stat")) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "nr_throttled "); ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				t.Fatalf("cgroup %s: cpu.stat nr_throttled %q: %v", cg, v, err)
+			}
+			return n
+		}
+	}
+	t.Fatalf("cgroup %s: no nr_throttled in cpu.stat", cg)
+	return 0
 }
