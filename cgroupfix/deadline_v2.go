@@ -3,10 +3,11 @@ package cgroupfix
 import (
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/containerd/errdefs"
+
+	"github.com/rtshim/rtshim/internal/cpulist"
 )
 
 // DeadlineDomainV2 checks, on cgroup v2, that a SCHED_DEADLINE container restricted to cpus
@@ -20,7 +21,7 @@ func (m *Manager) DeadlineDomainV2(leaf, cpus string) error {
 	if !m.V2 || strings.TrimSpace(cpus) == "" {
 		return nil
 	}
-	want, err := ParseCPUList(cpus)
+	want, err := cpulist.Parse(cpus)
 	if err != nil {
 		return fmt.Errorf("%w: linux.resources.cpu.cpus=%q: %w", errdefs.ErrInvalidArgument, truncate(cpus), err)
 	}
@@ -35,7 +36,7 @@ func (m *Manager) DeadlineDomainV2(leaf, cpus string) error {
 	if err != nil {
 		return nil
 	}
-	have, err := ParseCPUList(eff)
+	have, err := cpulist.Parse(eff)
 	if err != nil || len(have) == 0 {
 		return nil
 	}
@@ -53,40 +54,3 @@ func (m *Manager) DeadlineDomainV2(leaf, cpus string) error {
 		"run on every CPU of its root domain. Run the container without a CPU restriction, or give it CPUs of its own "+
 		"(rtshim.io/cpus: a cpuset partition, cpuset.cpus.partition=root, where the limits allow it)", errdefs.ErrFailedPrecondition, truncate(cpus), eff, domain)
 }
-
-// ParseCPUList parses a kernel CPU list ("0-3,5,7-8") into sorted, distinct CPU numbers.
-func ParseCPUList(s string) ([]int, error) {
-	var set [maxCPUs]bool
-	for _, part := range strings.Split(strings.TrimSpace(s), ",") {
-		if part == "" {
-			continue
-		}
-		lo, hi, isRange := strings.Cut(part, "-")
-		first, err := strconv.Atoi(lo)
-		if err != nil || first < 0 {
-			return nil, fmt.Errorf("%q is not a CPU number or range", part)
-		}
-		last := first
-		if isRange {
-			if last, err = strconv.Atoi(hi); err != nil || last < first {
-				return nil, fmt.Errorf("%q is not a CPU range", part)
-			}
-		}
-		if last >= maxCPUs {
-			return nil, fmt.Errorf("CPU %d is beyond %d", last, maxCPUs-1)
-		}
-		for c := first; c <= last; c++ {
-			set[c] = true
-		}
-	}
-	var out []int
-	for c, ok := range set {
-		if ok {
-			out = append(out, c)
-		}
-	}
-	return out, nil
-}
-
-// maxCPUs bounds CPU numbers (the kernel's NR_CPUS maximum).
-const maxCPUs = 8192

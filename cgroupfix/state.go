@@ -1,7 +1,6 @@
 package cgroupfix
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -13,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/rtshim/rtshim/internal/statefile"
 )
 
 // State is the host-wide directory every rtshim shim and wrapper shares: the lock that
@@ -168,7 +169,7 @@ func (s State) legacyClaim(ns, id string) (*Claim, string) {
 		return nil, ""
 	}
 	var c Claim
-	if ok, err := readJSON(p, &c); !ok || err != nil || c.Namespace != ns || c.ID != id {
+	if ok, err := statefile.ReadJSON(p, &c); !ok || err != nil || c.Namespace != ns || c.ID != id {
 		return nil, ""
 	}
 	return &c, p
@@ -180,11 +181,11 @@ func (s State) baselinePath(cgroup, file string) string {
 
 // SaveClaim writes c's claim record (and retires a legacy one of the same container).
 func (s State) SaveClaim(c *Claim) error {
-	if err := writeJSON(s.claimPath(c.Namespace, c.ID), c); err != nil {
+	if err := statefile.WriteJSON(s.claimPath(c.Namespace, c.ID), c); err != nil {
 		return err
 	}
 	if _, legacy := s.legacyClaim(c.Namespace, c.ID); legacy != "" {
-		return removeFile(legacy)
+		return statefile.Remove(legacy)
 	}
 	return nil
 }
@@ -192,7 +193,7 @@ func (s State) SaveClaim(c *Claim) error {
 // LoadClaim returns nil, nil when the container holds nothing.
 func (s State) LoadClaim(ns, id string) (*Claim, error) {
 	var c Claim
-	ok, err := readJSON(s.claimPath(ns, id), &c)
+	ok, err := statefile.ReadJSON(s.claimPath(ns, id), &c)
 	if !ok && err == nil {
 		legacy, _ := s.legacyClaim(ns, id)
 		return legacy, nil
@@ -206,11 +207,11 @@ func (s State) LoadClaim(ns, id string) (*Claim, error) {
 // DeleteClaim removes ns/id's claim record, a legacy one included.
 func (s State) DeleteClaim(ns, id string) error {
 	if _, legacy := s.legacyClaim(ns, id); legacy != "" {
-		if err := removeFile(legacy); err != nil {
+		if err := statefile.Remove(legacy); err != nil {
 			return err
 		}
 	}
-	return removeFile(s.claimPath(ns, id))
+	return statefile.Remove(s.claimPath(ns, id))
 }
 
 // CorruptError reports claim records that cannot be read. They are kept, never dropped: what
@@ -243,7 +244,7 @@ func (s State) Claims() ([]*Claim, error) {
 		}
 		p := filepath.Join(s.Dir, "claims", e.Name())
 		var c Claim
-		ok, err := readJSON(p, &c)
+		ok, err := statefile.ReadJSON(p, &c)
 		switch {
 		case err != nil:
 			corrupt.Records, corrupt.Errs = append(corrupt.Records, p), append(corrupt.Errs, err)
@@ -263,66 +264,24 @@ func (s State) RecordBaseline(cgroup, file, value string) error {
 	if _, err := os.Stat(p); err == nil {
 		return nil
 	}
-	return writeJSON(p, &Baseline{Cgroup: cgroup, File: file, Value: value})
+	return statefile.WriteJSON(p, &Baseline{Cgroup: cgroup, File: file, Value: value})
 }
 
 // UpdateBaseline replaces the value to restore: what the kubelet set while rtshim held the
 // file lifted is what it wants back.
 func (s State) UpdateBaseline(cgroup, file, value string) error {
-	return writeJSON(s.baselinePath(cgroup, file), &Baseline{Cgroup: cgroup, File: file, Value: value})
+	return statefile.WriteJSON(s.baselinePath(cgroup, file), &Baseline{Cgroup: cgroup, File: file, Value: value})
 }
 
 // LoadBaseline returns "", false when rtshim has not changed that file.
 func (s State) LoadBaseline(cgroup, file string) (string, bool, error) {
 	var b Baseline
-	ok, err := readJSON(s.baselinePath(cgroup, file), &b)
+	ok, err := statefile.ReadJSON(s.baselinePath(cgroup, file), &b)
 	return b.Value, ok && err == nil, err
 }
 
 func (s State) DeleteBaseline(cgroup, file string) error {
-	return removeFile(s.baselinePath(cgroup, file))
-}
-
-// writeJSON replaces a file atomically, so a crash never leaves half a record.
-func writeJSON(path string, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		os.Remove(tmp) // a full disk leaves a partial file
-		return fmt.Errorf("write state record %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return nil
-}
-
-func readJSON(path string, v any) (bool, error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		return true, fmt.Errorf("corrupt state record %s: %w", path, err)
-	}
-	return true, nil
-}
-
-func removeFile(path string) error {
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	return nil
+	return statefile.Remove(s.baselinePath(cgroup, file))
 }
 
 // ProcessStartTime reads field 22 of /proc/<pid>/stat below procRoot; 0 if the process is gone.

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/rtshim/rtshim/internal/statefile"
 )
 
 // The lock's holder runs at nice lockNice and gets its own weight back on unlock.
@@ -60,7 +62,7 @@ func TestRecordNames(t *testing.T) {
 
 	// A legacy record: found by its content, moved on write, removed on delete.
 	legacy := &Claim{Namespace: "x", ID: "y.z", Leaf: "/x/y.z", RuntimeUS: 3}
-	if err := writeJSON(s.legacyClaimPath("x", "y.z"), legacy); err != nil {
+	if err := statefile.WriteJSON(s.legacyClaimPath("x", "y.z"), legacy); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := s.LoadClaim("x", "y.z"); err != nil || got == nil || got.RuntimeUS != 3 {
@@ -93,7 +95,7 @@ func TestWriteFailureLeavesNoTemp(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(p, "x"), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := writeJSON(p, map[string]int{"a": 1}); err == nil {
+	if err := statefile.WriteJSON(p, map[string]int{"a": 1}); err == nil {
 		t.Fatal("write over a non-empty directory succeeded")
 	}
 	if _, err := os.Stat(p + ".tmp"); !os.IsNotExist(err) {

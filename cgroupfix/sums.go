@@ -4,6 +4,8 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+
+	"github.com/rtshim/rtshim/internal/statefile"
 )
 
 // childSums is what a cgroup's children hold, added up as the cgroup's need is computed
@@ -59,7 +61,7 @@ func (s State) sumsPath(cg string) string {
 // loadSums returns nil when there is no usable record of cg.
 func (s State) loadSums(cg string) *childSums {
 	var r childSums
-	if ok, err := readJSON(s.sumsPath(cg), &r); !ok || err != nil || r.Cgroup != cg {
+	if ok, err := statefile.ReadJSON(s.sumsPath(cg), &r); !ok || err != nil || r.Cgroup != cg {
 		return nil
 	}
 	return &r
@@ -72,13 +74,13 @@ func (s State) loadSums(cg string) *childSums {
 // or release read the children, and all of them read records under the host-wide lock.
 func (s State) saveSums(r childSums) error {
 	p := s.sumsPath(r.Cgroup)
-	if err := removeFile(p); err != nil {
+	if err := statefile.Remove(p); err != nil {
 		return err
 	}
-	return writeJSON(p, &r)
+	return statefile.WriteJSON(p, &r)
 }
 
-func (s State) deleteSums(cg string) error { return removeFile(s.sumsPath(cg)) }
+func (s State) deleteSums(cg string) error { return statefile.Remove(s.sumsPath(cg)) }
 
 // hasSums tells whether the sums directory holds any file.
 func (s State) hasSums() bool {
@@ -95,7 +97,7 @@ func (s State) allSums() []childSums {
 	for _, e := range ents {
 		p := filepath.Join(dir, e.Name())
 		var r childSums
-		if ok, err := readJSON(p, &r); !ok || err != nil || s.sumsPath(r.Cgroup) != p {
+		if ok, err := statefile.ReadJSON(p, &r); !ok || err != nil || s.sumsPath(r.Cgroup) != p {
 			_ = os.Remove(p)
 			continue
 		}

@@ -1,15 +1,14 @@
 package tuning
 
 import (
-	"encoding/json"
 	"errors"
-	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/rtshim/rtshim/cgroupfix"
+	"github.com/rtshim/rtshim/internal/statefile"
 	"github.com/rtshim/rtshim/oci"
 )
 
@@ -50,14 +49,18 @@ func (r records) baselinePath(t Target) string {
 	return filepath.Join(r.dir, "tuning-baselines", strings.ReplaceAll(url.PathEscape(t.Kind+":"+t.Path), ".", "%2E")+".json")
 }
 
-func (r records) saveHolder(h *Holder) error { return writeJSON(r.holderPath(h.Namespace, h.ID), h) }
+func (r records) saveHolder(h *Holder) error {
+	return statefile.WriteJSON(r.holderPath(h.Namespace, h.ID), h)
+}
 
-func (r records) deleteHolder(h *Holder) error { return removeFile(r.holderPath(h.Namespace, h.ID)) }
+func (r records) deleteHolder(h *Holder) error {
+	return statefile.Remove(r.holderPath(h.Namespace, h.ID))
+}
 
 // loadHolder returns nil, nil when the container holds no tuning.
 func (r records) loadHolder(ns, id string) (*Holder, error) {
 	var h Holder
-	ok, err := readJSON(r.holderPath(ns, id), &h)
+	ok, err := statefile.ReadJSON(r.holderPath(ns, id), &h)
 	if !ok || err != nil {
 		return nil, err
 	}
@@ -70,7 +73,7 @@ func (r records) holders() ([]*Holder, error) {
 	var out []*Holder
 	err := r.each("tuning", func(p string) error {
 		var h Holder
-		if _, err := readJSON(p, &h); err != nil {
+		if _, err := statefile.ReadJSON(p, &h); err != nil {
 			return err
 		}
 		out = append(out, &h)
@@ -83,7 +86,7 @@ func (r records) baselines() ([]*Baseline, error) {
 	var out []*Baseline
 	err := r.each("tuning-baselines", func(p string) error {
 		var b Baseline
-		if _, err := readJSON(p, &b); err != nil {
+		if _, err := statefile.ReadJSON(p, &b); err != nil {
 			return err
 		}
 		out = append(out, &b)
@@ -115,61 +118,19 @@ func (r records) recordBaseline(t Target, value string) (bool, error) {
 	if _, err := os.Stat(p); err == nil {
 		return false, nil
 	}
-	return true, writeJSON(p, &Baseline{Target: t, Value: value})
+	return true, statefile.WriteJSON(p, &Baseline{Target: t, Value: value})
 }
 
 func (r records) loadBaseline(t Target) (*Baseline, error) {
 	var b Baseline
-	ok, err := readJSON(r.baselinePath(t), &b)
+	ok, err := statefile.ReadJSON(r.baselinePath(t), &b)
 	if !ok || err != nil {
 		return nil, err
 	}
 	return &b, nil
 }
 
-func (r records) deleteBaseline(t Target) error { return removeFile(r.baselinePath(t)) }
-
-// writeJSON replaces a file atomically, so a crash never leaves half a record.
-func writeJSON(path string, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write tuning record %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return nil
-}
-
-func readJSON(path string, v any) (bool, error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		return true, fmt.Errorf("corrupt tuning record %s: %w", path, err)
-	}
-	return true, nil
-}
-
-func removeFile(path string) error {
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	return nil
-}
+func (r records) deleteBaseline(t Target) error { return statefile.Remove(r.baselinePath(t)) }
 
 // HasRecords reports whether any container's tuning is recorded in stateDir: a host that never
 // tuned anything needs no tuning manager to give something back.

@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/rtshim/rtshim/cgroupfix"
+	"github.com/rtshim/rtshim/internal/cpulist"
 )
 
 func (e *env) preemptRT() Finding {
@@ -148,7 +148,7 @@ func suggestIsolated(cores [][]int, online []int, args map[string]string, have [
 // directories. nil if neither can be read.
 func (e *env) onlineCPUs() []int {
 	if s, err := readTrim(filepath.Join(e.cpuDir(), "online")); err == nil {
-		if cpus, err := cgroupfix.ParseCPUList(s); err == nil && len(cpus) > 0 {
+		if cpus, err := cpulist.Parse(s); err == nil && len(cpus) > 0 {
 			return cpus
 		}
 	}
@@ -178,7 +178,7 @@ func (e *env) cores(online []int) [][]int {
 		}
 		core := []int{c}
 		if s, err := readTrim(filepath.Join(e.cpuDir(), "cpu"+strconv.Itoa(c), "topology", "thread_siblings_list")); err == nil {
-			if sib, err := cgroupfix.ParseCPUList(s); err == nil && slices.Contains(sib, c) {
+			if sib, err := cpulist.Parse(s); err == nil && slices.Contains(sib, c) {
 				core = slices.DeleteFunc(sib, func(x int) bool { return !isOnline[x] || seen[x] })
 			}
 		}
@@ -199,7 +199,7 @@ func isolatedCPUs(v string) []int {
 			list = append(list, part)
 		}
 	}
-	cpus, err := cgroupfix.ParseCPUList(strings.Join(list, ","))
+	cpus, err := cpulist.Parse(strings.Join(list, ","))
 	if err != nil {
 		return nil
 	}

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/rtshim/rtshim/cgroupfix"
+	"github.com/rtshim/rtshim/internal/cpulist"
 )
 
 // The kernel's SCHED_DEADLINE admission (kernel/sched/deadline.c, __dl_overflow) compares, per
@@ -56,7 +57,7 @@ func (p Procs) ReadDeadlineBandwidth(sysRoot string) (DeadlineBandwidth, error) 
 	if err != nil {
 		return b, err
 	}
-	cpus, err := cgroupfix.ParseCPUList(string(online))
+	cpus, err := cpulist.Parse(string(online))
 	if err != nil {
 		return b, err
 	}
