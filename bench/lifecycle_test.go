@@ -16,10 +16,11 @@ package bench
 //	                         RTSHIM_TOOLS_DIR's. With one built from the
 //	                         containerd release the rt shim links, the ratios
 //	                         show the wrapper's cost alone.
-//	RTSHIM_BENCH_LIBS_SHIM   BenchmarkShimMemory's third comparison: the
-//	                         stock runc shim built from the containerd module
-//	                         the rt shim links (make bench builds it), to tell
-//	                         the libraries' share of the memory from rtshim's
+//	RTSHIM_BENCH_LIBS_SHIM   BenchmarkShimMemory's and BenchmarkLifecycle's third
+//	                         comparison: the stock runc shim built from the
+//	                         containerd module the rt shim links (make bench
+//	                         builds it), to tell the libraries' share of the
+//	                         memory and the time from rtshim's
 //	RTSHIM_BENCH_LOG_DIR     if set, where to copy each benchmark's containerd
 //	                         log (debug level, with the shims' logs), e.g. to
 //	                         see where a lifecycle's time goes
@@ -27,6 +28,8 @@ package bench
 import (
 	"bytes"
 	"debug/buildinfo"
+	"debug/elf"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -343,6 +346,24 @@ func BenchmarkShimMemory(b *testing.B) {
 			containerdVersion(libsBinary), med(3, file)-med(1, file), med(3, anon)-med(1, anon), (sizes[2]-sizes[1])/1024)
 		fmt.Fprintf(&t, "    rtshim's code (rt FIFO − runc shim on the same libraries): RssFile %+.0f KiB, RssAnon %+.0f KiB, binary %+d KiB\n",
 			med(0, file)-med(3, file), med(0, anon)-med(3, anon), (sizes[0]-sizes[2])/1024)
+		// rtshim's RssFile by mapping, against how much bigger its sections are: the kernel maps
+		// a binary's pages in blocks around each fault (fault_around_bytes, 64 KiB by default),
+		// so a block stays resident if the daemon touches any page of it.
+		text := func(m memSample) float64 { return m.text }
+		rodata := func(m memSample) float64 { return m.rodata }
+		data := func(m memSample) float64 { return m.data }
+		var grown [2]float64 // code, read-only data: rt − runc on the same libraries
+		for i, sec := range []struct{ want, not elf.SectionFlag }{{elf.SHF_EXECINSTR, 0}, {0, elf.SHF_EXECINSTR | elf.SHF_WRITE}} {
+			rtK, err1 := sectionKiB(rtBinary, sec.want, sec.not)
+			libsK, err2 := sectionKiB(libsBinary, sec.want, sec.not)
+			if err := errors.Join(err1, err2); err != nil {
+				b.Fatal(err)
+			}
+			grown[i] = rtK - libsK
+		}
+		fmt.Fprintf(&t, "      of its RssFile: code %+.0f KiB (its code sections %+.0f KiB), read-only data and pclntab %+.0f KiB (%+.0f KiB), data %+.0f KiB\n",
+			med(0, text)-med(3, text), grown[0], med(0, rodata)-med(3, rodata), grown[1], med(0, data)-med(3, data))
+		fmt.Fprintf(&t, "      (the kernel maps a binary's pages in blocks around each fault: a block the daemon touches at all stays resident)\n")
 	}
 	s := newSection("20-memory", "Shim memory and binary size")
 	s.pre(t.String())
@@ -408,6 +429,9 @@ type memSample struct {
 	file float64 // RssFile: the binary's pages touched
 	pss  float64 // Pss: shared pages split among their users
 	uss  float64 // Private_Clean + Private_Dirty: its own pages only
+	// The binary's resident pages by mapping: its code (r-xp: .text), its read-only data
+	// (r--p: .rodata, .gopclntab, the type links) and its data (rw-p: .data, .noptrdata).
+	text, rodata, data float64
 }
 
 func readMem(pid int) (memSample, error) {
@@ -431,7 +455,60 @@ func readMem(pid int) (memSample, error) {
 		*f.dst = v
 	}
 	m.uss = privClean + privDirty
-	return m, nil
+	var err error
+	m.text, m.rodata, m.data, err = binaryRss(pid)
+	return m, err
+}
+
+// binaryRss sums the Rss of process pid's mappings of its own executable by permissions:
+// code, read-only data, data (KiB).
+func binaryRss(pid int) (text, rodata, data float64, err error) {
+	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", pid))
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	var cur *float64 // the sum the current mapping's Rss goes to; nil: not the binary's
+	for line := range bytes.Lines(b) {
+		f := strings.Fields(string(line))
+		switch {
+		case len(f) == 6 && strings.Contains(f[0], "-"): // a mapping's header: range perms offset dev inode path
+			cur = nil
+			if f[5] == exe {
+				cur = map[string]*float64{"r-xp": &text, "r--p": &rodata, "rw-p": &data}[f[1]]
+			}
+		case cur != nil && len(f) == 3 && f[0] == "Rss:" && f[2] == "kB":
+			v, err := strconv.ParseFloat(f[1], 64)
+			if err != nil {
+				return 0, 0, 0, fmt.Errorf("smaps of %d: %w", pid, err)
+			}
+			*cur += v
+		}
+	}
+	if text == 0 {
+		return 0, 0, 0, fmt.Errorf("smaps of %d: no resident code of %s", pid, exe)
+	}
+	return text, rodata, data, nil
+}
+
+// sectionKiB sums the sizes of binary's ELF sections that are allocated and have all the flags
+// in want and none of those in not (KiB): the size of what maps as code or read-only data.
+func sectionKiB(binary string, want, not elf.SectionFlag) (float64, error) {
+	f, err := elf.Open(binary)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	var n uint64
+	for _, s := range f.Sections {
+		if s.Flags&elf.SHF_ALLOC != 0 && s.Flags&want == want && s.Flags&not == 0 && s.Type != elf.SHT_NOBITS {
+			n += s.Size
+		}
+	}
+	return float64(n) / 1024, nil
 }
 
 // procKiB reads the "<key> <n> kB" line of /proc/<pid>/<file>.
