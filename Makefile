@@ -312,7 +312,8 @@ test-v2: build tools rootfs $(VM_DOCKER_BINS) $(NRI_SCHED) ## run the cgroup v2 
 # BenchmarkDocker runs Docker 29 (dockerd and the docker CLI of make tools-docker).
 BENCH_DOCKER_BINS = $(DOCKER29_DIR)/dockerd $(DOCKER_CLI_DIR)/docker
 # The stock runc shim built from the containerd module the rt shim links (go.mod), the same
-# way as the rt shim: BenchmarkShimMemory tells the libraries' share of the memory from rtshim's.
+# way as the rt shim: BenchmarkShimMemory and BenchmarkLifecycle tell the libraries' share of the
+# memory and the time from rtshim's.
 BENCH_LIBS_SHIM = $(OUTPUT)/bench-bin/containerd-shim-runc-v2
 $(BENCH_LIBS_SHIM): go.mod go.sum
 	CGO_ENABLED=0 $(GO) build $(GO_BUILD_FLAGS) -ldflags '$(GO_LDFLAGS)' -o $@ github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2

@@ -16,10 +16,11 @@ package bench
 //	                         RTSHIM_TOOLS_DIR's. With one built from the
 //	                         containerd release the rt shim links, the ratios
 //	                         show the wrapper's cost alone.
-//	RTSHIM_BENCH_LIBS_SHIM   BenchmarkShimMemory's third comparison: the
-//	                         stock runc shim built from the containerd module
-//	                         the rt shim links (make bench builds it), to tell
-//	                         the libraries' share of the memory from rtshim's
+//	RTSHIM_BENCH_LIBS_SHIM   BenchmarkShimMemory's and BenchmarkLifecycle's third
+//	                         comparison: the stock runc shim built from the
+//	                         containerd module the rt shim links (make bench
+//	                         builds it), to tell the libraries' share of the
+//	                         memory and the time from rtshim's
 //	RTSHIM_BENCH_LOG_DIR     if set, where to copy each benchmark's containerd
 //	                         log (debug level, with the shims' logs), e.g. to
 //	                         see where a lifecycle's time goes
@@ -27,6 +28,8 @@ package bench
 import (
 	"bytes"
 	"debug/buildinfo"
+	"debug/elf"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -55,12 +58,16 @@ type lifecycleKind struct {
 	annotations map[string]string
 }
 
-func lifecycleKinds(stock string) []lifecycleKind {
+func lifecycleKinds(stock, libs string) []lifecycleKind {
 	return []lifecycleKind{
 		{"rt shim, no request", "rt-nonrt", harness.RTRuntime, nil},
 		{"runc shim, no request", "runc-nonrt", stock, nil},
 		{"rt shim, SCHED_FIFO 80", "rt-rt", harness.RTRuntime, fifo80},
 		{"runc shim, same annotations", "runc-rt", stock, fifo80}, // it ignores them
+		// The stock shim on the rt shim's containerd libraries: what of the difference the
+		// libraries make, and what rtshim's own code.
+		{"runc shim, rt's libs, no req.", "libs-nonrt", libs, nil},
+		{"runc shim, rt's libs, annot.", "libs-rt", libs, fifo80},
 	}
 }
 
@@ -81,7 +88,20 @@ func stockShim(b *testing.B) (runtime, binary string) {
 // latinSquare orders the kinds of round r as (r+latinSquare[i]) mod 4: a
 // balanced Latin square (Williams design), so over every 4 rounds each kind
 // runs once in each position and right after each other kind once.
-var latinSquare = [4]int{0, 1, 3, 2}
+var latinSquare = williams(4)
+
+// williams returns the offsets of a balanced Latin square of n (even) kinds:
+// 0, 1, n-1, 2, n-2, ... (see latinSquare).
+func williams(n int) []int {
+	offs := []int{0}
+	for i := 1; len(offs) < n; i++ {
+		offs = append(offs, i)
+		if len(offs) < n {
+			offs = append(offs, n-i)
+		}
+	}
+	return offs
+}
 
 // BenchmarkLifecycle times `ctr run --rm <rootfs> /bin/true` through each
 // runtime, with and without a real-time request.
@@ -96,7 +116,9 @@ func BenchmarkLifecycle(b *testing.B) {
 		rounds = n
 	}
 	stock, stockBinary := stockShim(b)
-	kinds := lifecycleKinds(stock)
+	libsBinary := libsShim(b)
+	kinds := lifecycleKinds(stock, libsBinary)
+	order := williams(len(kinds))
 	d := startContainerd(b)
 	keepLog(b, d)
 
@@ -119,16 +141,17 @@ func BenchmarkLifecycle(b *testing.B) {
 	loadBefore := loadAvg()
 	times := make([][]float64, len(kinds)) // ms, by kind, in round order
 	for r := range rounds {
-		for _, off := range latinSquare {
+		for _, off := range order {
 			k := (r + off) % len(kinds)
 			times[k] = append(times[k], ms(run(k, fmt.Sprintf("bench-%d-%s", r, kinds[k].metric))))
 		}
 	}
 
 	var t strings.Builder
-	fmt.Fprintf(&t, "\nLifecycle: `ctr run --rm` of /bin/true, wall time of each ctr run, %d rounds of 4 kinds\n", rounds)
+	fmt.Fprintf(&t, "\nLifecycle: `ctr run --rm` of /bin/true, wall time of each ctr run, %d rounds of %d kinds\n", rounds, len(kinds))
 	fmt.Fprintf(&t, "interleaved (balanced Latin square order), after 2 warm-up runs each; load average %s -> %s\n", loadBefore, loadAvg())
-	fmt.Fprintf(&t, "runc shim: %s (containerd %s)\n\n", repoRel(stockBinary), containerdVersion(stockBinary))
+	fmt.Fprintf(&t, "runc shim: %s (containerd %s)\n", repoRel(stockBinary), containerdVersion(stockBinary))
+	fmt.Fprintf(&t, "runc shim, rt's libs: %s (containerd %s, as the rt shim links)\n\n", repoRel(libsBinary), containerdVersion(libsBinary))
 	fmt.Fprintf(&t, "  %-30s %9s %9s %9s %9s\n", "kind", "min ms", "median ms", "p95 ms", "max ms")
 	for k, kind := range kinds {
 		xs := times[k]
@@ -139,24 +162,47 @@ func BenchmarkLifecycle(b *testing.B) {
 	}
 	s := newSection("10-lifecycle", "Lifecycle")
 	fmt.Fprintf(&t, "\n  %-30s %7s %7s %17s %7s %9s\n", "rt shim / runc shim", "median", "goal", "95% CI (bootstr.)", "paired", "p95 ratio")
-	for _, c := range []struct {
+	type comparison struct {
 		name, metric string
 		num, den     int
-		goal         float64
-	}{
+		goal         float64 // 0: no goal, a diagnosis
+	}
+	for _, c := range []comparison{
 		{"non-RT containers", "rt/runc-nonrt-ratio", 0, 1, goalNonRT},
 		{"RT containers", "rt/runc-rt-ratio", 2, 3, goalRT},
+		{"non-RT, runc on rt's libs", "rt/libs-nonrt-ratio", 0, 4, 0},
+		{"RT, runc on rt's libs", "rt/libs-rt-ratio", 2, 5, 0},
 	} {
 		num, den := times[c.num], times[c.den]
 		ratio := median(num) / median(den)
 		lo, hi := ratioCI(num, den)
-		fmt.Fprintf(&t, "  %-30s %7.3f %7s %8.3f - %-6.3f %7.3f %9.3f  %s\n", c.name, ratio, fmt.Sprintf("≤ %.2f", c.goal),
-			lo, hi, pairedRatio(num, den), percentile(num, 95)/percentile(den, 95), verdict(ratio, c.goal))
+		goal, v := "-", ""
+		if c.goal > 0 {
+			goal, v = fmt.Sprintf("≤ %.2f", c.goal), verdict(ratio, c.goal)
+			s.Goal(report.Goal{Figure: "lifecycle, rt/runc median, " + c.name, Measured: fmt.Sprintf("%.3f", ratio),
+				Goal: goal, Verdict: v})
+		}
+		fmt.Fprintf(&t, "  %-30s %7.3f %7s %8.3f - %-6.3f %7.3f %9.3f  %s\n", c.name, ratio, goal,
+			lo, hi, pairedRatio(num, den), percentile(num, 95)/percentile(den, 95), v)
 		b.ReportMetric(ratio, c.metric)
-		s.Goal(report.Goal{Figure: "lifecycle, rt/runc median, " + c.name, Measured: fmt.Sprintf("%.3f", ratio),
-			Goal: fmt.Sprintf("≤ %.2f", c.goal), Verdict: verdict(ratio, c.goal)})
 	}
 	fmt.Fprintf(&t, "  (paired: median over rounds of the per-round ratio)\n")
+	for _, c := range []struct {
+		name           string
+		rt, runc, libs int // kinds
+		goal           float64
+	}{{"non-RT", 0, 1, 4, goalNonRT}, {"RT", 2, 3, 5, goalRT}} {
+		rt, runc, libs := median(times[c.rt]), median(times[c.runc]), median(times[c.libs])
+		if rt/runc <= c.goal {
+			continue
+		}
+		// Where the difference lives: in the containerd libraries the rt shim links (the
+		// stock shim built from them against the control) or in rtshim's own code (the rt
+		// shim against that stock shim). Medians of different kinds do not add up exactly.
+		fmt.Fprintf(&t, "  MISS, %s: rt − runc %+.1f ms (medians). Of it: containerd %s's libraries (runc on them − runc) %+.1f ms,\n",
+			c.name, rt-runc, containerdVersion(libsBinary), libs-runc)
+		fmt.Fprintf(&t, "    rtshim's code (rt − runc on the same libraries) %+.1f ms\n", rt-libs)
+	}
 	s.pre(t.String())
 	bars := plot.Bars{Title: "ctr run --rm of /bin/true", YLabel: "milliseconds",
 		Series: []plot.BarSeries{{Name: "median"}, {Name: "p95"}}}
@@ -300,6 +346,26 @@ func BenchmarkShimMemory(b *testing.B) {
 			containerdVersion(libsBinary), med(3, file)-med(1, file), med(3, anon)-med(1, anon), (sizes[2]-sizes[1])/1024)
 		fmt.Fprintf(&t, "    rtshim's code (rt FIFO − runc shim on the same libraries): RssFile %+.0f KiB, RssAnon %+.0f KiB, binary %+d KiB\n",
 			med(0, file)-med(3, file), med(0, anon)-med(3, anon), (sizes[0]-sizes[2])/1024)
+		// rtshim's RssFile by mapping, against how much bigger its sections are: the kernel maps
+		// a binary's pages in blocks around each fault (fault_around_bytes, 64 KiB by default),
+		// so a block stays resident if the daemon touches any page of it.
+		text := func(m memSample) float64 { return m.text }
+		rodata := func(m memSample) float64 { return m.rodata }
+		data := func(m memSample) float64 { return m.data }
+		var size, grown [2]float64 // code, read-only data: the rt shim's; rt − runc on the same libraries
+		for i, sec := range []struct{ want, not elf.SectionFlag }{{elf.SHF_EXECINSTR, 0}, {0, elf.SHF_EXECINSTR | elf.SHF_WRITE}} {
+			rtK, err1 := sectionKiB(rtBinary, sec.want, sec.not)
+			libsK, err2 := sectionKiB(libsBinary, sec.want, sec.not)
+			if err := errors.Join(err1, err2); err != nil {
+				b.Fatal(err)
+			}
+			size[i], grown[i] = rtK, rtK-libsK
+		}
+		fmt.Fprintf(&t, "      of its RssFile: code %+.0f KiB (its code sections %+.0f KiB), read-only data and pclntab %+.0f KiB (%+.0f KiB), data %+.0f KiB\n",
+			med(0, text)-med(3, text), grown[0], med(0, rodata)-med(3, rodata), grown[1], med(0, data)-med(3, data))
+		fmt.Fprintf(&t, "      the rt shim keeps %.0f%% of its code and %.0f%% of its read-only data resident: the kernel maps a binary's\n",
+			100*med(0, text)/size[0], 100*med(0, rodata)/size[1])
+		fmt.Fprintf(&t, "      pages in blocks around each fault, so its RssFile follows the size of the binary\n")
 	}
 	s := newSection("20-memory", "Shim memory and binary size")
 	s.pre(t.String())
@@ -365,6 +431,9 @@ type memSample struct {
 	file float64 // RssFile: the binary's pages touched
 	pss  float64 // Pss: shared pages split among their users
 	uss  float64 // Private_Clean + Private_Dirty: its own pages only
+	// The binary's resident pages by mapping: its code (r-xp: .text), its read-only data
+	// (r--p: .rodata, .gopclntab, the type links) and its data (rw-p: .data, .noptrdata).
+	text, rodata, data float64
 }
 
 func readMem(pid int) (memSample, error) {
@@ -388,7 +457,60 @@ func readMem(pid int) (memSample, error) {
 		*f.dst = v
 	}
 	m.uss = privClean + privDirty
-	return m, nil
+	var err error
+	m.text, m.rodata, m.data, err = binaryRss(pid)
+	return m, err
+}
+
+// binaryRss sums the Rss of process pid's mappings of its own executable by permissions:
+// code, read-only data, data (KiB).
+func binaryRss(pid int) (text, rodata, data float64, err error) {
+	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", pid))
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	var cur *float64 // the sum the current mapping's Rss goes to; nil: not the binary's
+	for line := range bytes.Lines(b) {
+		f := strings.Fields(string(line))
+		switch {
+		case len(f) == 6 && strings.Contains(f[0], "-"): // a mapping's header: range perms offset dev inode path
+			cur = nil
+			if f[5] == exe {
+				cur = map[string]*float64{"r-xp": &text, "r--p": &rodata, "rw-p": &data}[f[1]]
+			}
+		case cur != nil && len(f) == 3 && f[0] == "Rss:" && f[2] == "kB":
+			v, err := strconv.ParseFloat(f[1], 64)
+			if err != nil {
+				return 0, 0, 0, fmt.Errorf("smaps of %d: %w", pid, err)
+			}
+			*cur += v
+		}
+	}
+	if text == 0 {
+		return 0, 0, 0, fmt.Errorf("smaps of %d: no resident code of %s", pid, exe)
+	}
+	return text, rodata, data, nil
+}
+
+// sectionKiB sums the sizes of binary's ELF sections that are allocated and have all the flags
+// in want and none of those in not (KiB): the size of what maps as code or read-only data.
+func sectionKiB(binary string, want, not elf.SectionFlag) (float64, error) {
+	f, err := elf.Open(binary)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	var n uint64
+	for _, s := range f.Sections {
+		if s.Flags&elf.SHF_ALLOC != 0 && s.Flags&want == want && s.Flags&not == 0 && s.Type != elf.SHT_NOBITS {
+			n += s.Size
+		}
+	}
+	return float64(n) / 1024, nil
 }
 
 // procKiB reads the "<key> <n> kB" line of /proc/<pid>/<file>.

@@ -116,3 +116,37 @@ func TestBenchStats(t *testing.T) {
 		t.Errorf("pairedRatio = %v, want 2", got)
 	}
 }
+
+// TestWilliams checks the balanced Latin squares BenchmarkLifecycle orders its kinds by: over
+// n rounds, each kind runs once in each position and right after each other kind once.
+func TestWilliams(t *testing.T) {
+	for _, n := range []int{2, 4, 6, 8} {
+		offs := williams(n)
+		if len(offs) != n {
+			t.Fatalf("williams(%d) = %v: want %d offsets", n, offs, n)
+		}
+		pos := map[[2]int]int{}   // kind, position -> times
+		after := map[[2]int]int{} // kind, previous kind -> times
+		for r := range n {
+			prev := -1
+			for i, off := range offs {
+				k := (r + off) % n
+				pos[[2]int{k, i}]++
+				if prev >= 0 {
+					after[[2]int{k, prev}]++
+				}
+				prev = k
+			}
+		}
+		for k := range n {
+			for i := range n {
+				if pos[[2]int{k, i}] != 1 {
+					t.Errorf("williams(%d) = %v: kind %d runs %d times in position %d", n, offs, k, pos[[2]int{k, i}], i)
+				}
+				if i != k && after[[2]int{k, i}] != 1 {
+					t.Errorf("williams(%d) = %v: kind %d runs right after kind %d %d times", n, offs, k, i, after[[2]int{k, i}])
+				}
+			}
+		}
+	}
+}

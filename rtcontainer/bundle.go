@@ -11,7 +11,8 @@ import (
 // BundleRecord, in the bundle, names the namespace and state dir the container's claim is in:
 // what `containerd-shim-rt-v2 delete` (run by containerd after a shim died) and runc-rt's
 // delete and kill (with a broken config, or one changed since create) need to give back what the
-// container holds. Prepare writes it first, for every container.
+// container holds. Prepare writes it before anything else of a container that may ask for
+// something (oci.MayAsk): one that cannot ask never holds anything.
 type BundleRecord struct {
 	Namespace string `json:"namespace"`
 	StateDir  string `json:"state_dir"`

@@ -44,16 +44,19 @@ type Container struct {
 // that asks for anything, grants its budget (cgroup v1) and rewrites the bundle's config.json.
 // It returns nil for a container it leaves untouched. On error nothing of it remains.
 func (h Host) Prepare(ctx context.Context, o Options) (_ *Container, retErr error) {
-	if err := writeBundleRecord(o.Bundle, BundleRecord{Namespace: o.Namespace, StateDir: o.Config.StateDir}); err != nil {
-		return nil, err
-	}
 	specPath := filepath.Join(o.Bundle, "config.json")
 	raw, err := os.ReadFile(specPath)
 	if err != nil {
 		return nil, fmt.Errorf("read bundle spec: %w", err)
 	}
 	if !oci.MayAsk(raw) {
-		return nil, nil // asks for nothing: the stock path, untouched
+		// Asks for nothing: the stock path, untouched. No bundle record either: such a
+		// container never holds anything to give back, and creating the file was a third of
+		// a millisecond of every create on an ext4 state dir.
+		return nil, nil
+	}
+	if err := writeBundleRecord(o.Bundle, BundleRecord{Namespace: o.Namespace, StateDir: o.Config.StateDir}); err != nil {
+		return nil, err
 	}
 	spec, err := decodeSpec(specPath, raw)
 	if err != nil {

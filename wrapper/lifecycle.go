@@ -20,7 +20,7 @@ import (
 // without a usable config) when that holds the container's record or claim: where it almost
 // always is. Else the one its bundle record names, which takes `runc state` (a runc process) to
 // find the bundle: a container created before the config changed its state_dir, or one with no
-// request. "" when neither is known.
+// request that still may have asked (oci.MayAsk). "" when neither is known.
 func (w Wrapper) stateDir(ctx context.Context, inv Invocation, cfg *config.Config, runc string) string {
 	first := configStateDir(cfg)
 	if w.Host.Knows(first, namespace(inv), inv.ID()) {
