@@ -52,11 +52,17 @@ func configStateDir(cfg *config.Config) string {
 // can only fail (as on the second delete that containerd runs once the shim exited). Without
 // --root, runc's default root depends on who runs it: ask runc.
 func runcLacks(inv Invocation) bool {
-	root := inv.Global["root"]
-	if root == "" || inv.ID() == "" || strings.ContainsRune(inv.ID(), '/') {
+	return inv.Global["root"] != "" && runcGone(namespace(inv), inv.ID())
+}
+
+// runcGone reports whether runc has no container id under the --root that claim namespace ns
+// names (see namespace): false when it cannot tell.
+func runcGone(ns, id string) bool {
+	root, ok := strings.CutPrefix(ns, "runc:")
+	if !ok || root == "" || id == "" || strings.ContainsRune(id, '/') {
 		return false
 	}
-	_, err := os.Stat(filepath.Join(root, inv.ID()))
+	_, err := os.Stat(filepath.Join(root, id))
 	return errors.Is(err, os.ErrNotExist)
 }
 
@@ -134,9 +140,15 @@ func (w Wrapper) delete(inv Invocation, cfg *config.Config, runc string) int {
 	if c != nil {
 		c.BeforeDelete(ctx)
 	}
+	// From runc delete on, a runc-rt killed before the end would leave the record and claim of
+	// a container that no longer exists: the mark lets the next delete on the host finish.
+	pending := (c != nil || w.Host.Holds(dir, o.Namespace, o.ID)) && w.Host.MarkPending(dir, o.Namespace, o.ID) == nil
 	code := runReal(runc, inv.Args, 0)
 	if code != 0 {
 		if _, err := o.Runtime.InitPID(ctx); err == nil {
+			if pending {
+				w.Host.ClearPending(dir, o.Namespace, o.ID)
+			}
 			return code // runc refused: the container is still there
 		}
 	}
@@ -147,6 +159,9 @@ func (w Wrapper) delete(inv Invocation, cfg *config.Config, runc string) int {
 	}
 	if err != nil {
 		fmt.Fprintf(w.Stderr, "runc-rt: release RT budget of %s: %v\n", o.ID, err)
+	} else if pending {
+		w.Host.ClearPending(dir, o.Namespace, o.ID)
 	}
+	w.Host.SweepRecords(ctx, dir, runcGone)
 	return code
 }
