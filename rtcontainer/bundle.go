@@ -14,7 +14,10 @@ import (
 // container holds. Prepare writes it first, for every container.
 type BundleRecord struct {
 	Namespace string `json:"namespace"`
-	StateDir  string `json:"state_dir"`
+	// ID names the container (rtshim 0.1 wrote none): runc-rt takes the record in its working
+	// directory only when it is the container's (see wrapper's stateDir).
+	ID       string `json:"id,omitempty"`
+	StateDir string `json:"state_dir"`
 }
 
 const bundleRecordFile = "rtshim.json"

@@ -44,7 +44,7 @@ type Container struct {
 // that asks for anything, grants its budget (cgroup v1) and rewrites the bundle's config.json.
 // It returns nil for a container it leaves untouched. On error nothing of it remains.
 func (h Host) Prepare(ctx context.Context, o Options) (_ *Container, retErr error) {
-	if err := writeBundleRecord(o.Bundle, BundleRecord{Namespace: o.Namespace, StateDir: o.Config.StateDir}); err != nil {
+	if err := writeBundleRecord(o.Bundle, BundleRecord{Namespace: o.Namespace, ID: o.ID, StateDir: o.Config.StateDir}); err != nil {
 		return nil, err
 	}
 	specPath := filepath.Join(o.Bundle, "config.json")

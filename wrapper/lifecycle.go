@@ -18,13 +18,17 @@ import (
 
 // stateDir is the state dir container inv.ID() was created with. The config's (the default one
 // without a usable config) when that holds the container's record or claim: where it almost
-// always is. Else the one its bundle record names, which takes `runc state` (a runc process) to
-// find the bundle: a container created before the config changed its state_dir, or one with no
-// request. "" when neither is known.
+// always is. Else the one its bundle record names (a container with no request, or one created
+// before the config changed its state_dir): the record in the working directory when it is the
+// container's (containerd's runc shim, Docker's too, runs runc in the bundle), else the one in
+// the bundle `runc state` (a runc process) names. "" when neither is known.
 func (w Wrapper) stateDir(ctx context.Context, inv Invocation, cfg *config.Config, runc string) string {
 	first := configStateDir(cfg)
 	if w.Host.Knows(first, namespace(inv), inv.ID()) {
 		return first
+	}
+	if dir, ok := ownBundleStateDir(".", namespace(inv), inv.ID()); ok {
+		return dir
 	}
 	if !runcLacks(inv) { // else runc state would fail
 		if st, err := runtime(runc, inv, inv.ID()).Runc.State(ctx, inv.ID()); err == nil && st.Bundle != "" {
@@ -37,6 +41,16 @@ func (w Wrapper) stateDir(ctx context.Context, inv Invocation, cfg *config.Confi
 		return cfg.StateDir
 	}
 	return ""
+}
+
+// ownBundleStateDir is the state dir the bundle record in dir names, when that record is
+// container ns/id's: one without an ID (rtshim 0.1's), or another container's, tells nothing.
+func ownBundleStateDir(dir, ns, id string) (string, bool) {
+	rec, err := rtcontainer.ReadBundleRecord(dir)
+	if err != nil || rec.ID != id || rec.Namespace != ns {
+		return "", false
+	}
+	return rec.StateDir, true
 }
 
 // configStateDir is the config's state dir, the default one without a usable config.
