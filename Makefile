@@ -133,8 +133,9 @@ build: ## build the shim, the runc-rt wrapper, the rtshim CLI (doctor, status) a
 	CGO_ENABLED=0 $(GO) build $(GO_BUILD_FLAGS) -ldflags '$(GO_LDFLAGS) $(VERSION_LDFLAGS)' -o $(BIN_DIR)/runc-rt ./cmd/runc-rt
 	CGO_ENABLED=0 $(GO) build $(GO_BUILD_FLAGS) -ldflags '$(GO_LDFLAGS) $(VERSION_LDFLAGS)' -o $(BIN_DIR)/rtshim-node-install ./cmd/rtshim-node-install
 
-build-fp: ## build the shim with failpoints (crash-safety tests only) into _output/bin-fp
+build-fp: ## build the shim and runc-rt with failpoints (crash-safety tests only) into _output/bin-fp
 	CGO_ENABLED=0 $(GO) build $(GO_BUILD_FLAGS) -tags failpoints -ldflags '$(GO_LDFLAGS) $(VERSION_LDFLAGS)' -o $(FP_BIN_DIR)/$(SHIM) ./cmd/$(SHIM)
+	CGO_ENABLED=0 $(GO) build $(GO_BUILD_FLAGS) -tags failpoints -ldflags '$(GO_LDFLAGS) $(VERSION_LDFLAGS)' -o $(FP_BIN_DIR)/runc-rt ./cmd/runc-rt
 
 tools: $(TOOL_BINS) ## build containerd, ctr, the runc shim and runc (tools/go.mod versions) into _output/tools/bin
 

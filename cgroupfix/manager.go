@@ -297,6 +297,10 @@ func (m *Manager) claims(ctx context.Context) ([]*Claim, bool) {
 	return claims, true
 }
 
+// Stale reports whether claim c is left over (see stale): its container's front door may
+// release it, for its owner will not.
+func (m *Manager) Stale(c *Claim) bool { return m.stale(c) }
+
 // stale says whether a claim is left over: its cgroup, which the grant created, is gone (runc
 // delete removed it), or its owner is gone and its cgroup holds no process.
 func (m *Manager) stale(c *Claim) bool {

@@ -198,9 +198,11 @@ func claimOfContainer(t testing.TB, ns, id string) *claimRecord {
 	return nil
 }
 
-// wrapperRecords lists runc-rt's records in the state dir whose name holds s.
+// wrapperRecords lists runc-rt's records and pending marks in the state dir whose name holds s.
 func wrapperRecords(s string) []string {
-	files, _ := filepath.Glob(filepath.Join(harness.StateDir, "wrapper", "*"))
+	files, _ := filepath.Glob(filepath.Join(harness.StateDir, "wrapper", "*.json"))
+	marks, _ := filepath.Glob(filepath.Join(harness.StateDir, "wrapper", "pending", "*"))
+	files = append(files, marks...)
 	return slices.DeleteFunc(files, func(f string) bool { return !strings.Contains(filepath.Base(f), s) })
 }
 

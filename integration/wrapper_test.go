@@ -3,12 +3,20 @@
 package integration
 
 import (
+	"fmt"
+	"maps"
+	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/rtshim/rtshim/cgroupfix"
+	"github.com/rtshim/rtshim/internal/failpoint"
 	"github.com/rtshim/rtshim/internal/harness"
+	"github.com/rtshim/rtshim/rtcontainer"
 )
 
 // wrapped runs o through the stock runc shim with runc-rt as its runc binary (containerd's
@@ -95,5 +103,89 @@ func TestRuncWrapperExecPolicy(t *testing.T) {
 		t.Errorf("exec with exec-policy SCHED_FIFO through runc-rt with runc %s: %v (%v), want SCHED_FIFO 50", env.RuncVersion, s, err)
 	}
 	d.Remove(t, "exec-fifo")
+	d.AssertRestored(t, before)
+}
+
+// TestRuncWrapperKilled: runc-rt SIGKILLed at any step of a container's lifecycle (the
+// failpoints build, run by containerd's stock runc shim as its runc binary) leaves nothing
+// behind once the engine has cleaned up after the failure and the next lifecycle has run: no
+// budget, claim, cgroup or runc-rt record of the container. Killed once at each step, the
+// engine's own retries of the command finish the job; killed in every delete after runc
+// delete (the engine's retries too), only the next lifecycle's delete can, for a real-time
+// container and for one with a request but no claim (SCHED_BATCH).
+func TestRuncWrapperKilled(t *testing.T) {
+	env.RequireRoot(t)
+	harness.RequireRTGroupSched(t)
+	fpDir := os.Getenv("RTSHIM_FP_BIN_DIR")
+	if fpDir == "" {
+		t.Fatal("RTSHIM_FP_BIN_DIR is not set: run `make integration`, which builds the failpoint runc-rt")
+	}
+	var rd rtDaemon
+	releaseLeftoversOf(t, &rd) // registered first: runs after the daemon's teardown
+	d := env.StartContainerd(t, harness.Options{Env: []string{"RTSHIM_RUNC=" + filepath.Join(env.ToolsDir, "runc")}})
+	rd.Daemon = d
+	before := harness.SnapshotCPUTree(t)
+	type kill struct {
+		step, how string // how: "once", or "always" (every runc-rt command of the container)
+		ann       map[string]string
+		want      string // the running container's output
+	}
+	var kills []kill
+	for _, step := range rtcontainer.Steps {
+		kills = append(kills, kill{step, "once", fifo80, "policy=SCHED_FIFO"})
+	}
+	batch := map[string]string{"rtshim.io/policy": "SCHED_BATCH"}
+	kills = append(kills, kill{rtcontainer.StepDeleteDeleted, "always", fifo80, "policy=SCHED_FIFO"},
+		kill{rtcontainer.StepDeleteDeleted, "always", batch, "policy=SCHED_BATCH"})
+	deleteSteps := []string{rtcontainer.StepDeleteBefore, rtcontainer.StepDeleteDeleted}
+	for i, k := range kills {
+		t.Run(k.step+"/"+k.how+"/"+strings.TrimPrefix(k.want, "policy="), func(t *testing.T) {
+			id := fmt.Sprintf("killed-%d-%s", i, k.step)
+			ann := maps.Clone(k.ann)
+			// Once: runc-rt reads the annotation in every command, and the engine's cleanup can
+			// run.
+			ann[failpoint.AnnotationPrefix+k.step] = "kill-once:" + filepath.Join(t.TempDir(), "killed")
+			if k.how == "always" {
+				ann[failpoint.AnnotationPrefix+k.step] = "kill"
+			}
+			o := harness.RunOpts{ID: id, Annotations: ann, Detach: true, Runtime: harness.StockRuntime,
+				RuncBinary: filepath.Join(fpDir, "runc-rt"), Args: []string{"/bin/schedinfo", "-sleep", "300"}}
+			_, _, err := d.Run(t, o)
+			if slices.Contains(deleteSteps, k.step) {
+				if err != nil {
+					t.Fatalf("create failed before the delete failpoint: %v", err)
+				}
+				d.WaitForOutput(t, id, k.want)
+				d.Ctr(t, "tasks", "kill", "-s", "SIGKILL", id)
+				d.Ctr(t, "tasks", "delete", id) // the failpoint fires here
+			} else if err == nil {
+				t.Errorf("the container started although runc-rt was killed at %s", k.step)
+			}
+			// Whatever happened, containerd can delete it.
+			d.Ctr(t, "tasks", "kill", "-s", "SIGKILL", id)
+			d.Ctr(t, "tasks", "delete", "-f", id)
+			if _, stderr, err := d.Ctr(t, "containers", "delete", id); err != nil && !strings.Contains(stderr, "not found") {
+				t.Errorf("containers delete %s: %v", id, err)
+			}
+			// The next lifecycle finishes what is left.
+			next := harness.ParseSched(t, d.MustRun(t, wrapped(harness.RunOpts{Annotations: fifo80, Args: []string{"/bin/schedinfo"}})))
+			if next["policy"] != "SCHED_FIFO" {
+				t.Errorf("next container: %v", next)
+			}
+			var left []string
+			for deadline := time.Now().Add(goneTimeout); ; time.Sleep(100 * time.Millisecond) {
+				left = leftOf(t, d, id)
+				for _, rec := range wrapperRecords(cgroupfix.RecordName(d.WrapperNamespace(), id)) {
+					left = append(left, "runc-rt record left: "+rec)
+				}
+				if len(left) == 0 || time.Now().After(deadline) {
+					break
+				}
+			}
+			for _, l := range left {
+				t.Errorf("%s, %v after the next lifecycle", l, goneTimeout)
+			}
+		})
+	}
 	d.AssertRestored(t, before)
 }

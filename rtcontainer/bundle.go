@@ -12,10 +12,14 @@ import (
 // what `containerd-shim-rt-v2 delete` (run by containerd after a shim died) and runc-rt's
 // delete and kill (with a broken config, or one changed since create) need to give back what the
 // container holds. Prepare writes it before anything else of a container that may ask for
-// something (oci.MayAsk): one that cannot ask never holds anything.
+// something (oci.MayAsk): one that cannot ask never holds anything; for runc-rt (Detached) of
+// every container, so that its kill and delete need not ask runc where the bundle is.
 type BundleRecord struct {
 	Namespace string `json:"namespace"`
-	StateDir  string `json:"state_dir"`
+	// ID names the container (rtshim 0.1 wrote none): runc-rt takes the record in its working
+	// directory only when it is the container's (see wrapper's stateDir).
+	ID       string `json:"id,omitempty"`
+	StateDir string `json:"state_dir"`
 }
 
 const bundleRecordFile = "rtshim.json"

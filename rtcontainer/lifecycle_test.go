@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/rtshim/rtshim/cgroupfix"
@@ -44,36 +45,39 @@ func TestForgetWithoutClaim(t *testing.T) {
 	}
 }
 
-// TestPrepareBundleRecord: a container whose spec cannot ask for anything gets no bundle record
-// (it never holds anything to give back); one that may ask gets it before anything else, so
-// even a Prepare that fails later (here: no cpu hierarchy) leaves what a delete needs.
+// TestPrepareBundleRecord: through the shim, a container whose spec cannot ask for anything
+// gets no bundle record (it never holds anything to give back); one that may ask gets it before
+// anything else, so even a Prepare that fails later (here: no cpu hierarchy) leaves what a
+// delete needs. Through runc-rt (Detached) every container gets it, with its ID: runc-rt's kill
+// and delete read it instead of asking runc for the bundle.
 func TestPrepareBundleRecord(t *testing.T) {
 	ctx := context.Background()
 	h := Host{ProcRoot: t.TempDir(), BootDir: t.TempDir()}
 	cfg := config.Default()
 	cfg.StateDir = t.TempDir()
 	for _, tc := range []struct {
-		name, spec string
-		record     bool
+		name, spec       string
+		detached, record bool
 	}{
-		{"no request", `{"ociVersion":"1.2.0","process":{"args":["/bin/true"]}}`, false},
-		{"annotation", `{"ociVersion":"1.2.0","process":{"args":["/bin/true"]},"annotations":{"rtshim.io/policy":"SCHED_FIFO","rtshim.io/priority":"80"}}`, true},
+		{"no request", `{"ociVersion":"1.2.0","process":{"args":["/bin/true"]}}`, false, false},
+		{"annotation", `{"ociVersion":"1.2.0","process":{"args":["/bin/true"]},"annotations":{"rtshim.io/policy":"SCHED_FIFO","rtshim.io/priority":"80"}}`, false, true},
+		{"runc-rt, no request", `{"ociVersion":"1.2.0","process":{"args":["/bin/true"]}}`, true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			bundle := t.TempDir()
 			if err := os.WriteFile(filepath.Join(bundle, "config.json"), []byte(tc.spec), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			c, err := h.Prepare(ctx, Options{Namespace: "ns", ID: "id", Bundle: bundle, Config: cfg})
-			if !tc.record && (c != nil || err != nil) {
+			c, err := h.Prepare(ctx, Options{Namespace: "ns", ID: "id", Bundle: bundle, Config: cfg, Detached: tc.detached})
+			if strings.Contains(tc.name, "no request") && (c != nil || err != nil) {
 				t.Fatalf("Prepare of a container asking for nothing = %v, %v; want nil, nil", c, err)
 			}
 			rec, rerr := ReadBundleRecord(bundle)
 			switch {
 			case tc.record && rerr != nil:
 				t.Errorf("no bundle record after Prepare (%v): %v", err, rerr)
-			case tc.record && (rec.Namespace != "ns" || rec.StateDir != cfg.StateDir):
-				t.Errorf("bundle record %+v, want namespace ns, state dir %s", rec, cfg.StateDir)
+			case tc.record && (rec.Namespace != "ns" || rec.ID != "id" || rec.StateDir != cfg.StateDir):
+				t.Errorf("bundle record %+v, want namespace ns, ID id, state dir %s", rec, cfg.StateDir)
 			case !tc.record && !errors.Is(rerr, os.ErrNotExist):
 				t.Errorf("bundle record of a container asking for nothing: %+v, %v", rec, rerr)
 			}

@@ -44,19 +44,30 @@ type Container struct {
 // that asks for anything, grants its budget (cgroup v1) and rewrites the bundle's config.json.
 // It returns nil for a container it leaves untouched. On error nothing of it remains.
 func (h Host) Prepare(ctx context.Context, o Options) (_ *Container, retErr error) {
+	rec := BundleRecord{Namespace: o.Namespace, ID: o.ID, StateDir: o.Config.StateDir}
+	if o.Detached {
+		// Every container's: runc-rt's later commands read it in the bundle they run in to
+		// tell a container of the config's state dir from one of an older, without asking
+		// runc for the bundle (a `runc state` process at every kill and delete).
+		if err := writeBundleRecord(o.Bundle, rec); err != nil {
+			return nil, err
+		}
+	}
 	specPath := filepath.Join(o.Bundle, "config.json")
 	raw, err := os.ReadFile(specPath)
 	if err != nil {
 		return nil, fmt.Errorf("read bundle spec: %w", err)
 	}
 	if !oci.MayAsk(raw) {
-		// Asks for nothing: the stock path, untouched. No bundle record either: such a
-		// container never holds anything to give back, and creating the file was a third of
-		// a millisecond of every create on an ext4 state dir.
+		// Asks for nothing: the stock path, untouched. The shim writes no bundle record
+		// either: such a container never holds anything to give back, and creating the file
+		// was a third of a millisecond of every create on an ext4 state dir.
 		return nil, nil
 	}
-	if err := writeBundleRecord(o.Bundle, BundleRecord{Namespace: o.Namespace, StateDir: o.Config.StateDir}); err != nil {
-		return nil, err
+	if !o.Detached {
+		if err := writeBundleRecord(o.Bundle, rec); err != nil {
+			return nil, err
+		}
 	}
 	spec, err := decodeSpec(specPath, raw)
 	if err != nil {

@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
+
+	"github.com/containerd/log"
 
 	"github.com/rtshim/rtshim/cgroupfix"
 	"github.com/rtshim/rtshim/internal/failpoint"
@@ -118,4 +121,131 @@ func (h Host) Knows(stateDir, ns, id string) bool {
 		}
 	}
 	return h.Holds(stateDir, ns, id)
+}
+
+// A pending mark says that runc-rt is taking container ns/id apart: its delete writes one
+// before `runc delete` and removes it once the container's budget, claim and record are given
+// back. A runc-rt killed in between (by the engine's timeout, an OOM kill, a dying strace)
+// leaves the mark, and the next runc-rt delete on the host finishes the job (SweepRecords):
+// no one else reads runc-rt's records.
+type pendingMark struct {
+	Namespace string          `json:"namespace"`
+	ID        string          `json:"id"`
+	Owner     cgroupfix.Owner `json:"owner"` // the runc-rt that wrote it
+}
+
+func pendingDir(stateDir string) string { return filepath.Join(stateDir, "wrapper", "pending") }
+
+func pendingPath(stateDir, ns, id string) string {
+	return filepath.Join(pendingDir(stateDir), cgroupfix.RecordName(ns, id)+".json")
+}
+
+// MarkPending writes container ns/id's pending mark, owned by this process.
+func (h Host) MarkPending(stateDir, ns, id string) error {
+	b, err := json.Marshal(pendingMark{Namespace: ns, ID: id, Owner: self(h.ProcRoot)})
+	if err != nil {
+		return err
+	}
+	p := pendingPath(stateDir, ns, id)
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return err
+	}
+	// Not renamed into place: a torn mark still names a container in its file name, and
+	// SweepRecords takes that one up.
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		return fmt.Errorf("mark container %s pending: %w", id, err)
+	}
+	return nil
+}
+
+// ClearPending removes container ns/id's pending mark.
+func (h Host) ClearPending(stateDir, ns, id string) {
+	_ = os.Remove(pendingPath(stateDir, ns, id))
+}
+
+// recordSweepInterval bounds how long a record no pending mark names (one a runc-rt older than
+// the marks left, or whose container was deleted with runc itself) waits for a sweep.
+const recordSweepInterval = 10 * time.Second
+
+// SweepRecords finishes the cleanup of containers whose runc-rt was killed part-way: every
+// container a pending mark names whose writer is gone, and, at most every recordSweepInterval,
+// every container runc-rt holds a record of. Such a container's budget, claim and record are
+// given back once runc no longer has it (gone reports that; it must say false when it cannot
+// tell) and its claim, if any, is stale; a container runc still has, or whose claim is live,
+// keeps everything. Without marks and between intervals it costs a directory read and a stat:
+// runc-rt's delete runs it after every container.
+func (h Host) SweepRecords(ctx context.Context, stateDir string, gone func(ns, id string) bool) {
+	dir := filepath.Join(stateDir, "wrapper")
+	marks, _ := os.ReadDir(pendingDir(stateDir))
+	swept := filepath.Join(dir, "swept")
+	st, err := os.Stat(swept)
+	// Never swept: the records an older runc-rt may have left are looked at once.
+	full := err != nil || time.Since(st.ModTime()) >= recordSweepInterval
+	running := map[string]bool{} // record names of containers whose delete still runs
+	for _, e := range marks {
+		p := filepath.Join(pendingDir(stateDir), e.Name())
+		var m pendingMark
+		b, err := os.ReadFile(p)
+		if err == nil && json.Unmarshal(b, &m) != nil {
+			full = true // torn: its container is found among the records
+			os.Remove(p)
+			continue
+		}
+		if err != nil || m.Owner.Alive(h.ProcRoot) {
+			running[e.Name()] = true
+			continue // removed meanwhile, or its delete still runs
+		}
+		if h.reap(ctx, stateDir, m.Namespace, m.ID, gone) {
+			os.Remove(p)
+		}
+	}
+	if !full {
+		return
+	}
+	now := time.Now()
+	if err := os.Chtimes(swept, now, now); errors.Is(err, os.ErrNotExist) {
+		_ = os.WriteFile(swept, nil, 0o600)
+	}
+	recs, _ := filepath.Glob(filepath.Join(dir, "*.json"))
+	for _, p := range recs {
+		if running[filepath.Base(p)] {
+			continue
+		}
+		var r record
+		if b, err := os.ReadFile(p); err != nil || json.Unmarshal(b, &r) != nil || r.Namespace == "" || r.ID == "" {
+			continue // removed meanwhile, or corrupt: left for its own delete to report
+		}
+		if r.Init != nil && r.Init.Alive(h.ProcRoot) {
+			continue // the container runs: the common case, no more to look at
+		}
+		h.reap(ctx, stateDir, r.Namespace, r.ID, gone)
+	}
+}
+
+// reap gives back what container ns/id holds when runc no longer has it and its claim is
+// stale. It reports whether nothing is left to do for a pending mark: the container was
+// given back, or it is still there and its own commands take over.
+func (h Host) reap(ctx context.Context, stateDir, ns, id string, gone func(ns, id string) bool) bool {
+	if !gone(ns, id) {
+		return true
+	}
+	var cg *cgroupfix.Manager
+	claim, err := cgroupfix.State{Dir: stateDir}.LoadClaim(ns, id)
+	if err != nil {
+		return false // a corrupt claim may hold something: left for Reconcile to report
+	}
+	if claim != nil {
+		if cg, err = h.cgroups(stateDir); err != nil {
+			return false
+		}
+		if !cg.Stale(claim) {
+			return true // its cgroup still has processes: not a leftover
+		}
+	}
+	if err := h.forget(ctx, cg, stateDir, ns, id); err != nil {
+		log.G(ctx).WithError(err).WithField("id", id).Warn("give back a container whose runc-rt was killed")
+		return false
+	}
+	log.G(ctx).WithField("namespace", ns).WithField("id", id).Info("gave back a container whose runc-rt was killed")
+	return true
 }

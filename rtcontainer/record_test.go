@@ -2,12 +2,14 @@ package rtcontainer
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	gorunc "github.com/containerd/go-runc"
 
@@ -102,6 +104,88 @@ func TestRuncInitPIDFromPidFile(t *testing.T) {
 	for _, r := range []Runc{{Runc: missing, ID: "c1"}, {Runc: missing, ID: "c1", PidFile: p + ".none"}} {
 		if pid, err := r.InitPID(context.Background()); err == nil {
 			t.Errorf("pid file %q: %d without runc state", r.PidFile, pid)
+		}
+	}
+}
+
+// SweepRecords gives back a container whose runc-rt was killed in its delete (a pending mark
+// whose writer is gone) once runc no longer has it, and at each interval any record of a
+// container runc no longer has; never one whose command still runs, whose init runs, that runc
+// still has, or whose claim it cannot judge.
+func TestSweepRecords(t *testing.T) {
+	ctx := context.Background()
+	proc, stateDir := t.TempDir(), t.TempDir()
+	h := Host{ProcRoot: proc}
+	const ns = "runc:/run/x"
+	fakeProc(t, proc, 100, 1) // a live runc-rt
+	fakeProc(t, proc, 200, 2) // a live init
+	save := func(id string, init int) {
+		t.Helper()
+		c := &Container{Namespace: ns, ID: id, Req: &oci.Request{}, Pid: init, host: h, bundle: t.TempDir(), stateDir: stateDir}
+		if err := c.save(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mark := func(id string, writer cgroupfix.Owner) {
+		t.Helper()
+		b, _ := json.Marshal(pendingMark{Namespace: ns, ID: id, Owner: writer})
+		if err := os.MkdirAll(pendingDir(stateDir), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(pendingPath(stateDir, ns, id), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exists := func(p string) bool { _, err := os.Stat(p); return err == nil }
+	dead := cgroupfix.Owner{PID: 300, StartTime: 3}
+	stillThere := map[string]bool{"kept-by-runc": true}
+	gone := func(_, id string) bool { return !stillThere[id] }
+
+	save("running-delete", 0)
+	mark("running-delete", cgroupfix.Owner{PID: 100, StartTime: 1})
+	save("killed-delete", 0)
+	mark("killed-delete", dead)
+	save("kept-by-runc", 0)
+	mark("kept-by-runc", dead)
+	save("claimed", 0)
+	mark("claimed", dead)
+	if err := (cgroupfix.State{Dir: stateDir}).SaveClaim(&cgroupfix.Claim{Namespace: ns, ID: "claimed", Leaf: "/x/claimed", RuntimeUS: 1000, PeriodUS: 1000000}); err != nil {
+		t.Fatal(err)
+	}
+	save("init-runs", 200)
+	save("unmarked", 0)
+	// A recent sweep: only the marks are looked at.
+	if err := os.WriteFile(filepath.Join(stateDir, "wrapper", "swept"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h.SweepRecords(ctx, stateDir, gone)
+	for id, want := range map[string][2]bool{ // record, mark
+		"running-delete": {true, true},   // its delete still runs
+		"killed-delete":  {false, false}, // given back
+		"kept-by-runc":   {true, false},  // runc still has it: its own delete takes over
+		"claimed":        {true, true},   // no cpu hierarchy here to judge the claim by: left, tried again
+		"init-runs":      {true, false},
+		"unmarked":       {true, false}, // not before the interval
+	} {
+		if got := [2]bool{exists(recordPath(stateDir, ns, id)), exists(pendingPath(stateDir, ns, id))}; got != want {
+			t.Errorf("%s: record, mark = %v, want %v", id, got, want)
+		}
+	}
+	if !h.Holds(stateDir, ns, "claimed") {
+		t.Error("a claim that could not be judged is gone")
+	}
+	// The interval has passed: every record is looked at.
+	old := time.Now().Add(-2 * recordSweepInterval)
+	if err := os.Chtimes(filepath.Join(stateDir, "wrapper", "swept"), old, old); err != nil {
+		t.Fatal(err)
+	}
+	h.SweepRecords(ctx, stateDir, gone)
+	if exists(recordPath(stateDir, ns, "unmarked")) {
+		t.Error("unmarked record of a container runc no longer has: not given back at the interval")
+	}
+	for _, id := range []string{"init-runs", "kept-by-runc", "running-delete", "claimed"} {
+		if !exists(recordPath(stateDir, ns, id)) {
+			t.Errorf("%s: record removed at the interval", id)
 		}
 	}
 }

@@ -18,13 +18,17 @@ import (
 
 // stateDir is the state dir container inv.ID() was created with. The config's (the default one
 // without a usable config) when that holds the container's record or claim: where it almost
-// always is. Else the one its bundle record names, which takes `runc state` (a runc process) to
-// find the bundle: a container created before the config changed its state_dir, or one with no
-// request that still may have asked (oci.MayAsk). "" when neither is known.
+// always is. Else the one its bundle record names (a container with no request, or one created
+// before the config changed its state_dir): the record in the working directory when it is the
+// container's (containerd's runc shim, Docker's too, runs runc in the bundle), else the one in
+// the bundle `runc state` (a runc process) names. "" when neither is known.
 func (w Wrapper) stateDir(ctx context.Context, inv Invocation, cfg *config.Config, runc string) string {
 	first := configStateDir(cfg)
 	if w.Host.Knows(first, namespace(inv), inv.ID()) {
 		return first
+	}
+	if dir, ok := ownBundleStateDir(".", namespace(inv), inv.ID()); ok {
+		return dir
 	}
 	if !runcLacks(inv) { // else runc state would fail
 		if st, err := runtime(runc, inv, inv.ID()).Runc.State(ctx, inv.ID()); err == nil && st.Bundle != "" {
@@ -37,6 +41,16 @@ func (w Wrapper) stateDir(ctx context.Context, inv Invocation, cfg *config.Confi
 		return cfg.StateDir
 	}
 	return ""
+}
+
+// ownBundleStateDir is the state dir the bundle record in dir names, when that record is
+// container ns/id's: one without an ID (rtshim 0.1's), or another container's, tells nothing.
+func ownBundleStateDir(dir, ns, id string) (string, bool) {
+	rec, err := rtcontainer.ReadBundleRecord(dir)
+	if err != nil || rec.ID != id || rec.Namespace != ns {
+		return "", false
+	}
+	return rec.StateDir, true
 }
 
 // configStateDir is the config's state dir, the default one without a usable config.
@@ -52,11 +66,17 @@ func configStateDir(cfg *config.Config) string {
 // can only fail (as on the second delete that containerd runs once the shim exited). Without
 // --root, runc's default root depends on who runs it: ask runc.
 func runcLacks(inv Invocation) bool {
-	root := inv.Global["root"]
-	if root == "" || inv.ID() == "" || strings.ContainsRune(inv.ID(), '/') {
+	return inv.Global["root"] != "" && runcGone(namespace(inv), inv.ID())
+}
+
+// runcGone reports whether runc has no container id under the --root that claim namespace ns
+// names (see namespace): false when it cannot tell.
+func runcGone(ns, id string) bool {
+	root, ok := strings.CutPrefix(ns, "runc:")
+	if !ok || root == "" || id == "" || strings.ContainsRune(id, '/') {
 		return false
 	}
-	_, err := os.Stat(filepath.Join(root, inv.ID()))
+	_, err := os.Stat(filepath.Join(root, id))
 	return errors.Is(err, os.ErrNotExist)
 }
 
@@ -134,9 +154,15 @@ func (w Wrapper) delete(inv Invocation, cfg *config.Config, runc string) int {
 	if c != nil {
 		c.BeforeDelete(ctx)
 	}
+	// From runc delete on, a runc-rt killed before the end would leave the record and claim of
+	// a container that no longer exists: the mark lets the next delete on the host finish.
+	pending := (c != nil || w.Host.Holds(dir, o.Namespace, o.ID)) && w.Host.MarkPending(dir, o.Namespace, o.ID) == nil
 	code := runReal(runc, inv.Args, 0)
 	if code != 0 {
 		if _, err := o.Runtime.InitPID(ctx); err == nil {
+			if pending {
+				w.Host.ClearPending(dir, o.Namespace, o.ID)
+			}
 			return code // runc refused: the container is still there
 		}
 	}
@@ -147,6 +173,9 @@ func (w Wrapper) delete(inv Invocation, cfg *config.Config, runc string) int {
 	}
 	if err != nil {
 		fmt.Fprintf(w.Stderr, "runc-rt: release RT budget of %s: %v\n", o.ID, err)
+	} else if pending {
+		w.Host.ClearPending(dir, o.Namespace, o.ID)
 	}
+	w.Host.SweepRecords(ctx, dir, runcGone)
 	return code
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/rtshim/rtshim/config"
 	"github.com/rtshim/rtshim/oci"
+	"github.com/rtshim/rtshim/rtcontainer"
 )
 
 func TestRealRuncRefusesItself(t *testing.T) {
@@ -111,6 +113,45 @@ func TestRuncLacks(t *testing.T) {
 	} {
 		if got := runcLacks(Parse(strings.Fields(args))); got != want {
 			t.Errorf("%s: %v, want %v", args, got, want)
+		}
+	}
+}
+
+// The state dir of a container the config's state dir knows nothing of (no request, or a
+// config changed since create) comes from the bundle record in the working directory, where
+// containerd's runc shim runs runc, when that record is the container's: then no `runc state`
+// is needed. Here runc does not exist, so asking it would fail and give the config's.
+func TestStateDirFromOwnBundle(t *testing.T) {
+	bundle, root := t.TempDir(), t.TempDir()
+	cfg := config.Default()
+	cfg.StateDir = t.TempDir()
+	w := Wrapper{Host: rtcontainer.Host{ProcRoot: t.TempDir()}}
+	missingRunc := filepath.Join(t.TempDir(), "runc")
+	// runc has the container: runcLacks does not hold, stateDir would ask runc.
+	if err := os.MkdirAll(filepath.Join(root, "c1"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(bundle)
+	inv := Parse([]string{"--root", root, "delete", "c1"})
+	ns := namespace(inv)
+	writeRec := func(rec string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(bundle, "rtshim.json"), []byte(rec), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	older := t.TempDir() // the state dir before a config change
+	for _, c := range []struct {
+		name, rec, want string
+	}{
+		{"own record", fmt.Sprintf(`{"namespace":%q,"id":"c1","state_dir":%q}`, ns, older), older},
+		{"another container's", fmt.Sprintf(`{"namespace":%q,"id":"c2","state_dir":%q}`, ns, older), cfg.StateDir},
+		{"another namespace's", fmt.Sprintf(`{"namespace":"runc:/elsewhere","id":"c1","state_dir":%q}`, older), cfg.StateDir},
+		{"without an ID (rtshim 0.1)", fmt.Sprintf(`{"namespace":%q,"state_dir":%q}`, ns, older), cfg.StateDir},
+	} {
+		writeRec(c.rec)
+		if got := w.stateDir(context.Background(), inv, cfg, missingRunc); got != c.want {
+			t.Errorf("%s: state dir %q, want %q", c.name, got, c.want)
 		}
 	}
 }

@@ -4,7 +4,10 @@
 // build-fp`); in the production binary Hook returns nil and no step has a hook.
 //
 // A container arms a step with the annotation failpoint.rtshim.io/<step>=<action>, where
-// action is "kill" (SIGKILL the shim, as a crash would) or "error" (the step fails).
+// action is "kill" (SIGKILL the shim, as a crash would), "error" (the step fails) or
+// "kill-once:<file>" (kill, unless <file> exists; it is created first): runc-rt reads the
+// annotations again in every command, and an engine's retry of the same command must be able
+// to finish.
 package failpoint
 
 // AnnotationPrefix starts the annotations that arm a step. It lies outside "rtshim.io/", so
