@@ -13,6 +13,7 @@ import (
 
 	"github.com/rtshim/rtshim/cgroupfix"
 	"github.com/rtshim/rtshim/internal/failpoint"
+	"github.com/rtshim/rtshim/internal/statefile"
 	"github.com/rtshim/rtshim/oci"
 )
 
@@ -53,25 +54,15 @@ func (c *Container) save() error {
 		init := cgroupfix.OwnerOf(c.host.ProcRoot, c.Pid)
 		r.Init = &init
 	}
-	b, err := json.Marshal(r)
-	if err != nil {
-		return err
-	}
-	p := recordPath(c.stateDir, c.Namespace, c.ID)
-	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
-		return err
-	}
-	tmp := p + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		os.Remove(tmp)
+	if err := statefile.WriteJSON(recordPath(c.stateDir, c.Namespace, c.ID), r); err != nil {
 		return fmt.Errorf("record container %s: %w", c.ID, err)
 	}
-	return os.Rename(tmp, p)
+	return nil
 }
 
 func removeRecord(stateDir, ns, id string) error {
 	for _, p := range []string{recordPath(stateDir, ns, id), legacyRecordPath(stateDir, ns, id)} {
-		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := statefile.Remove(p); err != nil {
 			return err
 		}
 	}
